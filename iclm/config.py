@@ -1,0 +1,201 @@
+"""ICLM configuration: frozen typed sub-configs composed into one `ICLMConfig` (a transformers config).
+
+Sub-configs are stored as plain dicts in ``config.json`` and rebuilt (and validated) on load. Every
+invalid value raises ``ValueError`` naming the field and the value; unknown keys are rejected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from transformers import PretrainedConfig
+
+RouterKind = Literal["vq", "kmeans", "oracle"]
+Variant = Literal["iclm", "no_invariant", "baseline"]
+Aggregation = Literal["projected", "fresh_head"]
+Execution = Literal["sparse", "dense"]
+
+# Keys that transformers itself writes into / passes through config.json; accepted and handed to the base.
+_HF_KEYS = frozenset(
+    {
+        "model_type",
+        "transformers_version",
+        "architectures",
+        "dtype",
+        "torch_dtype",
+        "name_or_path",
+        "_name_or_path",
+        "output_hidden_states",
+        "output_attentions",
+        "return_dict",
+        "attn_implementation",
+        "experts_implementation",
+        "is_encoder_decoder",
+        "chunk_size_feed_forward",
+        "id2label",
+        "label2id",
+        "num_labels",
+        "problem_type",
+        "tie_word_embeddings",
+        "use_cache",
+        "auto_map",
+        "_commit_hash",
+    }
+)
+
+
+def _check_choice(name: str, value: Any, literal: Any) -> None:
+    options = get_args(literal)
+    if value not in options:
+        raise ValueError(f"{name}={value!r} is invalid; choose one of {list(options)}")
+
+
+def _check_number(name: str, value: Any, *, low: float, integer: bool, strict_low: bool = False) -> None:
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise ValueError(f"{name}={value!r} is invalid; expected {'an int' if integer else 'a number'}")
+    if value < low or (strict_low and value == low) or value != value:
+        raise ValueError(f"{name}={value!r} is invalid; expected {'>' if strict_low else '>='} {low}")
+
+
+def _from_dict(cls: type, name: str, value: Any) -> Any:
+    """Build a sub-config from an instance, a dict (from JSON) or None (defaults); reject unknown keys."""
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, dict):
+        raise ValueError(f"{name}={value!r} is invalid; expected a {cls.__name__} or a dict")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ValueError(f"{name} has unknown keys {unknown}; valid keys are {sorted(known)}")
+    return cls(**value)
+
+
+@dataclass(frozen=True)
+class RouterConfig:
+    """How inputs are assigned to domain modules.
+
+    kind: "vq" (trainable projector + VQ codebook), "kmeans" (centroids fitted once by init_router),
+    "oracle" (route = the example's dataset id). projection_dim: size of the projected embedding the
+    codebook lives in. beta: VQ-VAE commitment weight.
+    """
+
+    kind: RouterKind = "vq"
+    projection_dim: int = 64
+    beta: float = 0.25
+
+    def __post_init__(self) -> None:
+        _check_choice("router.kind", self.kind, RouterKind)
+        _check_number("router.projection_dim", self.projection_dim, low=1, integer=True)
+        _check_number("router.beta", self.beta, low=0.0, integer=False)
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    """LoRA settings shared by the invariant and every domain adapter."""
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+
+    def __post_init__(self) -> None:
+        _check_number("adapters.r", self.r, low=1, integer=True)
+        _check_number("adapters.alpha", self.alpha, low=0, integer=False, strict_low=True)
+        _check_number("adapters.dropout", self.dropout, low=0.0, integer=False)
+        if self.dropout >= 1.0:
+            raise ValueError(f"adapters.dropout={self.dropout!r} is invalid; expected 0 <= dropout < 1")
+        modules = self.target_modules
+        if isinstance(modules, str) or not isinstance(modules, list | tuple) or not modules:
+            raise ValueError(
+                f"adapters.target_modules={modules!r} is invalid; expected a non-empty list of names"
+            )
+        if not all(isinstance(m, str) and m for m in modules):
+            raise ValueError(f"adapters.target_modules={modules!r} is invalid; every entry must be a name")
+        object.__setattr__(self, "target_modules", tuple(modules))
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    """Weights of the five loss terms: total = sum(weight * term)."""
+
+    lm: float = 1.0
+    invariant: float = 0.1
+    domain: float = 0.1
+    routing: float = 0.1
+    mi: float = 0.01
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _check_number(f"loss_weights.{f.name}", getattr(self, f.name), low=0.0, integer=False)
+
+
+_SUBCONFIGS: dict[str, type] = {
+    "router": RouterConfig,
+    "adapters": AdapterConfig,
+    "loss_weights": LossWeights,
+}
+
+
+class ICLMConfig(PretrainedConfig):
+    """Configuration of an `ICLMForCausalLM`; see docs/api.md for the meaning of every field.
+
+    variant: "iclm" (invariant + K domain adapters, aggregation, MI), "no_invariant" (K domain adapters +
+    router, logits from the base LM head), "baseline" (one adapter "domain_0", no router).
+    """
+
+    model_type = "iclm"
+
+    num_domains: int = 2
+    variant: str = "iclm"
+    router: Any = None
+    adapters: Any = None
+    loss_weights: Any = None
+    aggregation: str = "projected"
+    execution: str = "sparse"
+    backbone: str = "tiny"
+    dataset_names: list = field(default_factory=list)
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        unknown = sorted(set(kwargs) - _HF_KEYS)
+        if unknown:
+            raise ValueError(f"ICLMConfig got unknown keys {unknown}")
+        for name, cls in _SUBCONFIGS.items():
+            object.__setattr__(self, name, _from_dict(cls, name, getattr(self, name)))
+        self._validate_top_level()
+        super().__post_init__(**kwargs)
+
+    def _validate_top_level(self) -> None:
+        _check_number("num_domains", self.num_domains, low=1, integer=True)
+        _check_choice("variant", self.variant, Variant)
+        _check_choice("aggregation", self.aggregation, Aggregation)
+        _check_choice("execution", self.execution, Execution)
+        if not isinstance(self.backbone, str) or not self.backbone:
+            raise ValueError(
+                f"backbone={self.backbone!r} is invalid; expected a backbone name, folder or hub id"
+            )
+        names = self.dataset_names
+        if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+            raise ValueError(f"dataset_names={names!r} is invalid; expected a list of strings")
+        self.dataset_names = list(names)
+        if self.variant == "baseline":  # a single-LoRA model: K follows from the variant
+            self.num_domains = 1
+
+    @property
+    def module_names(self) -> list[str]:
+        """Adapter names in order: ["invariant", "domain_0", ...] (no "invariant" unless variant="iclm")."""
+        domains = [f"domain_{k}" for k in range(self.num_domains)]
+        return (["invariant"] if self.variant == "iclm" else []) + domains
+
+    def to_dict(self) -> dict[str, Any]:
+        output = super().to_dict()
+        for name in _SUBCONFIGS:
+            value = getattr(self, name)
+            output[name] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+            if name == "adapters":
+                output[name]["target_modules"] = list(output[name]["target_modules"])
+        return output
