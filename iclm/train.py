@@ -1,0 +1,209 @@
+"""`ICLMTrainer`: a transformers `Trainer` for `ICLMForCausalLM` with dynamics logging and safe steps.
+
+What it adds to the stock Trainer:
+- `compute_loss` calls the model (which combines the loss terms with the configured `LossWeights`)
+  and accumulates every loss term and the routes for logging;
+- a non-finite loss skips the whole optimizer step (gradients dropped, weights unchanged; the learning
+  rate schedule still advances) and is recorded in `metrics.jsonl` as `{"event": "skipped_nonfinite"}`;
+- every `logging_steps` steps one record goes to `metrics.jsonl` (atomic line writes, rank 0 only) and
+  to TensorBoard: loss terms, learning rate, grad norm, routing fractions and the probe-set metrics of
+  `iclm.training.probe` (codebook perplexity, router purity/NMI, MI, CKA, Pearson);
+- checkpoints without pickle (`iclm.training.state_io`): the model through the engine's
+  `save_pretrained` plus `trainable_state.safetensors`, optimizer/scheduler/RNG as safetensors + JSON.
+  (DeepSpeed/FSDP fall back to the stock files, which use `torch.save`, inside `<run>/checkpoints/`.)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections import defaultdict
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from transformers import Trainer
+
+from iclm.training import state_io
+from iclm.training.metrics_log import MetricsWriter
+from iclm.training.probe import ProbeSet, model_inputs, probe_metrics
+
+logger = logging.getLogger(__name__)
+
+LOSS_TERMS = ("lm", "invariant_lm", "domain_lm", "routing", "mi")
+
+
+class ICLMTrainer(Trainer):
+    """Trainer for ICLM models. Extra arguments: `metrics_writer` (rank-0 `MetricsWriter`) and
+    `probe` (a fixed `ProbeSet`; None disables the probe metrics)."""
+
+    def __init__(self, *args: Any, metrics_writer: MetricsWriter, probe: ProbeSet | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.metrics_writer = metrics_writer
+        self.probe = probe
+        self.model_accepts_loss_kwargs = False  # the model averages its own loss; divide by GA steps
+        self._reset_accumulators()
+        self._poisoned_step = -1
+        self._last_dynamics_step = -1
+
+    def _reset_accumulators(self) -> None:
+        self._term_sums: dict[str, float] = defaultdict(float)
+        self._term_count = 0
+        self._route_counts: dict[int, int] = defaultdict(int)
+
+    # ---- loss -------------------------------------------------------------------------------------
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """Weighted ICLM loss of one batch (the model applies `config.loss_weights`)."""
+        outputs = model(**model_inputs(inputs))
+        if model.training:
+            self._accumulate(outputs)
+        return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+    def _accumulate(self, outputs) -> None:
+        terms = outputs.loss_terms
+        values = {name: float(getattr(terms, name).detach()) for name in LOSS_TERMS}
+        values["loss"] = float(outputs.loss.detach())
+        if not all(math.isfinite(v) for v in values.values()):
+            self._last_nonfinite_terms = values
+            return
+        for name, value in values.items():
+            self._term_sums[name] += value
+        self._term_count += 1
+        for route in outputs.routes.detach().cpu().tolist():
+            self._route_counts[int(route)] += 1
+
+    # ---- safe step --------------------------------------------------------------------------------
+    def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
+        """Forward + backward of one micro-batch; a non-finite loss on any rank skips the whole step."""
+        if self._poisoned_step == self.state.global_step:  # an earlier micro-batch of this step failed
+            return torch.tensor(float("nan"), device=self.args.device)
+        model.train()
+        inputs = self._prepare_inputs(inputs)
+        self._last_nonfinite_terms = None
+        with self.compute_loss_context_manager():
+            loss = self.compute_loss(model, inputs, num_items_in_batch=num_items_in_batch)
+        loss = loss / self.current_gradient_accumulation_steps
+        if not self._finite_everywhere(loss):
+            self._skip_step(loss)
+            return loss.detach()
+        self.accelerator.backward(loss)
+        return loss.detach()
+
+    def _finite_everywhere(self, loss: torch.Tensor) -> bool:
+        bad = torch.tensor(0.0 if torch.isfinite(loss.detach()).all() else 1.0, device=loss.device)
+        if dist.is_available() and dist.is_initialized() and self.args.world_size > 1:
+            dist.all_reduce(bad, op=dist.ReduceOp.MAX)
+        return bad.item() == 0.0
+
+    def _skip_step(self, loss: torch.Tensor) -> None:
+        self.model.zero_grad(set_to_none=True)  # AdamW leaves parameters without gradients untouched
+        self._poisoned_step = self.state.global_step
+        step = self.state.global_step + 1
+        logger.warning("non-finite loss %s at step %d: optimizer step skipped", float(loss), step)
+        record = {"step": step, "event": "skipped_nonfinite", "loss": float(loss)}
+        terms = getattr(self, "_last_nonfinite_terms", None)
+        self.metrics_writer.write(record | ({"loss_terms": terms} if terms else {}))
+
+    # ---- dynamics logging --------------------------------------------------------------------------
+    def _maybe_log_save_evaluate(self, tr_loss, grad_norm, *args, **kwargs):
+        step = self.state.global_step
+        if self.control.should_log and step != self._last_dynamics_step:
+            self._log_dynamics(grad_norm, kwargs.get("learning_rate"))
+        super()._maybe_log_save_evaluate(tr_loss, grad_norm, *args, **kwargs)
+
+    def _log_dynamics(self, grad_norm, learning_rate) -> None:
+        self._last_dynamics_step = self.state.global_step
+        record = self.dynamics_record(grad_norm, learning_rate)
+        self._reset_accumulators()
+        self.metrics_writer.write(record)
+        flat = _flatten({k: v for k, v in record.items() if k not in ("step", "epoch")})
+        tb = [cb for cb in self.callback_handler.callbacks if type(cb).__name__ == "TensorBoardCallback"]
+        for callback in tb if self.is_world_process_zero() else []:
+            if getattr(callback, "tb_writer", None) is not None:
+                for name, value in flat.items():
+                    callback.tb_writer.add_scalar(f"iclm/{name}", value, self.state.global_step)
+
+    def dynamics_record(self, grad_norm=None, learning_rate=None) -> dict[str, Any]:
+        """One metrics.jsonl record for the current step (averages since the previous record)."""
+        count = max(self._term_count, 1)
+        record: dict[str, Any] = {"step": self.state.global_step, "epoch": self.state.epoch}
+        record["loss"] = self._term_sums["loss"] / count
+        record["loss_terms"] = {name: self._term_sums[name] / count for name in LOSS_TERMS}
+        lr = learning_rate if learning_rate is not None else self._get_learning_rate()
+        record["learning_rate"] = float(lr)
+        if grad_norm is not None:
+            record["grad_norm"] = float(grad_norm)
+        total = max(sum(self._route_counts.values()), 1)
+        k = self.model.config.num_domains
+        record["routing_fraction"] = {f"domain_{d}": self._route_counts[d] / total for d in range(k)}
+        if self.probe is not None and self.is_world_process_zero():
+            record.update(probe_metrics(self.accelerator.unwrap_model(self.model), self.probe))
+        return record
+
+    # ---- pickle-free checkpoints -------------------------------------------------------------------
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        output_dir = output_dir or self.args.output_dir
+        if not self.args.should_save:
+            return
+        os.makedirs(output_dir, exist_ok=True)
+        model = self.accelerator.unwrap_model(self.model)
+        model.save_pretrained(output_dir)
+        state_io.save_trainable_state(model, output_dir)
+        if self.processing_class is not None:
+            self.processing_class.save_pretrained(output_dir)
+        with open(os.path.join(output_dir, "training_args.json"), "w", encoding="utf-8") as handle:
+            handle.write(self.args.to_json_string())
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        state_io.load_trainable_state(
+            self.accelerator.unwrap_model(model or self.model), resume_from_checkpoint
+        )
+
+    def _stock_state_files(self) -> bool:
+        return self.is_deepspeed_enabled or self.is_fsdp_enabled
+
+    def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
+        if self._stock_state_files():
+            return super()._save_optimizer_and_scheduler(output_dir)
+        if self.args.should_save:
+            os.makedirs(output_dir, exist_ok=True)
+            state_io.save_optimizer(self.optimizer, output_dir)
+            state_io.save_scheduler(self.lr_scheduler, output_dir)
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        if checkpoint is None or self._stock_state_files():
+            return super()._load_optimizer_and_scheduler(checkpoint)
+        if state_io.load_optimizer(self.optimizer, checkpoint):
+            state_io.load_scheduler(self.lr_scheduler, checkpoint)
+        else:
+            super()._load_optimizer_and_scheduler(checkpoint)
+
+    def _save_rng_state(self, output_dir: str) -> None:
+        os.makedirs(output_dir, exist_ok=True)
+        state_io.save_rng(output_dir, self.args.process_index)
+
+    def _load_rng_state(self, checkpoint: str | None) -> None:
+        if checkpoint is not None and not state_io.load_rng(checkpoint, self.args.process_index):
+            super()._load_rng_state(checkpoint)
+
+
+def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """{"a": {"b": 1}} -> {"a/b": 1.0}; only numbers are kept (for TensorBoard scalars)."""
+    flat: dict[str, float] = {}
+    for key, value in record.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "/"))
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat[name] = float(value)
+    return flat
+
+
+def __getattr__(name: str) -> Any:
+    """`iclm.train.run_training` lives in `iclm.training.run` (kept out of this file to keep it small)."""
+    if name in ("run_training", "TrainResult"):
+        from iclm.training import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module 'iclm.train' has no attribute {name!r}")

@@ -1,0 +1,245 @@
+"""Typed training configuration, loaded from YAML: `TrainConfig(model, data, training)`.
+
+Every section is a frozen dataclass; unknown keys raise `ValueError` naming the key, the section and the
+YAML file; invalid values raise `ValueError` naming field and value. `TrainConfig.to_dict()` is what
+gets written beside the trained model as `training_config.json`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import yaml
+
+Split = Literal["iid", "ood"]
+
+
+def _check_choice(name: str, value: Any, literal: Any) -> None:
+    if value not in get_args(literal):
+        raise ValueError(f"{name}={value!r} is invalid; choose one of {list(get_args(literal))}")
+
+
+def _check_positive(name: str, value: Any, *, integer: bool, allow_zero: bool = False) -> None:
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or value != value:
+        raise ValueError(f"{name}={value!r} is invalid; expected {'an int' if integer else 'a number'}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name}={value!r} is invalid; expected {'>= 0' if allow_zero else '> 0'}")
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """Mapped onto `iclm.config.ICLMConfig` (see docs/api.md). `num_domains` is K; with
+    `router.kind: oracle` it is derived from the number of training datasets (leave it out)."""
+
+    variant: str = "iclm"
+    num_domains: int | None = None
+    router: dict = field(default_factory=dict)
+    adapters: dict = field(default_factory=dict)
+    loss_weights: dict = field(default_factory=dict)
+    aggregation: str = "projected"
+    execution: str = "sparse"
+    backbone: str = "tiny"
+
+    def __post_init__(self) -> None:
+        for name in ("router", "adapters", "loss_weights"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"model.{name}={getattr(self, name)!r} is invalid; expected a mapping")
+        if self.num_domains is not None:
+            _check_positive("model.num_domains", self.num_domains, integer=True)
+
+
+@dataclass(frozen=True)
+class EvalFile:
+    """One held-out file: `path`, its `split` (iid|ood) and optionally the dataset name it holds."""
+
+    path: str
+    split: str = "iid"
+    dataset: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.path, str) or not self.path:
+            raise ValueError(f"data.eval.path={self.path!r} is invalid; expected a file path")
+        _check_choice("data.eval.split", self.split, Split)
+
+
+@dataclass(frozen=True)
+class DataSection:
+    """Training files (`train`, or a `mix` manifest written by `python -m iclm data mix`), held-out
+    files with their split (`eval`), and the fixed probe set used for the training-dynamics metrics:
+    `probe_size` examples drawn (seeded, stratified by dataset) from `probe` files, or from `train`."""
+
+    train: tuple[str, ...] = ()
+    mix: str | None = None
+    eval: tuple[EvalFile, ...] = ()
+    probe: tuple[str, ...] = ()
+    probe_size: int = 64
+    limit_per_dataset: int | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.train) == bool(self.mix):
+            raise ValueError(
+                f"data.train={list(self.train)!r} / data.mix={self.mix!r}: give exactly one of them"
+            )
+        _check_positive("data.probe_size", self.probe_size, integer=True)
+        if self.limit_per_dataset is not None:
+            _check_positive("data.limit_per_dataset", self.limit_per_dataset, integer=True)
+
+
+@dataclass(frozen=True)
+class TrainingSection:
+    """Optimisation, logging and checkpointing. `max_steps` (if set) overrides `epochs`.
+    `router_init_examples`: how many training examples feed the k-means codebook initialisation."""
+
+    learning_rate: float = 5e-4
+    batch_size: int = 16
+    epochs: float = 3.0
+    max_steps: int | None = None
+    grad_accumulation: int = 1
+    warmup_steps: int = 0
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    log_every: int = 10
+    save_every: int = 100
+    keep_last: int = 2
+    seed: int = 0
+    bf16: bool = False
+    max_length: int = 256
+    output_dir: str = "runs/iclm"
+    router_init_examples: int = 256
+    tensorboard: bool = True
+
+    def __post_init__(self) -> None:
+        _check_positive("training.learning_rate", self.learning_rate, integer=False)
+        _check_positive("training.epochs", self.epochs, integer=False)
+        for name in ("batch_size", "grad_accumulation", "log_every", "save_every", "keep_last"):
+            _check_positive(f"training.{name}", getattr(self, name), integer=True)
+        for name in ("max_length", "router_init_examples"):
+            _check_positive(f"training.{name}", getattr(self, name), integer=True)
+        for name in ("warmup_steps", "seed"):
+            _check_positive(f"training.{name}", getattr(self, name), integer=True, allow_zero=True)
+        _check_positive("training.weight_decay", self.weight_decay, integer=False, allow_zero=True)
+        _check_positive("training.max_grad_norm", self.max_grad_norm, integer=False, allow_zero=True)
+        if self.max_steps is not None:
+            _check_positive("training.max_steps", self.max_steps, integer=True)
+        for name in ("bf16", "tensorboard"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"training.{name}={getattr(self, name)!r} is invalid; expected true/false")
+        if not isinstance(self.output_dir, str) or not self.output_dir:
+            raise ValueError(f"training.output_dir={self.output_dir!r} is invalid; expected a folder path")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The whole training run: what model, on what data, trained how."""
+
+    model: ModelSection
+    data: DataSection
+    training: TrainingSection
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace_training(self, **changes: Any) -> TrainConfig:
+        """A copy with some `training` fields changed (CLI overrides such as --max-steps)."""
+        return dataclasses.replace(self, training=dataclasses.replace(self.training, **changes))
+
+
+def _section(cls: type, name: str, raw: Any, source: str) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{source}: section '{name}' must be a mapping, got {type(raw).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValueError(
+            f"{source}: unknown key(s) {unknown} in section '{name}'; valid keys are {sorted(known)}"
+        )
+    return dict(raw)
+
+
+def _as_tuple(value: Any, name: str, source: str) -> tuple:
+    if value is None:
+        return ()
+    if isinstance(value, str | dict):
+        return (value,)
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"{source}: {name}={value!r} is invalid; expected a list")
+    return tuple(value)
+
+
+def _data_section(raw: Any, source: str) -> DataSection:
+    values = _section(DataSection, "data", raw, source)
+    values["train"] = _as_tuple(values.get("train"), "data.train", source)
+    values["probe"] = _as_tuple(values.get("probe"), "data.probe", source)
+    evals = []
+    for item in _as_tuple(values.get("eval"), "data.eval", source):
+        item = {"path": item} if isinstance(item, str) else item
+        evals.append(EvalFile(**_section(EvalFile, "data.eval[]", item, source)))
+    values["eval"] = tuple(evals)
+    return DataSection(**values)
+
+
+def config_from_dict(raw: Any, source: str = "<dict>") -> TrainConfig:
+    """Build and validate a `TrainConfig` from a parsed mapping; `source` names the file in errors."""
+    top = _section(TrainConfig, "<top level>", raw, source)
+    try:
+        model = ModelSection(**_section(ModelSection, "model", top.get("model"), source))
+        data = _data_section(top.get("data"), source)
+        training = TrainingSection(**_section(TrainingSection, "training", top.get("training"), source))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{source}: {error}") from error
+    return TrainConfig(model=model, data=data, training=training)
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    """Read a YAML (or JSON) training config; errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training config {path} does not exist")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise ValueError(f"{path}: not valid YAML: {error}") from error
+    return config_from_dict(raw, str(path))
+
+
+def save_train_config(config: TrainConfig, path: str | Path, extra: dict[str, Any] | None = None) -> None:
+    """Write the resolved config as JSON (atomically), with optional extra fields (e.g. dataset names)."""
+    path = Path(path)
+    payload = config.to_dict() | (extra or {})
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+def to_iclm_config(section: ModelSection, dataset_names: list[str]) -> Any:
+    """The `ICLMConfig` for this run. K = `num_domains` (default 2); with oracle routing K = the number
+    of training datasets (route = dataset index), and a different explicit `num_domains` is an error."""
+    from iclm.config import ICLMConfig
+
+    kind = section.router.get("kind", "vq")
+    num_domains = section.num_domains
+    if kind == "oracle":
+        if num_domains is not None and num_domains != len(dataset_names):
+            raise ValueError(
+                f"model.num_domains={num_domains} is invalid with router.kind=oracle: it must equal "
+                f"the number of training datasets ({len(dataset_names)}: {dataset_names}); leave it out"
+            )
+        num_domains = len(dataset_names)
+    return ICLMConfig(
+        num_domains=num_domains or 2,
+        variant=section.variant,
+        router=dict(section.router),
+        adapters=dict(section.adapters),
+        loss_weights=dict(section.loss_weights),
+        aggregation=section.aggregation,
+        execution=section.execution,
+        backbone=section.backbone,
+        dataset_names=list(dataset_names),
+    )

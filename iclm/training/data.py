@@ -1,0 +1,120 @@
+"""Training data of a run: examples from the config's files, the dataset-name -> domain-id map, and the
+fixed probe set. A data row's domain is `Example.domain` when set (an o.o.d. file names the training
+domain it belongs to), else `Example.dataset`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from iclm.training.config import DataSection
+from iclm.training.probe import ProbeSet
+
+logger = logging.getLogger(__name__)
+
+
+def domain_of(example) -> str:
+    return example.domain or example.dataset
+
+
+class ExampleDataset(torch.utils.data.Dataset):
+    """A list of `iclm.data.Example` as a torch Dataset (the collator tokenises)."""
+
+    def __init__(self, examples: list) -> None:
+        self.examples = list(examples)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int):
+        return self.examples[index]
+
+
+def load_files(
+    paths: list[str] | tuple[str, ...], split: str | None = None, dataset: str | None = None
+) -> list:
+    """Examples of several files; line errors are logged (file, line, field) and skipped."""
+    from iclm.data import load_examples
+
+    examples = []
+    for path in paths:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"data file {path} does not exist (run `python -m iclm data ...` first)")
+        result = load_examples(path, dataset=dataset, split=split)
+        for error in result.errors[:10]:
+            logger.warning("skipped %s", error)
+        if len(result.errors) > 10:
+            logger.warning("%s: %d more invalid lines skipped", path, len(result.errors) - 10)
+        examples.extend(result.examples)
+    return examples
+
+
+def mix_files(manifest: str) -> list[str]:
+    """Training files listed by a `python -m iclm data mix` manifest (JSON: {"files": [...]} or
+    {"train": [...]}, entries paths or {"path": ...}; relative paths are relative to the manifest)."""
+    path = Path(manifest)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"data.mix manifest {manifest} does not exist (run `python -m iclm data mix`)"
+        )
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    entries = payload.get("train") or payload.get("files") if isinstance(payload, dict) else payload
+    if not entries:
+        raise ValueError(f"{manifest}: no 'train' or 'files' list of training files found")
+    files = [e["path"] if isinstance(e, dict) else e for e in entries]
+    return [str(p if Path(p).is_absolute() else path.parent / p) for p in files]
+
+
+@dataclass
+class RunData:
+    train: list
+    dataset_names: list[str]
+
+    @property
+    def dataset_ids(self) -> dict[str, int]:
+        return {name: index for index, name in enumerate(self.dataset_names)}
+
+
+def load_run_data(section: DataSection, seed: int) -> RunData:
+    files = list(section.train) if section.train else mix_files(section.mix)
+    examples = load_files(files)
+    if section.limit_per_dataset:
+        counts: dict[str, int] = {}
+        kept = []
+        for example in examples:
+            counts[domain_of(example)] = counts.get(domain_of(example), 0) + 1
+            if counts[domain_of(example)] <= section.limit_per_dataset:
+                kept.append(example)
+        examples = kept
+    if not examples:
+        raise ValueError(f"no valid training examples in {files}")
+    names = sorted({domain_of(e) for e in examples})
+    return RunData(train=examples, dataset_names=names)
+
+
+def probe_examples(section: DataSection, data: RunData, seed: int) -> list:
+    """A fixed, seeded probe set: `probe_size` examples stratified by domain (probe files or train)."""
+    pool = load_files(section.probe) if section.probe else data.train
+    by_domain: dict[str, list] = {}
+    for example in pool:
+        by_domain.setdefault(domain_of(example), []).append(example)
+    rng = random.Random(seed)
+    per_domain = max(section.probe_size // max(len(by_domain), 1), 1)
+    chosen = []
+    for name in sorted(by_domain):
+        items = list(by_domain[name])
+        rng.shuffle(items)
+        chosen.extend(items[:per_domain])
+    return chosen
+
+
+def build_probe(examples: list, collator, dataset_ids: dict[str, int], batch_size: int) -> ProbeSet:
+    batches = [collator(examples[i : i + batch_size]) for i in range(0, len(examples), batch_size)]
+    labels = np.array([dataset_ids.get(domain_of(e), -1) for e in examples], dtype=np.int64)
+    return ProbeSet(batches=batches, labels=labels)

@@ -1,0 +1,95 @@
+"""Training-dynamics metrics of a model on a FIXED probe set (same examples at every logging step).
+
+Pooling: the last hidden states of each module are averaged over the ANSWER tokens (labels != -100),
+the tokens the modules are trained on and where the MI penalty acts. Per domain module k the probe set
+is run with `force_route=k`, so every domain module is compared with the invariant module on all
+probe examples, not only on those the router happens to send it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from iclm.mi import batch_mi
+from iclm.training import dynamics
+
+MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "labels", "prompt_mask", "domain_ids")
+
+
+@dataclass
+class ProbeSet:
+    """Collated probe batches (CPU tensors) and the true dataset index of every example (N,)."""
+
+    batches: list[dict[str, torch.Tensor]]
+    labels: np.ndarray
+
+
+def model_inputs(batch: dict, device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
+    """The keys of a collated batch that `ICLMForCausalLM.forward` takes, moved to `device`."""
+    out = {k: batch[k] for k in MODEL_INPUT_KEYS if k in batch and batch[k] is not None}
+    return {k: v.to(device) for k, v in out.items()} if device is not None else out
+
+
+def _pool(hidden: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """hidden (B, T, H), labels (B, T) -> (pooled (B, H) mean over answer tokens, tokens (N_tok, H)).
+    The state at position t predicts token t+1, so answer token t+1 is read at position t."""
+    mask = (labels[:, 1:] != -100).to(hidden.dtype)  # (B, T-1)
+    states = hidden[:, :-1].float()  # (B, T-1, H)
+    pooled = (states * mask[..., None]).sum(1) / mask.sum(1).clamp(min=1)[:, None]
+    return pooled, states[mask.bool()]
+
+
+def _collect(model, probe: ProbeSet, force_route: int | None) -> dict[str, list]:
+    device = next(model.parameters()).device
+    got: dict[str, list] = {"routes": [], "inv": [], "inv_tok": [], "dom": [], "dom_tok": []}
+    for batch in probe.batches:
+        inputs = model_inputs(batch, device)
+        out = model(**inputs, force_route=force_route)
+        got["routes"].append(out.routes.detach().cpu())
+        for name, hidden in (("inv", out.invariant_hidden), ("dom", out.domain_hidden)):
+            if hidden is not None:
+                pooled, tokens = _pool(hidden.detach(), inputs["labels"])
+                got[name].append(pooled.cpu())
+                got[name + "_tok"].append(tokens.cpu())
+    return got
+
+
+def _pairwise(inv: dict, dom: dict) -> dict[str, float]:
+    x, y = torch.cat(inv["inv"]).numpy(), torch.cat(dom["dom"]).numpy()
+    return {
+        "mi_batch": float(batch_mi(torch.cat(inv["inv_tok"]), torch.cat(dom["dom_tok"]))),
+        "mi_ksg": dynamics.ksg_mi_first_pcs(x, y),
+        "cka": dynamics.linear_cka(x, y),
+        "pearson": dynamics.mean_abs_pearson(x, y),
+    }
+
+
+@torch.no_grad()
+def probe_metrics(model, probe: ProbeSet) -> dict:
+    """All probe-set metrics as one flat-ish dict (nested dicts keyed by module name `domain_k`)."""
+    config = model.config
+    was_training = model.training
+    model.eval()
+    try:
+        natural = _collect(model, probe, force_route=None)
+        routes = torch.cat(natural["routes"]).numpy()
+        k = config.num_domains
+        record: dict = {"probe_routing_fraction": _by_module(dynamics.routing_fractions(routes, k))}
+        if config.variant != "baseline":
+            record["codebook_perplexity"] = dynamics.codebook_perplexity(routes, k)
+            record["router_purity"] = dynamics.cluster_purity(routes, probe.labels)
+            record["router_nmi"] = dynamics.cluster_nmi(routes, probe.labels)
+        if config.variant == "iclm":
+            pairs = {f"domain_{d}": _pairwise(natural, _collect(model, probe, d)) for d in range(k)}
+            for name in ("mi_batch", "mi_ksg", "cka", "pearson"):
+                record[name] = {module: values[name] for module, values in pairs.items()}
+    finally:
+        model.train(was_training)
+    return record
+
+
+def _by_module(values: list[float]) -> dict[str, float]:
+    return {f"domain_{k}": v for k, v in enumerate(values)}

@@ -1,0 +1,149 @@
+"""`run_training(config)`: one training run from a `TrainConfig`, resumable.
+
+Run folder layout (`<run>` = `training.output_dir` or `--output-dir`):
+  <run>/config.json, *.safetensors, tokenizer files   the FINAL model (engine save_pretrained)
+  <run>/training_config.json                            the resolved TrainConfig + dataset names
+  <run>/metrics.jsonl                                   training dynamics, one JSON object a line
+  <run>/checkpoints/checkpoint-<step>/                  intermediate checkpoints (last `keep_last` kept)
+  <run>/tensorboard/                                    TensorBoard event files (if tensorboard is installed)
+Rerunning the same command after a kill resumes from the last checkpoint in `<run>/checkpoints/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import TrainingArguments, set_seed
+from transformers.trainer_utils import get_last_checkpoint
+
+from iclm.training import data as run_data
+from iclm.training.config import TrainConfig, save_train_config, to_iclm_config
+from iclm.training.metrics_log import MetricsWriter
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished run produced."""
+
+    run_dir: Path
+    global_step: int
+    resumed_from: str | None
+
+
+def build_model(config: TrainConfig, dataset_names: list[str]):
+    """The untrained `ICLMForCausalLM` and its tokenizer for this config."""
+    from iclm.backbone import load_backbone
+    from iclm.model import ICLMForCausalLM
+
+    model = ICLMForCausalLM.from_config_and_backbone(to_iclm_config(config.model, dataset_names))
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is None:
+        tokenizer = load_backbone(config.model.backbone).tokenizer
+    return model, tokenizer
+
+
+@torch.no_grad()
+def init_router(model, examples: list, collator, count: int, batch_size: int, seed: int) -> None:
+    """k-means codebook initialisation on router embeddings of `count` training examples (a seeded
+    sample across all datasets), before the first optimisation step. No-op without a learned router."""
+    if model.config.variant == "baseline" or model.config.router.kind == "oracle":
+        return
+    sample = random.Random(seed).sample(examples, min(count, len(examples)))
+    embeddings = []
+    for start in range(0, len(sample), batch_size):
+        batch = collator(sample[start : start + batch_size])
+        out = model.route(batch["input_ids"], batch["attention_mask"], prompt_mask=batch.get("prompt_mask"))
+        embeddings.append(out.embeddings.float())
+    model.init_router(torch.cat(embeddings))
+    logger.info("router initialised by k-means on %d embeddings", len(sample))
+
+
+def training_arguments(config: TrainConfig, checkpoints: Path) -> TrainingArguments:
+    t = config.training
+    return TrainingArguments(
+        output_dir=str(checkpoints),
+        per_device_train_batch_size=t.batch_size,
+        gradient_accumulation_steps=t.grad_accumulation,
+        learning_rate=t.learning_rate,
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps or -1,
+        warmup_steps=t.warmup_steps,
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        logging_steps=t.log_every,
+        save_strategy="steps",
+        save_steps=t.save_every,
+        save_total_limit=t.keep_last,
+        seed=t.seed,
+        bf16=t.bf16,
+        use_cpu=not torch.cuda.is_available(),
+        remove_unused_columns=False,
+        report_to="none",
+        ddp_find_unused_parameters=True,  # sparse dispatch: unrouted domain adapters get no gradient
+        dataloader_num_workers=0,
+    )
+
+
+def _tensorboard_callback(run_dir: Path):
+    try:
+        from transformers.integrations import TensorBoardCallback
+
+        callback = TensorBoardCallback()
+    except (ImportError, RuntimeError):
+        logger.info("tensorboard not importable; metrics go to metrics.jsonl only")
+        return None
+    callback.logging_dir = str(run_dir / "tensorboard")
+    return callback
+
+
+def run_training(
+    config: TrainConfig, output_dir: str | None = None, max_steps: int | None = None
+) -> TrainResult:
+    """Train (or resume) the run described by `config`; returns where it went and how far it got."""
+    from iclm.data import ICLMCollator
+    from iclm.train import ICLMTrainer
+
+    overrides = {k: v for k, v in (("output_dir", output_dir), ("max_steps", max_steps)) if v is not None}
+    config = config.replace_training(**overrides) if overrides else config
+    t = config.training
+    run_dir, checkpoints = Path(t.output_dir), Path(t.output_dir) / "checkpoints"
+    set_seed(t.seed)
+    data = run_data.load_run_data(config.data, t.seed)
+    model, tokenizer = build_model(config, data.dataset_names)
+    collator = ICLMCollator(tokenizer, data.dataset_ids, t.max_length)
+    args = training_arguments(config, checkpoints)
+    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    if last is None:
+        init_router(model, data.train, collator, t.router_init_examples, t.batch_size, t.seed)
+    writer = MetricsWriter(run_dir / "metrics.jsonl", enabled=args.process_index == 0)
+    writer.truncate_after(int(Path(last).name.split("-")[-1]) if last else 0)
+    probe = run_data.build_probe(
+        run_data.probe_examples(config.data, data, t.seed), collator, data.dataset_ids, t.batch_size
+    )
+    tensorboard = _tensorboard_callback(run_dir) if t.tensorboard and args.process_index == 0 else None
+    trainer = ICLMTrainer(
+        model=model,
+        args=args,
+        train_dataset=run_data.ExampleDataset(data.train),
+        data_collator=collator,
+        processing_class=tokenizer,
+        metrics_writer=writer,
+        probe=probe,
+        callbacks=[tensorboard] if tensorboard else None,
+    )
+    if last:
+        logger.info("resuming from %s", last)
+    trainer.train(resume_from_checkpoint=last)
+    if trainer.is_world_process_zero():
+        model.save_pretrained(run_dir)
+        tokenizer.save_pretrained(run_dir)
+        save_train_config(config, run_dir / "training_config.json", {"dataset_names": data.dataset_names})
+        logger.info("final model written to %s", run_dir)
+    trainer.accelerator.wait_for_everyone()
+    return TrainResult(run_dir=run_dir, global_step=trainer.state.global_step, resumed_from=last)
