@@ -1,0 +1,27 @@
+"""ICLM Studio: `streamlit run app.py`. Navigation over pages/ and the shared sidebar (checkpoint, device)."""
+
+from __future__ import annotations
+
+import logging
+
+import streamlit as st
+
+from studio import sidebar
+
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+
+st.set_page_config(page_title="ICLM Studio", page_icon=":material/hub:", layout="wide")
+
+PAGES = [
+    st.Page("pages/1_overview.py", title="Overview", icon=":material/dashboard:", default=True),
+    st.Page("pages/2_router_clusters.py", title="Router clusters", icon=":material/scatter_plot:"),
+    st.Page("pages/3_training_dynamics.py", title="Training dynamics", icon=":material/show_chart:"),
+    st.Page("pages/4_module_correlation.py", title="Module correlation & MI", icon=":material/grid_on:"),
+    st.Page("pages/5_predictions.py", title="Predictions & attribution", icon=":material/manage_search:"),
+    st.Page("pages/6_custom_prompts.py", title="Custom prompts", icon=":material/edit_note:"),
+    st.Page("pages/7_interventions.py", title="Interventions", icon=":material/alt_route:"),
+]
+
+page = st.navigation(PAGES)
+sidebar.render()
+page.run()

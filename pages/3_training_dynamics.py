@@ -1,0 +1,6 @@
+import streamlit as st
+
+from studio import state
+
+files = state.require_checkpoint()
+st.title("3_training_dynamics")

@@ -1,0 +1,104 @@
+"""Find checkpoint folders and read their small JSON files (no streamlit, no torch).
+
+A checkpoint folder holds `config.json` (see docs/api.md "Checkpoint folder"). Shipped checkpoints live
+under `checkpoints/<name>/`; the root can be moved with the environment variable ICLM_CHECKPOINTS_DIR.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV_VAR = "ICLM_CHECKPOINTS_DIR"
+DEFAULT_ROOT = "checkpoints"
+
+
+class CheckpointError(ValueError):
+    """A folder is not a usable checkpoint; the message says which file is missing or bad."""
+
+
+@dataclass(frozen=True)
+class CheckpointFiles:
+    """Which optional parts a checkpoint folder has (paths are None where absent)."""
+
+    folder: Path
+    config: dict[str, Any]
+    metrics: Path | None
+    results: Path | None
+    predictions: Path | None
+    artifact: Path | None
+    training_config: Path | None
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+
+def checkpoints_root() -> Path:
+    """The folder searched for shipped checkpoints: $ICLM_CHECKPOINTS_DIR or ./checkpoints."""
+    return Path(os.environ.get(ENV_VAR) or DEFAULT_ROOT)
+
+
+def discover(root: Path | None = None) -> list[Path]:
+    """Checkpoint folders directly under `root` (those holding a config.json), sorted by name."""
+    root = checkpoints_root() if root is None else Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and (p / "config.json").is_file())
+
+
+def default_checkpoint(folders: list[Path]) -> Path | None:
+    """The ICLM checkpoint to open first: a folder named `iclm-*`, else one whose variant is iclm, else the first."""
+    named = [f for f in folders if f.name.lower().startswith("iclm")]
+    if named:
+        return named[0]
+    for folder in folders:
+        try:
+            if read_json(folder / "config.json").get("variant") == "iclm":
+                return folder
+        except CheckpointError:
+            continue
+    return folders[0] if folders else None
+
+
+def read_json(path: Path) -> Any:
+    """Parse one JSON file; raise CheckpointError naming the file on a missing or invalid one."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: file not found")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: not valid JSON ({exc})") from exc
+
+
+def inspect(folder: str | Path) -> CheckpointFiles:
+    """Check that `folder` is a checkpoint and list its optional parts; raise CheckpointError otherwise."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: no such folder")
+    if not (folder / "config.json").is_file():
+        raise CheckpointError(f"{folder}: not a checkpoint (config.json is missing)")
+    config = read_json(folder / "config.json")
+    if not isinstance(config, dict) or config.get("model_type") != "iclm":
+        raise CheckpointError(f"{folder}/config.json: not an ICLM config (model_type is not 'iclm')")
+
+    def present(relative: str) -> Path | None:
+        path = folder / relative
+        return path if path.exists() else None
+
+    artifact = present("analysis")
+    if artifact is not None and not (artifact / "manifest.json").is_file():
+        artifact = None
+    return CheckpointFiles(
+        folder=folder,
+        config=config,
+        metrics=present("metrics.jsonl"),
+        results=present("eval/results.json"),
+        predictions=present("eval/predictions.jsonl"),
+        artifact=artifact,
+        training_config=present("training_config.json"),
+    )

@@ -1,0 +1,83 @@
+"""The shared sidebar: checkpoint picker (shipped ones + a free-text folder), device, checkpoint summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from studio import loaders, state
+from studio.checkpoints import CheckpointError, checkpoints_root, default_checkpoint, discover
+
+
+def _device_options() -> list[str]:
+    import torch
+
+    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
+
+
+def _pick_shipped() -> Path | None:
+    folders = discover()
+    if not folders:
+        st.caption(f"No checkpoints under `{checkpoints_root()}`.")
+        return None
+    names = [f.name for f in folders]
+    first = default_checkpoint(folders)
+    index = names.index(first.name) if first is not None else 0
+    name = st.selectbox(
+        "Checkpoint", names, index=index, key="sidebar_checkpoint", help=str(checkpoints_root())
+    )
+    return folders[names.index(name)]
+
+
+def render() -> None:
+    """Draw the sidebar and store the selected checkpoint (or None) and device in session state."""
+    with st.sidebar:
+        st.header("ICLM Studio")
+        shipped = _pick_shipped()
+        typed = st.text_input(
+            "…or a checkpoint folder",
+            key="sidebar_folder",
+            placeholder="/path/to/run",
+            help="Overrides the list.",
+        ).strip()
+        chosen = None
+        if typed:
+            try:
+                chosen = loaders.inspect_checkpoint(typed)
+            except CheckpointError as exc:
+                st.error(f"Cannot open this checkpoint: {exc}")
+                if shipped is not None:
+                    st.caption(f"Showing `{shipped.name}` instead.")
+        if chosen is None and shipped is not None:
+            try:
+                chosen = loaders.inspect_checkpoint(str(shipped))
+            except CheckpointError as exc:
+                st.error(f"Cannot open this checkpoint: {exc}")
+        st.session_state[state.CHECKPOINT] = chosen
+        st.session_state[state.DEVICE] = st.radio(
+            "Device", _device_options(), horizontal=True, key="sidebar_device", help="For live model runs."
+        )
+        if chosen is not None:
+            _summary(chosen)
+
+
+def _summary(files) -> None:
+    config = files.config
+    parts = [
+        f"**{files.name}**",
+        f"variant `{config.get('variant')}`, K = {config.get('num_domains')}",
+        f"backbone `{config.get('backbone')}`",
+    ]
+    st.caption("  \n".join(parts))
+    missing = [
+        label
+        for label, path in (
+            ("training log", files.metrics),
+            ("evaluation", files.results),
+            ("analysis", files.artifact),
+        )
+        if path is None
+    ]
+    if missing:
+        st.caption("Missing: " + ", ".join(missing))

@@ -1,0 +1,35 @@
+"""Session-state keys shared by the sidebar and the pages, and the guard every page starts with."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from studio.checkpoints import CheckpointFiles, checkpoints_root
+
+CHECKPOINT = "studio_checkpoint"  # CheckpointFiles of the selected checkpoint (or None)
+DEVICE = "studio_device"  # "cpu" | "cuda"
+
+HOW_TO_GET_ONE = """\
+No checkpoint found under `{root}`. Train one, or point the studio at a folder:
+
+```bash
+python -m iclm train configs/<config>.yaml            # writes runs/<name>/ (a checkpoint folder)
+python -m iclm evaluate runs/<name> --data <files>    # eval/results.json
+python -m iclm analyze runs/<name> --data <files>     # analysis/ artifact for the cluster pages
+```
+
+then copy the folder to `{root}/<name>/` (or set `ICLM_CHECKPOINTS_DIR`), or type its path in the sidebar.
+"""
+
+
+def require_checkpoint() -> CheckpointFiles:
+    """The selected checkpoint; without one, explain how to get one and stop the page."""
+    files = st.session_state.get(CHECKPOINT)
+    if files is None:
+        st.info(HOW_TO_GET_ONE.format(root=checkpoints_root()))
+        st.stop()
+    return files
+
+
+def device() -> str:
+    return st.session_state.get(DEVICE, "cpu")
