@@ -1,0 +1,84 @@
+"""`python -m iclm evaluate CHECKPOINT --data FILE... [--out DIR] [--limit N] [--compare RESULTS.json...]`.
+
+Writes `predictions.jsonl`, `results.json` and `results.md` to `--out` (default CHECKPOINT/eval/).
+`--compare` adds other runs' results.json (e.g. baselines) as extra columns of `comparison.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="trained model folder (a run folder of `python -m iclm train`)")
+    parser.add_argument("--data", nargs="+", required=True, help="evals-format JSONL files to score")
+    parser.add_argument("--out", help="output folder (default: CHECKPOINT/eval)")
+    parser.add_argument("--limit", type=int, help="score at most N examples per file")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-new-tokens", type=int, default=8, help="cap on greedy answer length")
+    parser.add_argument("--compare", nargs="+", default=[], help="other results.json files to put beside")
+    parser.add_argument("--name", help="column name of this checkpoint in tables (default: folder name)")
+
+
+def _positive(name: str, value: int | None) -> None:
+    if value is not None and value <= 0:
+        raise ValueError(f"{name}={value} is invalid; expected a positive number")
+
+
+def run(args: argparse.Namespace) -> int:
+    from iclm.evaluation import report
+
+    try:
+        for name in ("limit", "batch_size", "max_new_tokens"):
+            _positive(f"--{name.replace('_', '-')}", getattr(args, name))
+        others = [(Path(p).parent.parent.name or p, report.load_results(p)) for p in args.compare]
+        evaluation, out, name = _evaluate(args)
+    except (FileNotFoundError, ValueError) as error:
+        logger.error("%s", error)
+        return 2
+    from iclm.evaluate import write_evaluation
+
+    write_evaluation(evaluation, out, name)
+    if others:
+        table = report.markdown_table([(name, evaluation.results | {"name": name})] + others)
+        (out / "comparison.md").write_text(table, encoding="utf-8")
+    logger.info("results in %s", out)
+    print(report.markdown_table([(name, evaluation.results)]))  # noqa: T201 - the CLI's product
+    return 0
+
+
+def _evaluate(args: argparse.Namespace):
+    from iclm.evaluate import evaluate
+    from iclm.model import ICLMForCausalLM
+    from iclm.training.data import load_files
+
+    checkpoint = Path(args.checkpoint)
+    if not (checkpoint / "config.json").is_file():
+        raise FileNotFoundError(f"{checkpoint} is not a checkpoint folder (no config.json)")
+    model = ICLMForCausalLM.from_pretrained(str(checkpoint))
+    tokenizer = getattr(model, "tokenizer", None) or _tokenizer(checkpoint, model.config.backbone)
+    examples = []
+    for path in args.data:
+        loaded = load_files([path])
+        examples += loaded[: args.limit] if args.limit else loaded
+    out = Path(args.out) if args.out else checkpoint / "eval"
+    name = args.name or checkpoint.name
+    return (
+        evaluate(model, tokenizer, examples, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens),
+        out,
+        name,
+    )
+
+
+def _tokenizer(checkpoint: Path, backbone: str):
+    from transformers import AutoTokenizer
+
+    if (checkpoint / "tokenizer_config.json").is_file():
+        return AutoTokenizer.from_pretrained(str(checkpoint))
+    from iclm.backbone import load_backbone
+
+    return load_backbone(backbone).tokenizer

@@ -1,0 +1,1 @@
+"""Evaluation support for `iclm.evaluate`: batched scoring by readout, aggregation and reports."""

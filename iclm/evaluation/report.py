@@ -1,0 +1,121 @@
+"""Evaluation results: aggregation per dataset/split/readout, JSON + markdown output, comparison tables.
+
+results.json:
+  {"readouts": [...], "datasets": [{"dataset", "split", "n", "greedy": {readout: acc}, "choice": {...}}],
+   "splits": {"iid"|"ood": {"n", "greedy": {...}, "choice": {...}}}, "model": {...}, "name": str}
+Accuracies are fractions in [0, 1]; a readout missing for a dataset (e.g. oracle on an unknown domain,
+choice scoring without choices) is left out of that dataset's dict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+METHODS = ("greedy", "choice")
+
+
+def _accuracy(rows: list[dict], readouts: list[str]) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {m: {} for m in METHODS}
+    for method in METHODS:
+        for name in readouts:
+            flags = [
+                r["readouts"][name][f"{method}_correct"]
+                for r in rows
+                if name in r["readouts"] and f"{method}_correct" in r["readouts"][name]
+            ]
+            if flags:
+                out[method][name] = sum(flags) / len(flags)
+    return out
+
+
+def aggregate(predictions: list[dict], readouts: list[str]) -> dict[str, Any]:
+    """Accuracy per (dataset, split) and per split, for every readout and scoring method."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for row in predictions:
+        groups.setdefault((row["dataset"], row["split"]), []).append(row)
+    datasets = [
+        {"dataset": d, "split": s, "n": len(rows)} | _accuracy(rows, readouts)
+        for (d, s), rows in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0]))
+    ]
+    splits = {}
+    for split in ("iid", "ood"):
+        rows = [r for r in predictions if r["split"] == split]
+        if rows:
+            splits[split] = {"n": len(rows)} | _accuracy(rows, readouts)
+    return {"readouts": list(readouts), "datasets": datasets, "splits": splits}
+
+
+def _cell(entry: dict, readout: str) -> str:
+    parts = [f"{100 * entry[m][readout]:.1f}" if readout in entry.get(m, {}) else "–" for m in METHODS]
+    return " / ".join(parts)
+
+
+def markdown_table(results: list[tuple[str, dict[str, Any]]]) -> str:
+    """One table for one or several results (e.g. ICLM and its baselines): a row per dataset (split),
+    a column per (run, readout); cells are "greedy / choice" accuracy in %."""
+    columns = [(name, r, readout) for name, r in results for readout in r["readouts"]]
+    header = ["dataset", "split", "n"] + [
+        f"{name}:{readout}" if name else readout for name, _, readout in columns
+    ]
+    keys: list[tuple[str, str]] = []
+    for _, r in results:
+        for entry in r["datasets"]:
+            if (entry["dataset"], entry["split"]) not in keys:
+                keys.append((entry["dataset"], entry["split"]))
+    for split in ("iid", "ood"):
+        if any(split in r["splits"] for _, r in results):
+            keys.append((f"**all {split}**", split))
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for dataset, split in keys:
+        cells, n = [], ""
+        for _, r, readout in columns:
+            entry = _find(r, dataset, split)
+            n = n or (str(entry["n"]) if entry else "")
+            cells.append(_cell(entry, readout) if entry else "–")
+        lines.append("| " + " | ".join([dataset, split, n] + cells) + " |")
+    legend = "\nCells: greedy exact match / choice scoring accuracy (%); – = not applicable.\n"
+    return "\n".join(lines) + "\n" + legend
+
+
+def _find(results: dict, dataset: str, split: str) -> dict | None:
+    if dataset.startswith("**all "):
+        return results["splits"].get(split)
+    for entry in results["datasets"]:
+        if entry["dataset"] == dataset and entry["split"] == split:
+            return entry
+    return None
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_outputs(predictions: list[dict], results: dict, out_dir, name: str = "") -> None:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results = results | {"name": name}
+    _atomic_write(
+        out / "predictions.jsonl", "".join(json.dumps(p, sort_keys=True) + "\n" for p in predictions)
+    )
+    _atomic_write(out / "results.json", json.dumps(results, indent=2, sort_keys=True) + "\n")
+    _atomic_write(out / "results.md", markdown_table([(name, results)]))
+
+
+def load_results(path: str | Path) -> dict[str, Any]:
+    """Read a results.json written by `write_outputs`; a clear error if it is not one."""
+    path = Path(path)
+    try:
+        results = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: cannot read evaluation results: {error}") from error
+    for key in ("readouts", "datasets", "splits"):
+        if key not in results:
+            raise ValueError(
+                f"{path}: field '{key}' missing; not a results.json of `python -m iclm evaluate`"
+            )
+    return results

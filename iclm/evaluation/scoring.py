@@ -1,0 +1,126 @@
+"""Batched scoring of examples by every readout of a model: greedy exact match and choice scoring.
+
+A *readout* is one way to get a next-token distribution out of a model:
+- `model`: the model's own output with its router (ICLM: aggregated; baseline: its single adapter);
+- `invariant`: the invariant module alone (`invariant_logits`; ICLM only);
+- `domain_k`: domain module k alone, every example forced to it (`force_route=k`, `domain_logits`);
+- `oracle`: the model's output with route = the example's true domain index in `config.dataset_names`.
+Modules a model does not have are omitted. Batches are right-padded, so with causal attention every
+example's scores equal those of an unpadded run; the prompt mask keeps routes fixed by the prompt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+
+NO_ROUTE = -1
+
+
+@dataclass(frozen=True)
+class Readout:
+    """A readout: its name, the forward keyword it needs and the output field it reads."""
+
+    name: str
+    field: str  # "logits" | "invariant_logits" | "domain_logits"
+    force_route: int | None = None
+    oracle: bool = False
+
+
+def readouts(config) -> list[Readout]:
+    """The readouts that exist for a model with this `ICLMConfig`."""
+    found = [Readout("model", "logits")]
+    if config.variant == "iclm":
+        found.append(Readout("invariant", "invariant_logits"))
+    if config.variant != "baseline":
+        found += [Readout(f"domain_{k}", "domain_logits", force_route=k) for k in range(config.num_domains)]
+        if config.dataset_names and len(config.dataset_names) == config.num_domains:
+            found.append(Readout("oracle", "logits", oracle=True))
+    return found
+
+
+def oracle_routes(examples: list, config) -> torch.Tensor:
+    """(B,) index of each example's domain (`Example.domain` or `.dataset`) in `config.dataset_names`;
+    NO_ROUTE where the domain is not a training dataset."""
+    index = {name: i for i, name in enumerate(config.dataset_names)}
+    return torch.tensor([index.get(e.domain or e.dataset, NO_ROUTE) for e in examples], dtype=torch.long)
+
+
+def _forward(model, batch: dict, readout: Readout, routes: torch.Tensor | None) -> torch.Tensor:
+    """Logits (B, T, V) of one readout for a collated batch (labels are not passed: no loss)."""
+    kwargs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
+    kwargs["prompt_mask"] = batch["prompt_mask"]
+    if readout.force_route is not None:
+        kwargs["force_route"] = readout.force_route
+    if readout.oracle:
+        kwargs["routes"] = routes.clamp(min=0)
+    if batch.get("domain_ids") is not None:
+        kwargs["domain_ids"] = batch["domain_ids"]
+    return getattr(model(**kwargs), readout.field).float()
+
+
+def answer_logprob(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Total log-likelihood of the labelled tokens. logits (B, T, V), labels (B, T) -> (B,)."""
+    targets = labels[:, 1:]
+    logp = torch.log_softmax(logits[:, :-1], dim=-1)  # (B, T-1, V)
+    mask = targets != -100
+    picked = logp.gather(-1, targets.clamp(min=0)[..., None])[..., 0]  # (B, T-1)
+    return (picked * mask).sum(-1)
+
+
+@torch.no_grad()
+def choice_scores(model, collator, examples: list, readout: Readout, batch_size: int) -> list[list[float]]:
+    """Per example, the log-likelihood of each of its `choices` appended to the prompt."""
+    pairs = [(i, dataclasses.replace(e, answer=c)) for i, e in enumerate(examples) for c in e.choices or ()]
+    scores: list[list[float]] = [[] for _ in examples]
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start : start + batch_size]
+        batch = collator([p for _, p in chunk])
+        logits = _forward(model, batch, readout, oracle_routes([p for _, p in chunk], model.config))
+        for (i, _), value in zip(chunk, answer_logprob(logits, batch["labels"]).tolist(), strict=True):
+            scores[i].append(value)
+    return scores
+
+
+def _prompt_and_answer(batch: dict, row: int) -> tuple[list[int], list[int]]:
+    ids, labels = batch["input_ids"][row], batch["labels"][row]
+    prompt = ids[batch["prompt_mask"][row].bool()].tolist()
+    return prompt, labels[labels != -100].tolist()
+
+
+@torch.no_grad()
+def greedy_batch(model, collator, examples: list, readout: Readout, max_new_tokens: int) -> list[list[int]]:
+    """Greedy continuation token ids of each example: as many tokens as its gold answer has (at most
+    `max_new_tokens`). Right-padded; the prompt mask fixes the route."""
+    batch = collator(examples)
+    prompts, lengths = [], []
+    for row in range(len(examples)):
+        prompt, answer = _prompt_and_answer(batch, row)
+        prompts.append(prompt)
+        lengths.append(min(max(len(answer), 1), max_new_tokens))
+    steps, width = max(lengths), max(len(p) for p in prompts) + max(lengths)
+    pad = batch["input_ids"].new_zeros(len(examples), width)
+    ids, attention, prompt_mask = pad.clone(), pad.clone(), pad.clone().bool()
+    for row, prompt in enumerate(prompts):
+        ids[row, : len(prompt)] = torch.tensor(prompt)
+        attention[row, : len(prompt)] = 1
+        prompt_mask[row, : len(prompt)] = True
+    cursor = torch.tensor([len(p) for p in prompts])
+    routes = oracle_routes(examples, model.config)
+    generated: list[list[int]] = [[] for _ in examples]
+    for step in range(steps):
+        upto = int(cursor.max())
+        step_batch = {"input_ids": ids[:, :upto], "attention_mask": attention[:, :upto]}
+        step_batch["prompt_mask"] = prompt_mask[:, :upto]
+        step_batch["domain_ids"] = batch.get("domain_ids")
+        logits = _forward(model, step_batch, readout, routes)
+        rows = torch.arange(len(examples))
+        tokens = logits[rows, cursor - 1].argmax(-1)  # (B,)
+        for row in range(len(examples)):
+            if step < lengths[row]:
+                generated[row].append(int(tokens[row]))
+        ids[rows, cursor], attention[rows, cursor] = tokens, 1
+        cursor = cursor + 1
+    return generated
