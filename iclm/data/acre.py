@@ -203,7 +203,10 @@ def render_puzzle(puzzle: AcrePuzzle, render: Render) -> list[dict]:
     """Evals records (one per query) exactly in the benchmark's wording."""
     if render == "text":
         head = [TEXT_INSTRUCTION, "on.", "off.", "undetermined."]
-        panels = [f"{_describe(p.objects, render)} The light is {'on' if p.light else 'off'}." for p in puzzle.context]
+        panels = [
+            f"{_describe(p.objects, render)} The light is {'on' if p.light else 'off'}."
+            for p in puzzle.context
+        ]
     elif render == "symbolic":
         head = [SYMBOLIC_INSTRUCTION, "0.", "1.", "2."]
         panels = [f"{_describe(p.objects, render)} -> {2 if p.light else 0}" for p in puzzle.context]

@@ -81,7 +81,13 @@ def generate_records(spec: TaskSpec) -> list[dict]:
     if spec.task == "raven":
         return raven.generate_raven(spec.n, spec.seed, spec.render, spec.config, spec.part)  # type: ignore[arg-type]
     return pvr.generate_pvr(
-        spec.n, spec.seed, spec.complexity, spec.aggregation, spec.n_examples, spec.split, spec.part  # type: ignore[arg-type]
+        spec.n,
+        spec.seed,
+        spec.complexity,
+        spec.aggregation,
+        spec.n_examples,
+        spec.split,
+        spec.part,  # type: ignore[arg-type]
     )
 
 

@@ -37,7 +37,7 @@ def dataset_name(path: str | os.PathLike[str]) -> str:
 
 
 def default_split(name: str) -> str:
-    """"ood" when the name marks an o.o.d. split (comp, sys, holdout, RAVEN o.o.d. configurations)."""
+    """ "ood" when the name marks an o.o.d. split (comp, sys, holdout, RAVEN o.o.d. configurations)."""
     lowered = name.lower()
     tokens = set(re.split(r"[-/. ]", lowered))
     return "ood" if tokens & OOD_TOKENS or any(c in lowered for c in OOD_CONFIGS) else "iid"
@@ -50,14 +50,18 @@ def _read_text(path: Path, limits: LoaderLimits) -> str:
     if size == 0:
         raise DataFileError(str(path), "the file is empty")
     if size > limits.max_file_bytes:
-        raise DataFileError(str(path), f"the file has {size} bytes, more than max_file_bytes={limits.max_file_bytes}")
+        raise DataFileError(
+            str(path), f"the file has {size} bytes, more than max_file_bytes={limits.max_file_bytes}"
+        )
     raw = path.read_bytes()
     if b"\x00" in raw[:8192]:
         raise DataFileError(str(path), "looks like a binary file (NUL bytes); expected UTF-8 text")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise DataFileError(str(path), f"not valid UTF-8 text (byte {err.start}); re-save it as UTF-8") from err
+        raise DataFileError(
+            str(path), f"not valid UTF-8 text (byte {err.start}); re-save it as UTF-8"
+        ) from err
     if not text.strip():
         raise DataFileError(str(path), "the file holds only whitespace")
     n_lines = sum(1 for line in text.splitlines() if line.strip())
@@ -117,7 +121,13 @@ class _Builder:
     """Turns raw per-line dicts into Examples or LineErrors for one file."""
 
     def __init__(self, path: Path, dataset: str, split: str, domain: str | None, limits: LoaderLimits):
-        self.path, self.dataset, self.split, self.domain, self.limits = str(path), dataset, split, domain, limits
+        self.path, self.dataset, self.split, self.domain, self.limits = (
+            str(path),
+            dataset,
+            split,
+            domain,
+            limits,
+        )
         self.result = LoadResult()
 
     def error(self, line: int, field: str, reason: str) -> None:

@@ -33,7 +33,18 @@ Render = Literal["text", "symbolic"]
 CONFIGS: tuple[str, ...] = ("center_single", "distribute_four", "in_center_single_out_center_single")
 TYPES: tuple[str, ...] = ("triangle", "square", "pentagon", "hexagon", "circle")  # symbolic B-F
 SIZES: tuple[str, ...] = ("tiny", "small", "medium", "large", "huge", "giant")  # symbolic A-F
-COLORS: tuple[str, ...] = ("red", "orange", "yellow", "lime", "green", "cyan", "blue", "purple", "pink", "white")
+COLORS: tuple[str, ...] = (
+    "red",
+    "orange",
+    "yellow",
+    "lime",
+    "green",
+    "cyan",
+    "blue",
+    "purple",
+    "pink",
+    "white",
+)
 ANGLES: tuple[int, ...] = (-135, -90, -45, 0, 45, 90, 135, 180)  # symbolic A-H
 ATTRIBUTES: tuple[str, ...] = ("type", "size", "color")
 NUM_VALUES: dict[str, int] = {"type": len(TYPES), "size": len(SIZES), "color": len(COLORS)}
@@ -42,7 +53,11 @@ RULES: dict[str, tuple[str, ...]] = {
     "size": ("constant", "progression", "arithmetic", "distribute_three"),
     "color": ("constant", "progression", "arithmetic", "distribute_three"),
 }
-COMPONENTS: dict[str, int] = {"center_single": 1, "distribute_four": 1, "in_center_single_out_center_single": 2}
+COMPONENTS: dict[str, int] = {
+    "center_single": 1,
+    "distribute_four": 1,
+    "in_center_single_out_center_single": 2,
+}
 ENTITIES_PER_COMPONENT: dict[str, int] = {
     "center_single": 1,
     "distribute_four": 4,
@@ -140,7 +155,9 @@ def _wrong_values(attr: str, rows: list[tuple[int, int, int]]) -> list[int]:
     return [v for v in range(NUM_VALUES[attr]) if not any(fits(h, rows[:2] + [(a, b, v)]) for h in fitting)]
 
 
-def _component_rows(rng: random.Random) -> tuple[dict[str, Hypothesis], dict[str, list[tuple[int, int, int]]]]:
+def _component_rows(
+    rng: random.Random,
+) -> tuple[dict[str, Hypothesis], dict[str, list[tuple[int, int, int]]]]:
     """Rules and value rows of one component (rules drawn uniformly, then their parameter)."""
     rules: dict[str, Hypothesis] = {}
     rows: dict[str, list[tuple[int, int, int]]] = {}
@@ -155,7 +172,9 @@ def _component_rows(rng: random.Random) -> tuple[dict[str, Hypothesis], dict[str
     return rules, rows
 
 
-def _panel(rows: list[dict[str, list]], angles: list[int], config: str, r: int, c: int, override=None) -> Panel:
+def _panel(
+    rows: list[dict[str, list]], angles: list[int], config: str, r: int, c: int, override=None
+) -> Panel:
     """Entities of panel (r, c); `override` maps (component, attr) -> value for candidates."""
     override = override or {}
     entities = []

@@ -1,0 +1,132 @@
+"""Tokenise Examples and collate them into training batches for ICLMForCausalLM.
+
+The prompt and the answer are tokenised separately (the answer directly follows the prompt, then EOS),
+so labels cover exactly the answer tokens + EOS. A too-long example loses tokens from the LEFT of its
+prompt (the leading BOS is kept); the answer is never cut.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import Dataset
+from transformers import PreTrainedTokenizerBase
+
+from iclm.data.examples import Example
+
+IGNORE_INDEX = -100
+
+
+@dataclass(frozen=True)
+class EncodedExample:
+    """Token ids of one example: the (possibly left-truncated) prompt and the answer (+ EOS)."""
+
+    prompt_ids: list[int]
+    answer_ids: list[int]
+    domain_id: int
+
+
+def _special_ids(tokenizer: PreTrainedTokenizerBase) -> tuple[int, int]:
+    """(pad id, eos id); pad falls back to eos. Raises ValueError when the tokenizer has neither."""
+    eos = tokenizer.eos_token_id
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
+    if eos is None or pad is None:
+        raise ValueError("tokenizer must define eos_token_id (used for EOS and as the fallback pad id)")
+    return int(pad), int(eos)
+
+
+def domain_id(example: Example, dataset_ids: dict[str, int]) -> int:
+    """Oracle domain id: by `example.domain` when known, else by `example.dataset`."""
+    for key in (example.domain, example.dataset):
+        if key is not None and key in dataset_ids:
+            return dataset_ids[key]
+    raise ValueError(
+        f"example {example.id!r}: neither domain {example.domain!r} nor dataset {example.dataset!r} is in "
+        f"dataset_ids (known: {sorted(dataset_ids)})"
+    )
+
+
+def encode_examples(
+    examples: Sequence[Example],
+    tokenizer: PreTrainedTokenizerBase,
+    dataset_ids: dict[str, int],
+    max_length: int,
+) -> list[EncodedExample]:
+    """Tokenise examples, truncating prompts from the left so prompt + answer fit in max_length."""
+    if max_length < 2:
+        raise ValueError(f"max_length must be >= 2, got {max_length}")
+    _, eos = _special_ids(tokenizer)
+    bos = tokenizer.bos_token_id
+    out = []
+    for ex in examples:
+        prompt = list(tokenizer(ex.prompt, add_special_tokens=True)["input_ids"])
+        answer = (
+            list(tokenizer(ex.answer, add_special_tokens=False)["input_ids"]) + [eos] if ex.answer else []
+        )
+        keep_bos = bool(prompt) and bos is not None and prompt[0] == bos
+        room = max_length - len(answer) - int(keep_bos)
+        if room < 1:
+            raise ValueError(
+                f"example {ex.id!r}: the answer has {len(answer)} tokens, leaving no room for the prompt "
+                f"within max_length={max_length}"
+            )
+        if len(prompt) + len(answer) > max_length:
+            prompt = ([bos] if keep_bos else []) + prompt[len(prompt) - room :]
+        out.append(EncodedExample(prompt, answer, domain_id(ex, dataset_ids)))
+    return out
+
+
+class ICLMCollator:
+    """Callable turning a list of Examples into a batch dict of tensors.
+
+    Returns input_ids (B, T) long, attention_mask (B, T) long, labels (B, T) long (-100 on prompt and
+    padding), prompt_mask (B, T) bool (prompt tokens only), domain_ids (B,) long. Right padding.
+    """
+
+    def __init__(
+        self, tokenizer: PreTrainedTokenizerBase, dataset_ids: dict[str, int], max_length: int
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.dataset_ids = dict(dataset_ids)
+        self.max_length = max_length
+        self.pad_id, _ = _special_ids(tokenizer)
+
+    def __call__(self, examples: Sequence[Example]) -> dict[str, torch.Tensor]:
+        if not examples:
+            raise ValueError("cannot collate an empty list of examples")
+        encoded = encode_examples(examples, self.tokenizer, self.dataset_ids, self.max_length)
+        width = max(len(e.prompt_ids) + len(e.answer_ids) for e in encoded)
+        batch = len(encoded)
+        input_ids = torch.full((batch, width), self.pad_id, dtype=torch.long)  # (B, T)
+        attention = torch.zeros((batch, width), dtype=torch.long)
+        labels = torch.full((batch, width), IGNORE_INDEX, dtype=torch.long)
+        prompt_mask = torch.zeros((batch, width), dtype=torch.bool)
+        for i, enc in enumerate(encoded):
+            p, a = len(enc.prompt_ids), len(enc.answer_ids)
+            input_ids[i, : p + a] = torch.tensor(enc.prompt_ids + enc.answer_ids, dtype=torch.long)
+            attention[i, : p + a] = 1
+            labels[i, p : p + a] = torch.tensor(enc.answer_ids, dtype=torch.long)
+            prompt_mask[i, :p] = True
+        domain_ids = torch.tensor([e.domain_id for e in encoded], dtype=torch.long)  # (B,)
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention,
+            "labels": labels,
+            "prompt_mask": prompt_mask,
+            "domain_ids": domain_ids,
+        }
+
+
+class ExampleDataset(Dataset):
+    """A torch Dataset over Examples (pair it with ICLMCollator as `collate_fn`)."""
+
+    def __init__(self, examples: Sequence[Example]) -> None:
+        self.examples = list(examples)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> Example:
+        return self.examples[index]
