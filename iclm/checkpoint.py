@@ -1,0 +1,158 @@
+"""Checkpoint folders: JSON + safetensors only; the base model is named (config.backbone), never copied.
+
+Files written: config.json, adapters.safetensors (every LoRA tensor), router.safetensors,
+aggregation.safetensors (variant "iclm"), the tokenizer's JSON files. Other files in the folder
+(metrics.jsonl, training_config.json, eval/, analysis/) are left alone. Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from iclm.config import ICLMConfig
+
+if TYPE_CHECKING:
+    from iclm.backbone import Backbone
+    from iclm.model import ICLMForCausalLM
+
+CONFIG_FILE = "config.json"
+ADAPTERS_FILE = "adapters.safetensors"
+ROUTER_FILE = "router.safetensors"
+AGGREGATION_FILE = "aggregation.safetensors"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pkl", ".pth", ".ckpt", ".joblib", ".pickle")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint folder is incomplete, mismatched or unsafe; the message names the file."""
+
+
+class MissingCheckpointFileError(CheckpointError, FileNotFoundError):
+    """A required checkpoint file is absent."""
+
+
+def _atomic_write(path: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _state(module: torch.nn.Module | None, only_lora: bool = False) -> dict[str, torch.Tensor]:
+    if module is None:
+        return {}
+    state = module.state_dict()
+    if only_lora:
+        state = {k: v for k, v in state.items() if "lora_" in k}
+    return {k: v.detach().contiguous().cpu() for k, v in state.items()}
+
+
+def save_checkpoint(model: ICLMForCausalLM, folder: str | os.PathLike) -> None:
+    """Write the trainable state of `model` to folder (created if needed)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config_json = model.config.to_json_string(use_diff=True)
+    _atomic_write(folder / CONFIG_FILE, lambda p: Path(p).write_text(config_json))
+    parts = {ADAPTERS_FILE: _state(model.base, only_lora=True), ROUTER_FILE: _state(model.router)}
+    if model.aggregation is not None:
+        parts[AGGREGATION_FILE] = _state(model.aggregation)
+    for name, tensors in parts.items():
+        _atomic_write(folder / name, lambda p, t=tensors: save_file(t, p, metadata={"format": "pt"}))
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        model.tokenizer.save_pretrained(tmp)
+        for item in Path(tmp).iterdir():
+            if item.is_file():
+                os.replace(item, folder / item.name)
+
+
+def refuse_pickles(folder: Path) -> None:
+    """Raise CheckpointError if any pickle-format file is in the folder (they can run code when loaded)."""
+    found = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PICKLE_SUFFIXES)
+    if found:
+        raise CheckpointError(
+            f"{found[0]} is a pickle-format file; checkpoints must be JSON + safetensors only "
+            f"(found {len(found)}: {[str(p.relative_to(folder)) for p in found[:5]]}). Remove them to load."
+        )
+
+
+def read_config(folder: Path) -> ICLMConfig:
+    path = folder / CONFIG_FILE
+    if not path.is_file():
+        raise MissingCheckpointFileError(f"{path} is missing; a checkpoint folder needs config.json")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{path} is not valid JSON: {err}") from err
+    if not isinstance(data, dict) or data.get("model_type") != "iclm":
+        got = data.get("model_type") if isinstance(data, dict) else type(data).__name__
+        raise CheckpointError(f"{path}: model_type is {got!r}, expected 'iclm'")
+    try:
+        return ICLMConfig.from_dict(data)
+    except (ValueError, TypeError) as err:
+        raise CheckpointError(f"{path}: {err}") from err
+
+
+def _load_into(module: torch.nn.Module, path: Path, only_lora: bool = False) -> None:
+    """Load a safetensors file into module, checking every key and shape against the model."""
+    if not path.is_file():
+        raise MissingCheckpointFileError(f"{path} is missing; expected the {path.stem} weights (safetensors)")
+    try:
+        tensors = load_file(str(path))
+    except Exception as err:  # safetensors raises its own error types for corrupt files
+        raise CheckpointError(f"{path} is not a readable safetensors file: {err}") from err
+    expected = _state(module, only_lora=only_lora)
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path} does not match config.json: missing tensors {missing[:5]} ({len(missing)}), "
+            f"unexpected tensors {unexpected[:5]} ({len(unexpected)})"
+        )
+    for key, value in tensors.items():
+        if tuple(value.shape) != tuple(expected[key].shape):
+            raise CheckpointError(
+                f"{path}: tensor {key!r} has shape {tuple(value.shape)}, "
+                f"expected {tuple(expected[key].shape)}"
+            )
+    module.load_state_dict(tensors, strict=False)
+
+
+def _check_num_domains(path: Path, config: ICLMConfig) -> None:
+    if not path.is_file():
+        return
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        names = {part for key in handle.keys() for part in key.split(".") if part.startswith("domain_")}
+    if names and len(names) != config.num_domains:
+        raise CheckpointError(
+            f"{path} holds {len(names)} domain adapters but config.json says num_domains={config.num_domains}"
+        )
+
+
+def load_checkpoint(
+    cls: type[ICLMForCausalLM], folder: str | os.PathLike, backbone: Backbone | None = None
+) -> ICLMForCausalLM:
+    """Rebuild an ICLM from its folder; a missing or mismatched file raises CheckpointError naming it."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise MissingCheckpointFileError(f"checkpoint folder {folder} does not exist")
+    refuse_pickles(folder)
+    config = read_config(folder)
+    _check_num_domains(folder / ADAPTERS_FILE, config)
+    model = cls(config, backbone)
+    _load_into(model.base, folder / ADAPTERS_FILE, only_lora=True)
+    _load_into(model.router, folder / ROUTER_FILE)
+    if model.aggregation is not None:
+        _load_into(model.aggregation, folder / AGGREGATION_FILE)
+    return model.eval()

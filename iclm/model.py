@@ -1,0 +1,345 @@
+"""ICLMForCausalLM: one frozen base, LoRA adapters `invariant` and `domain_0..K-1`, a router, an aggregation.
+
+forward = _route (base with adapters off -> prompt-mean embedding -> router) -> _run_modules (invariant on
+the whole batch; each example's routed domain adapter, one pass per non-empty route group) -> _aggregate
+-> _losses. Save/load lives in iclm/checkpoint.py, generation helpers at the end of this file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from transformers import GenerationMixin, PreTrainedModel
+
+from iclm import adapters as adapter_ops
+from iclm.aggregation import build_aggregation
+from iclm.backbone import Backbone, load_backbone
+from iclm.config import ICLMConfig
+from iclm.mi import answer_token_mi
+from iclm.outputs import ICLMOutput, LossTerms
+from iclm.router import CodebookUsage, Router, RouterOutput, codebook_usage, pool_prompt
+
+DROP_MODULES = ("invariant", "domain")
+
+
+def causal_lm_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """Mean next-token cross-entropy; labels (B, T) aligned with input_ids (-100 ignored), shifted here."""
+    shift_logits = logits[:, :-1].float()  # (B, T-1, V)
+    shift_labels = labels[:, 1:]  # (B, T-1)
+    total = F.cross_entropy(shift_logits.transpose(1, 2), shift_labels, ignore_index=-100, reduction="sum")
+    return total / (shift_labels != -100).sum().clamp_min(1)
+
+
+class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
+    """Independent causal language modules on a shared frozen Hugging Face causal LM."""
+
+    config_class = ICLMConfig
+    base_model_prefix = "base"
+    main_input_name = "input_ids"
+
+    def __init__(self, config: ICLMConfig, backbone: Backbone | None = None) -> None:
+        """Builds base + adapters + router + aggregation. A given backbone's model is modified in place."""
+        super().__init__(config)
+        backbone = backbone if backbone is not None else load_backbone(config.backbone)
+        self.tokenizer = backbone.tokenizer
+        self.base = backbone.model
+        self.base.requires_grad_(False)
+        self._lora_layers = adapter_ops.inject_adapters(self.base, self.module_names, config.adapters)
+        text_config = self.base.config.get_text_config()
+        hidden = text_config.hidden_size
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            self.router = Router(hidden, config.num_domains, config.router)
+            self.aggregation = None
+            if config.variant == "iclm":
+                lm_weight = self.base.get_output_embeddings().weight.detach()
+                self.aggregation = build_aggregation(config.aggregation, hidden, lm_weight)
+        if config.variant == "baseline":
+            self.router.requires_grad_(False)
+        self.router.to(self.base.dtype)
+        self._set_generation_tokens()
+
+    @classmethod
+    def from_config_and_backbone(
+        cls, config: ICLMConfig, backbone: Backbone | None = None
+    ) -> ICLMForCausalLM:
+        """A fresh ICLM (adapters at their LoRA initialisation: the model starts as the base model)."""
+        return cls(config, backbone)
+
+    def _set_generation_tokens(self) -> None:
+        tok = self.tokenizer
+        self.generation_config.pad_token_id = tok.pad_token_id
+        self.generation_config.eos_token_id = tok.eos_token_id
+        self.generation_config.bos_token_id = tok.bos_token_id
+
+    @property
+    def module_names(self) -> list[str]:
+        """["invariant", "domain_0", ...] for iclm; ["domain_0", ...] for no_invariant and baseline."""
+        return self.config.module_names
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        """Adapters, router (vq) and aggregation parameters; base weights are frozen."""
+        return [p for p in self.parameters() if p.requires_grad]
+
+    def get_input_embeddings(self) -> torch.nn.Module:
+        return self.base.get_input_embeddings()
+
+    # ---------------------------------------------------------------- routing
+    @torch.no_grad()
+    def router_embeddings(
+        self, input_ids: Tensor, attention_mask: Tensor | None = None, prompt_mask: Tensor | None = None
+    ) -> Tensor:
+        """Mean of the frozen base's last hidden states over prompt tokens: (B, T) -> (B, H). Cacheable."""
+        attention_mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
+        prompt_mask = (
+            attention_mask.bool() if prompt_mask is None else prompt_mask.bool() & attention_mask.bool()
+        )
+        with adapter_ops.adapters_disabled(self._lora_layers):
+            hidden = self._decode(None, input_ids, attention_mask, None)[0]  # (B, T, H)
+        return pool_prompt(hidden, prompt_mask)
+
+    def route(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        prompt_mask: Tensor | None = None,
+        domain_ids: Tensor | None = None,
+        embeddings: Tensor | None = None,
+    ) -> RouterOutput:
+        """Routes (B,) for a batch; pass `embeddings` (B, H) to skip the base pass (cached embeddings)."""
+        if embeddings is None:
+            embeddings = self.router_embeddings(input_ids, attention_mask, prompt_mask)
+        if self.config.variant == "baseline":
+            batch = embeddings.shape[0]
+            zeros = embeddings.new_zeros(())
+            routes = torch.zeros(batch, dtype=torch.long, device=embeddings.device)
+            projected = self.router.project(embeddings)
+            return RouterOutput(routes, embeddings, projected, embeddings.new_zeros(batch, 1), zeros)
+        return self.router(embeddings, domain_ids)
+
+    @torch.no_grad()
+    def init_router(self, embeddings: Tensor) -> None:
+        """k-means initialisation of the VQ codebook / fit of the k-means router on embeddings (N, H)."""
+        self.router.init(embeddings)
+
+    def codebook_usage(self, routes: Tensor) -> CodebookUsage:
+        """Counts, fractions, perplexity and dead codes of routes (N,)."""
+        return codebook_usage(routes, self.config.num_domains)
+
+    # ---------------------------------------------------------------- modules
+    def _decode(
+        self, name: str | None, input_ids: Tensor, attention_mask: Tensor, cache: Any
+    ) -> tuple[Tensor, Any]:
+        """Run the base decoder with adapter `name` active: -> last hidden states (B, T, H), cache."""
+        if name is not None:
+            adapter_ops.activate(self._lora_layers, name)
+        past = 0 if cache is None else cache.get_seq_length()
+        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)[:, past:]  # (B, T)
+        out = self.base.base_model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=cache,
+            use_cache=cache is not None,
+        )
+        return out.last_hidden_state, cache
+
+    def _run_domains(self, input_ids: Tensor, attention_mask: Tensor, routes: Tensor, cache: Any) -> Tensor:
+        """Domain states (B, T, H): sparse = one pass per non-empty route group; dense = every adapter on
+        every example, combined with the one-hot routing weights."""
+        batch, length = input_ids.shape
+        if self.config.execution == "dense":
+            weights = F.one_hot(routes, self.config.num_domains).to(self.base.dtype)  # (B, K)
+            hidden = None
+            for k in range(self.config.num_domains):
+                sub_cache = None if cache is None else cache.domain(k)
+                h_k = self._decode(f"domain_{k}", input_ids, attention_mask, sub_cache)[0]  # (B, T, H)
+                term = weights[:, k, None, None] * h_k
+                hidden = term if hidden is None else hidden + term
+            return hidden
+        hidden = None
+        for k in torch.unique(routes).tolist():
+            idx = torch.nonzero(routes == k).flatten()  # examples routed to k
+            sub_cache = None if cache is None else cache.domain(k)
+            h_k = self._decode(f"domain_{k}", input_ids[idx], attention_mask[idx], sub_cache)[0]
+            if hidden is None:
+                hidden = h_k.new_zeros(batch, length, h_k.shape[-1])
+            hidden = hidden.index_copy(0, idx, h_k)  # scatter back, (B, T, H)
+        return hidden
+
+    def _run_modules(
+        self, input_ids: Tensor, attention_mask: Tensor, routes: Tensor, drop_module: str | None, cache: Any
+    ) -> tuple[Tensor | None, Tensor | None]:
+        """-> (invariant states or None, domain states or None), each (B, T, H)."""
+        invariant = None
+        if self.config.variant == "iclm" and drop_module != "invariant":
+            sub_cache = None if cache is None else cache.invariant
+            invariant = self._decode("invariant", input_ids, attention_mask, sub_cache)[0]
+        domain = None
+        if drop_module != "domain":
+            domain = self._run_domains(input_ids, attention_mask, routes, cache)
+        return invariant, domain
+
+    def _aggregate(
+        self, invariant: Tensor | None, domain: Tensor | None
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """-> (logits, invariant_logits, domain_logits), each (B, T, V) or None.
+
+        A dropped module contributes zeros to the aggregation: the aggregation is linear in each half of the
+        concat, so zeros remove exactly that module's additive contribution while the surviving module's path
+        is unchanged (a mean ablation would need dataset statistics the model does not have).
+        """
+        lm_head = self.base.get_output_embeddings()
+        invariant_logits = None if invariant is None else lm_head(invariant)
+        domain_logits = None if domain is None else lm_head(domain)
+        if self.config.variant != "iclm":
+            return domain_logits, None, domain_logits
+        inv = invariant if invariant is not None else torch.zeros_like(domain)
+        dom = domain if domain is not None else torch.zeros_like(invariant)
+        return self.aggregation(inv, dom, lm_head), invariant_logits, domain_logits
+
+    def _losses(self, out: ICLMOutput, labels: Tensor, routing_loss: Tensor) -> LossTerms:
+        zero = out.logits.new_zeros(())
+        iclm = self.config.variant == "iclm"
+        both = out.invariant_hidden is not None and out.domain_hidden is not None
+        return LossTerms(
+            lm=causal_lm_loss(out.logits, labels),
+            invariant_lm=causal_lm_loss(out.invariant_logits, labels)
+            if out.invariant_logits is not None
+            else zero,
+            domain_lm=causal_lm_loss(out.domain_logits, labels)
+            if iclm and out.domain_logits is not None
+            else zero,
+            routing=routing_loss.to(zero.dtype),
+            mi=answer_token_mi(out.invariant_hidden, out.domain_hidden, labels) if both else zero,
+        )
+
+    # ---------------------------------------------------------------- forward
+    def _resolve_routes(
+        self, input_ids, attention_mask, labels, prompt_mask, domain_ids, force_route, routes
+    ) -> tuple[Tensor, RouterOutput | None]:
+        batch = input_ids.shape[0]
+        if routes is not None:
+            return routes.to(input_ids.device).long(), None
+        if force_route is not None:
+            if not (isinstance(force_route, int) and 0 <= force_route < self.config.num_domains):
+                raise ValueError(
+                    f"force_route={force_route!r} is invalid; "
+                    f"expected an int in [0, {self.config.num_domains})"
+                )
+            return torch.full((batch,), force_route, dtype=torch.long, device=input_ids.device), None
+        if prompt_mask is None:
+            prompt_mask = (
+                attention_mask.bool() & (labels == -100) if labels is not None else attention_mask.bool()
+            )
+        router_out = self.route(input_ids, attention_mask, prompt_mask, domain_ids)
+        return router_out.routes, router_out
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        labels: Tensor | None = None,
+        prompt_mask: Tensor | None = None,
+        domain_ids: Tensor | None = None,
+        force_route: int | None = None,
+        drop_module: str | None = None,
+        routes: Tensor | None = None,
+        past_key_values: adapter_ops.ICLMCache | None = None,
+        use_cache: bool | None = None,
+        **kwargs: Any,
+    ) -> ICLMOutput:
+        """See docs/api.md. input_ids, attention_mask, labels, prompt_mask: (B, T); domain_ids, routes: (B,).
+
+        With a cache, input_ids holds only the new tokens and attention_mask covers past + new tokens.
+        """
+        if drop_module not in (None, *DROP_MODULES):
+            raise ValueError(
+                f"drop_module={drop_module!r} is invalid; choose None or one of {list(DROP_MODULES)}"
+            )
+        if drop_module is not None and self.config.variant != "iclm":
+            raise ValueError(
+                f"drop_module={drop_module!r} needs variant='iclm' (got {self.config.variant!r})"
+            )
+        if use_cache and past_key_values is None:
+            past_key_values = adapter_ops.ICLMCache()
+        if attention_mask is None:  # covers cached + new tokens
+            past = 0 if past_key_values is None else past_key_values.get_seq_length()
+            attention_mask = input_ids.new_ones(input_ids.shape[0], past + input_ids.shape[1])
+        if self.config.variant == "baseline" and routes is None:
+            routes = torch.zeros(input_ids.shape[0], dtype=torch.long, device=input_ids.device)
+        routes, router_out = self._resolve_routes(
+            input_ids, attention_mask, labels, prompt_mask, domain_ids, force_route, routes
+        )
+        invariant, domain = self._run_modules(input_ids, attention_mask, routes, drop_module, past_key_values)
+        logits, invariant_logits, domain_logits = self._aggregate(invariant, domain)
+        out = ICLMOutput(
+            logits=logits,
+            invariant_logits=invariant_logits,
+            domain_logits=domain_logits,
+            routes=routes,
+            router_embeddings=None if router_out is None else router_out.embeddings,
+            router_projected=None if router_out is None else router_out.projected,
+            router_distances=None if router_out is None else router_out.distances,
+            invariant_hidden=invariant,
+            domain_hidden=domain,
+            past_key_values=past_key_values,
+        )
+        if labels is not None:
+            routing = router_out.loss if router_out is not None else logits.new_zeros(())
+            out.loss_terms = self._losses(out, labels, routing)
+            out.loss = out.loss_terms.total(self.config.loss_weights)
+        return out
+
+    # ---------------------------------------------------------------- generation
+    @classmethod
+    def _supports_default_dynamic_cache(cls) -> bool:
+        return False  # forward builds its own ICLMCache (one cache per module pass)
+
+    def prepare_inputs_for_generation(
+        self,
+        input_ids: Tensor,
+        past_key_values: adapter_ops.ICLMCache | None = None,
+        attention_mask: Tensor | None = None,
+        routes: Tensor | None = None,
+        use_cache: bool | None = True,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """Feed only the uncached tokens; the routes computed from the prompt are reused at every step."""
+        if past_key_values is not None:
+            input_ids = input_ids[:, past_key_values.get_seq_length() :]
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "routes": routes}
+        inputs["past_key_values"] = past_key_values
+        inputs["use_cache"] = use_cache
+        for key in ("domain_ids", "force_route", "drop_module", "prompt_mask"):
+            if kwargs.get(key) is not None and routes is None:
+                inputs[key] = kwargs[key]
+        return inputs
+
+    def _update_model_kwargs_for_generation(self, outputs: ICLMOutput, model_kwargs: dict, *args, **kwargs):
+        model_kwargs = super()._update_model_kwargs_for_generation(outputs, model_kwargs, *args, **kwargs)
+        model_kwargs["routes"] = outputs.routes
+        model_kwargs.pop("prompt_mask", None)  # only the prompt pass routes
+        return model_kwargs
+
+    # ---------------------------------------------------------------- save / load
+    def save_pretrained(self, save_directory: str, **kwargs: Any) -> None:
+        """Write config.json, adapter/router/aggregation safetensors, tokenizer JSON (checkpoint.py)."""
+        from iclm.checkpoint import save_checkpoint
+
+        save_checkpoint(self, save_directory)
+
+    @classmethod
+    def from_pretrained(
+        cls, pretrained_model_name_or_path: str, *args: Any, **kwargs: Any
+    ) -> ICLMForCausalLM:
+        """Rebuild the base from config.json's backbone spec and load the trainable state (safetensors only).
+
+        Keyword `backbone=Backbone` reuses an already loaded base (it is modified in place).
+        """
+        from iclm.checkpoint import load_checkpoint
+
+        return load_checkpoint(cls, pretrained_model_name_or_path, backbone=kwargs.get("backbone"))
