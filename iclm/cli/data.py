@@ -36,10 +36,19 @@ def _make(args: argparse.Namespace) -> int:
     from iclm.data.evals_format import write_jsonl
     from iclm.data.generate import TaskSpec, generate_records
 
-    spec = TaskSpec(
-        task=args.task, n=args.n, seed=args.seed, render=args.render, split=args.split, part=args.part,
-        config=args.config, complexity=args.complexity, aggregation=args.aggregation, n_examples=args.n_examples,
-    )  # fmt: skip
+    names = (
+        "task",
+        "n",
+        "seed",
+        "render",
+        "split",
+        "part",
+        "config",
+        "complexity",
+        "aggregation",
+        "n_examples",
+    )
+    spec = TaskSpec(**{name: getattr(args, name) for name in names})
     records = generate_records(spec)
     if args.n >= 2000:
         from tqdm import tqdm

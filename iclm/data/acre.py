@@ -144,7 +144,7 @@ def _context(rng: random.Random, pool: tuple[int, ...], on_panels: int) -> tuple
 
 
 def _pick(rng: random.Random, objects: list[int], status: dict[int, Answer]) -> int:
-    """A random object, first drawing its status among those present, "undetermined" last (balances labels)."""
+    """A random object, first drawing its status among those present, "undetermined" last (label balance)."""
     kinds = sorted({status[o] for o in objects})
     if len(kinds) > 1 and "undetermined" in kinds and rng.random() < 0.75:
         kinds.remove("undetermined")

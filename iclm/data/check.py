@@ -13,7 +13,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
-from iclm.data.examples import Example, LineError, LoaderLimits
+from iclm.data.examples import DEFAULT_LIMITS, Example, LineError, LoaderLimits
 from iclm.data.loader import load_examples
 
 _CANDIDATE = re.compile(r"^([A-H])\. (.*)$")
@@ -78,7 +78,7 @@ def odd_one_out_accuracy(examples: list[Example]) -> float | None:
     return hits / total if total else None
 
 
-def check_file(path: str | os.PathLike[str], limits: LoaderLimits = LoaderLimits()) -> FileReport:
+def check_file(path: str | os.PathLike[str], limits: LoaderLimits = DEFAULT_LIMITS) -> FileReport:
     """Load a file and compute its report (raises DataFileError when the file cannot be read)."""
     result = load_examples(path, limits=limits)
     exs = result.examples

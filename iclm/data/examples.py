@@ -75,3 +75,6 @@ class LoaderLimits:
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
                 raise ValueError(f"LoaderLimits.{name} must be a positive int, got {value!r}")
+
+
+DEFAULT_LIMITS = LoaderLimits()

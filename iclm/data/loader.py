@@ -14,7 +14,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from iclm.data.examples import SPLITS, DataFileError, Example, LineError, LoaderLimits, LoadResult
+from iclm.data.examples import (
+    DEFAULT_LIMITS,
+    SPLITS,
+    DataFileError,
+    Example,
+    LineError,
+    LoaderLimits,
+    LoadResult,
+)
 
 GENERIC_STEMS = {"train", "test", "val", "valid", "validation", "dev"}
 OOD_TOKENS = {"comp", "sys", "ood", "holdout"}
@@ -144,7 +152,8 @@ class _Builder:
         if not prompt.strip():
             return self.error(line, prompt_field, "the prompt is empty")
         if len(prompt) > self.limits.max_prompt_chars:
-            reason = f"the prompt has {len(prompt)} characters, more than max_prompt_chars={self.limits.max_prompt_chars}"
+            cap = self.limits.max_prompt_chars
+            reason = f"the prompt has {len(prompt)} characters, more than max_prompt_chars={cap}"
             return self.error(line, prompt_field, reason)
         choices = _choices(raw_choices)
         if isinstance(choices, str):
@@ -199,7 +208,7 @@ def load_examples(
     dataset: str | None = None,
     split: str | None = None,
     domain: str | None = None,
-    limits: LoaderLimits = LoaderLimits(),
+    limits: LoaderLimits = DEFAULT_LIMITS,
 ) -> LoadResult:
     """Load a .jsonl (evals or {prompt, answer}), .csv (prompt, answer[, choices, domain]) or .txt file.
 

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from iclm.data.evals_format import write_json
-from iclm.data.examples import LoaderLimits, LoadResult
+from iclm.data.examples import DEFAULT_LIMITS, LoaderLimits, LoadResult
 from iclm.data.generate import TaskSpec, write_task_file
 from iclm.data.loader import load_examples
 
@@ -128,7 +128,7 @@ def read_manifest(out_dir: str | os.PathLike[str]) -> list[MixEntry]:
 
 
 def load_mix(
-    out_dir: str | os.PathLike[str], role: str, limits: LoaderLimits = LoaderLimits()
+    out_dir: str | os.PathLike[str], role: str, limits: LoaderLimits = DEFAULT_LIMITS
 ) -> dict[str, LoadResult]:
     """Load every file of a role ("train"/"test"), keyed by file name, with dataset/split/domain set."""
     results = {}
