@@ -63,7 +63,7 @@ def evaluate(
     model, tokenizer, examples: list, *, batch_size: int = 16, max_new_tokens: int = 8, max_length: int = 512
 ) -> Evaluation:
     """Score `examples` (with non-empty answers) by every readout of `model`."""
-    from iclm.data import ICLMCollator
+    from iclm.data.collate import ICLMCollator
 
     examples = [e for e in examples if e.answer.strip()]
     if not examples:

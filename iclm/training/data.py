@@ -4,7 +4,6 @@ domain it belongs to), else `Example.dataset`."""
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from dataclasses import dataclass
@@ -40,7 +39,7 @@ def load_files(
     paths: list[str] | tuple[str, ...], split: str | None = None, dataset: str | None = None
 ) -> list:
     """Examples of several files; line errors are logged (file, line, field) and skipped."""
-    from iclm.data import load_examples
+    from iclm.data.loader import load_examples
 
     examples = []
     for path in paths:
@@ -55,20 +54,21 @@ def load_files(
     return examples
 
 
-def mix_files(manifest: str) -> list[str]:
-    """Training files listed by a `python -m iclm data mix` manifest (JSON: {"files": [...]} or
-    {"train": [...]}, entries paths or {"path": ...}; relative paths are relative to the manifest)."""
-    path = Path(manifest)
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"data.mix manifest {manifest} does not exist (run `python -m iclm data mix`)"
-        )
-    payload = json.loads(path.read_text(encoding="utf-8"))
-    entries = payload.get("train") or payload.get("files") if isinstance(payload, dict) else payload
-    if not entries:
-        raise ValueError(f"{manifest}: no 'train' or 'files' list of training files found")
-    files = [e["path"] if isinstance(e, dict) else e for e in entries]
-    return [str(p if Path(p).is_absolute() else path.parent / p) for p in files]
+def load_mix_role(folder: str, role: str) -> list:
+    """Examples of one role ("train"/"test") of a `python -m iclm data mix` folder (or its manifest.json),
+    with dataset, split and domain from the manifest."""
+    from iclm.data.mix import MANIFEST, load_mix
+
+    path = Path(folder)
+    path = path.parent if path.name == MANIFEST else path
+    if not (path / MANIFEST).is_file():
+        raise FileNotFoundError(f"{path / MANIFEST} does not exist (run `python -m iclm data mix` first)")
+    examples = []
+    for result in load_mix(path, role).values():
+        for error in result.errors[:10]:
+            logger.warning("skipped %s", error)
+        examples.extend(result.examples)
+    return examples
 
 
 @dataclass
@@ -82,8 +82,7 @@ class RunData:
 
 
 def load_run_data(section: DataSection, seed: int) -> RunData:
-    files = list(section.train) if section.train else mix_files(section.mix)
-    examples = load_files(files)
+    examples = load_files(section.train) if section.train else load_mix_role(section.mix, "train")
     if section.limit_per_dataset:
         counts: dict[str, int] = {}
         kept = []
@@ -93,7 +92,7 @@ def load_run_data(section: DataSection, seed: int) -> RunData:
                 kept.append(example)
         examples = kept
     if not examples:
-        raise ValueError(f"no valid training examples in {files}")
+        raise ValueError(f"no valid training examples in {section.train or section.mix}")
     names = sorted({domain_of(e) for e in examples})
     return RunData(train=examples, dataset_names=names)
 

@@ -106,7 +106,7 @@ def run_training(
     config: TrainConfig, output_dir: str | None = None, max_steps: int | None = None
 ) -> TrainResult:
     """Train (or resume) the run described by `config`; returns where it went and how far it got."""
-    from iclm.data import ICLMCollator
+    from iclm.data.collate import ICLMCollator
     from iclm.train import ICLMTrainer
 
     overrides = {k: v for k, v in (("output_dir", output_dir), ("max_steps", max_steps)) if v is not None}
