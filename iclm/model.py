@@ -343,3 +343,13 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         from iclm.checkpoint import load_checkpoint
 
         return load_checkpoint(cls, pretrained_model_name_or_path, backbone=kwargs.get("backbone"))
+
+
+def _register_auto_classes() -> None:
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    AutoConfig.register(ICLMConfig.model_type, ICLMConfig, exist_ok=True)
+    AutoModelForCausalLM.register(ICLMConfig, ICLMForCausalLM, exist_ok=True)
+
+
+_register_auto_classes()
