@@ -1,0 +1,110 @@
+"""Tests for analysis/information.py: Gaussians of known MI, independence, the paper's estimator, CIs."""
+
+import numpy as np
+import pytest
+import torch
+
+from analysis.information import (
+    ESTIMATORS,
+    batch_mi_value,
+    binned_mi,
+    default_bins,
+    estimate_mi,
+    ksg_mi,
+)
+from iclm.mi import batch_mi
+
+RHO = 0.8
+TRUE_MI = -0.5 * np.log(1 - RHO**2)  # 0.5108 nats
+
+
+@pytest.fixture(scope="module")
+def gaussian() -> tuple[np.ndarray, np.ndarray]:
+    z = np.random.default_rng(0).multivariate_normal([0, 0], [[1, RHO], [RHO, 1]], size=4000)
+    return z[:, 0], z[:, 1]
+
+
+@pytest.fixture(scope="module")
+def independent() -> tuple[np.ndarray, np.ndarray]:
+    z = np.random.default_rng(1).normal(size=(4000, 2))
+    return z[:, 0], z[:, 1]
+
+
+@pytest.mark.parametrize("fn", [ksg_mi, binned_mi])
+def test_correlated_gaussian_within_ten_percent(gaussian, fn):
+    assert fn(*gaussian) == pytest.approx(TRUE_MI, rel=0.10)
+
+
+@pytest.mark.parametrize("fn", [ksg_mi, binned_mi])
+def test_independent_near_zero(independent, fn):
+    assert abs(fn(*independent)) < 0.02
+
+
+def test_ksg_multivariate_gaussian():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3000, 3))
+    y = x + rng.normal(size=(3000, 3))  # three independent channels of SNR 1: MI = 3 * 0.5 * log 2
+    assert ksg_mi(x, y) == pytest.approx(1.5 * np.log(2), rel=0.10)
+
+
+def test_ksg_pca_reduction_of_wide_states():
+    rng = np.random.default_rng(3)
+    z = rng.multivariate_normal([0, 0], [[1, RHO], [RHO, 1]], size=3000)
+    mix = rng.normal(size=(1, 32))  # one informative direction spread over 32 features + small noise
+    x = z[:, :1] @ mix + 0.01 * rng.normal(size=(3000, 32))
+    y = z[:, 1:] @ mix + 0.01 * rng.normal(size=(3000, 32))
+    assert ksg_mi(x, y, pca_dims=1) == pytest.approx(TRUE_MI, rel=0.10)
+    assert binned_mi(x, y) == pytest.approx(TRUE_MI, rel=0.10)
+
+
+def test_binned_bin_rule():
+    assert default_bins(2000) == 20
+    assert default_bins(10) == 2
+    assert default_bins(10**7) == 64
+
+
+@pytest.mark.parametrize("estimator", sorted(ESTIMATORS))
+def test_bootstrap_ci_contains_value_and_is_seeded(gaussian, estimator):
+    x = np.column_stack([gaussian[0][:600], -gaussian[0][:600]])
+    y = np.column_stack([gaussian[1][:600], gaussian[1][:600] ** 2])
+    a = estimate_mi(x, y, estimator, n_boot=30, seed=5)
+    b = estimate_mi(x, y, estimator, n_boot=30, seed=5)
+    assert a == b
+    assert a.estimate.low <= a.estimate.value <= a.estimate.high
+    assert a.estimator == estimator and a.n == 600
+
+
+def test_ksg_ci_covers_truth(gaussian):
+    result = estimate_mi(*gaussian, "ksg", n_boot=200)
+    assert result.estimate.low < TRUE_MI < result.estimate.high
+
+
+def test_batch_estimator_reuses_iclm_mi():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(64, 8))
+    y = x + 0.5 * rng.normal(size=(64, 8))
+    expected = float(batch_mi(torch.from_numpy(x), torch.from_numpy(y)))
+    assert batch_mi_value(x, y) == pytest.approx(expected)
+    assert batch_mi_value(x, y) > batch_mi_value(x, rng.normal(size=(64, 8)))
+
+
+def test_unknown_estimator_lists_valid(gaussian):
+    with pytest.raises(ValueError, match=r"\['batch', 'binned', 'ksg'\]"):
+        estimate_mi(*gaussian, "kde")
+
+
+def test_row_mismatch_rejected():
+    with pytest.raises(ValueError, match="same number of rows"):
+        ksg_mi(np.zeros(10), np.zeros(11))
+
+
+def test_too_few_bins_rejected(gaussian):
+    with pytest.raises(ValueError, match="bins must be >= 2"):
+        binned_mi(*gaussian, bins=1)
+
+
+def test_non_finite_rejected():
+    x = np.arange(10.0)
+    x[3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        binned_mi(x, np.arange(10.0))
