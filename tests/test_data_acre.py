@@ -20,7 +20,9 @@ TEXT_OBJ = re.compile(r"A (\w+) (\w+) in (\w+) is visible\.")
 
 
 def _fixture(render: str, split: str) -> list[dict]:
-    return [json.loads(line) for line in (LAR / "ACRE" / render / split / "test.jsonl").read_text().splitlines()]
+    return [
+        json.loads(line) for line in (LAR / "ACRE" / render / split / "test.jsonl").read_text().splitlines()
+    ]
 
 
 def _parse(rec: dict, render: str) -> tuple[list[tuple[frozenset, bool]], frozenset]:
@@ -40,7 +42,7 @@ def _parse(rec: dict, render: str) -> tuple[list[tuple[frozenset, bool]], frozen
 
 
 def brute_force(context: list[tuple[frozenset, bool]], query: frozenset) -> str:
-    """Enumerate every blicket assignment consistent with the context; all agree -> on/off, else undetermined."""
+    """Enumerate blicket assignments consistent with the context: all agree -> on/off, else undetermined."""
     objs = sorted(set().union(*(p for p, _ in context), query), key=str)
     outcomes = set()
     for bits in itertools.product((False, True), repeat=len(objs)):
@@ -55,7 +57,10 @@ NUM = {"off": 0, "undetermined": 1, "on": 2}
 
 
 @needs_fixtures
-@pytest.mark.parametrize("render,split", [("text", "IID"), ("text", "Comp"), ("text", "Sys"), ("symbolic", "IID"), ("symbolic", "Sys")])
+@pytest.mark.parametrize(
+    "render,split",
+    [("text", "IID"), ("text", "Comp"), ("text", "Sys"), ("symbolic", "IID"), ("symbolic", "Sys")],
+)
 def test_brute_force_solver_agrees_with_benchmark_labels(render, split):
     for rec in _fixture(render, split):
         answer = brute_force(*_parse(rec, render))
@@ -76,19 +81,27 @@ def test_format_matches_benchmark(render):
         assert type(rec["ideal"]) is type(ref[0]["ideal"])
         assert rec["ideal"] in ref[0]["choice_strings"]
         if render == "text":
-            panel = r"^(A \w+ (cube|sphere|cylinder) in (metal|rubber) is visible\. )+The light is (on|off)\.$"
-            query = r"^(A \w+ (cube|sphere|cylinder) in (metal|rubber) is visible\. )+The state of the light is $"
+            panel = (
+                r"^(A \w+ (cube|sphere|cylinder) in (metal|rubber) is visible\. )+The light is (on|off)\.$"
+            )
+            query = (
+                r"^(A \w+ (cube|sphere|cylinder) in (metal|rubber) is visible\. )+The state of the light is $"
+            )
         else:
             panel, query = r"^\[\d+(, \d+)*\] -> [02]$", r"^\[\d+(, \d+)*\] -> $"
         assert all(re.match(panel, m["content"]) for m in rec["input"][4:-1])
         assert re.match(query, rec["input"][-1]["content"])
-    vocabulary = {c for r in _fixture(render, "IID") for m in r["input"] for c in TEXT_OBJ.findall(m["content"])}
+    vocabulary = {
+        c for r in _fixture(render, "IID") for m in r["input"] for c in TEXT_OBJ.findall(m["content"])
+    }
     ours_vocab = {c for r in ours for m in r["input"] for c in TEXT_OBJ.findall(m["content"])}
     for i in range(3):  # every attribute word we use is one the benchmark uses
         assert {o[i] for o in ours_vocab} <= {o[i] for o in vocabulary} | set(acre.COLORS)
 
 
-@pytest.mark.parametrize("split,part", [("iid", "train"), ("comp", "test"), ("sys", "train"), ("sys", "test")])
+@pytest.mark.parametrize(
+    "split,part", [("iid", "train"), ("comp", "test"), ("sys", "train"), ("sys", "test")]
+)
 @pytest.mark.parametrize("render", ["text", "symbolic"])
 def test_answers_agree_with_brute_force(split, part, render):
     records = acre.generate_acre(400, 1, render, split, part)
@@ -150,7 +163,9 @@ def test_same_seed_gives_byte_identical_files(tmp_path):
     spec = TaskSpec(task="acre", n=200, seed=7, render="text", split="comp", part="test")
     a, b = write_task_file(spec, tmp_path / "a.jsonl"), write_task_file(spec, tmp_path / "b.jsonl")
     assert a.read_bytes() == b.read_bytes()
-    other = write_task_file(TaskSpec(task="acre", n=200, seed=8, split="comp", part="test"), tmp_path / "c.jsonl")
+    other = write_task_file(
+        TaskSpec(task="acre", n=200, seed=8, split="comp", part="test"), tmp_path / "c.jsonl"
+    )
     assert other.read_bytes() != a.read_bytes()
     assert not list(tmp_path.glob(".*.tmp"))
 
