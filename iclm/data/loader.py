@@ -32,13 +32,16 @@ _ROLE_SUFFIX = re.compile(r"[-_](train|test|val|valid|validation|dev)$")
 
 def dataset_name(path: str | os.PathLike[str]) -> str:
     """Dataset name from a path: ".../data/ACRE/text/IID/test.jsonl" -> "acre-text-iid",
-    "data/acre-text-comp-test.jsonl" -> "acre-text-comp" (a trailing train/test part is dropped)."""
+    "data/mix/acre-text-comp-test.jsonl" -> "acre-text-comp" (a trailing train/test part is dropped; a
+    stem with "-" is a full name, otherwise the folders after the last "data" folder prefix it)."""
     p = Path(path)
     parents = list(p.parent.parts)
     stem = _ROLE_SUFFIX.sub("", p.stem)
     stem = "" if stem.lower() in GENERIC_STEMS else stem
     lowered = [q.lower() for q in parents]
     after = parents[len(lowered) - 1 - lowered[::-1].index("data") + 1 :] if "data" in lowered else []
+    if "-" in stem:  # already a full name such as "acre-text-comp"
+        return stem.lower()
     if not stem and not after:
         after = parents[-1:]
     return "-".join([*after, stem] if stem else after).lower() or "dataset"
