@@ -132,8 +132,11 @@ def _check_num_domains(path: Path, config: ICLMConfig) -> None:
         return
     from safetensors import safe_open
 
-    with safe_open(str(path), framework="pt") as handle:
-        names = {part for key in handle.keys() for part in key.split(".") if part.startswith("domain_")}
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            names = {part for key in handle.keys() for part in key.split(".") if part.startswith("domain_")}
+    except Exception as err:  # safetensors raises its own error types for corrupt files
+        raise CheckpointError(f"{path} is not a readable safetensors file: {err}") from err
     if names and len(names) != config.num_domains:
         raise CheckpointError(
             f"{path} holds {len(names)} domain adapters but config.json says num_domains={config.num_domains}"
