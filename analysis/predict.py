@@ -1,0 +1,169 @@
+"""Batched predictions of an ICLM under explicit routes: choice scoring or greedy, several readouts at once.
+
+Shared by `analysis.collect` (one run over a dataset) and `analysis.interventions` (forced routes, dropped or
+swapped modules). Routes are computed once from the prompts (`model_routes`) and then passed explicitly
+(`routes=`), so every later pass skips the router and an intervention can replace them.
+
+A *field* is an `ICLMOutput` logits field: "logits" (the model's output: aggregated for iclm),
+"invariant_logits" or "domain_logits". One forward pass scores every requested field. Scoring matches
+`iclm.evaluation.scoring`: examples with choices take the choice of highest total answer log-likelihood
+(`scoring.answer_logprob`); the others are greedy-decoded for as many tokens as the gold answer + EOS has
+(capped by `max_new_tokens`), decoded without special tokens and stripped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+FIELDS = ("logits", "invariant_logits", "domain_logits")
+
+
+def domain_names(model, examples: Sequence) -> list[str]:
+    """config.dataset_names, then every other domain/dataset of `examples` in sorted order (true ids)."""
+    names = list(model.config.dataset_names)
+    extra = sorted({e.domain or e.dataset for e in examples} - set(names))
+    return names + extra
+
+
+def make_collator(model, tokenizer, examples: Sequence, max_length: int = 512):
+    """An `ICLMCollator` whose dataset ids cover `examples` (see `domain_names`)."""
+    from iclm.data.collate import ICLMCollator
+
+    ids = {name: i for i, name in enumerate(domain_names(model, examples))}
+    return ICLMCollator(tokenizer, ids, max_length)
+
+
+def router_domain_ids(model, domain_ids: Tensor) -> Tensor | None:
+    """domain_ids for the oracle router when all are training domains, else None."""
+    if ((domain_ids >= 0) & (domain_ids < model.config.num_domains)).all():
+        return domain_ids
+    return None
+
+
+@torch.no_grad()
+def model_routes(model, collator, examples: Sequence, batch_size: int = 8) -> Tensor:
+    """The model's own routes (N,) long, computed from the prompts (baseline: all 0)."""
+    routes = []
+    for start in range(0, len(examples), batch_size):
+        batch = collator(list(examples[start : start + batch_size]))
+        out = model.route(
+            batch["input_ids"],
+            batch["attention_mask"],
+            batch["prompt_mask"],
+            domain_ids=router_domain_ids(model, batch["domain_ids"]),
+        )
+        routes.append(out.routes)
+    return torch.cat(routes).long()
+
+
+def _forward(model, ids: Tensor, mask: Tensor, routes: Tensor, drop_module: str | None):
+    return model(input_ids=ids, attention_mask=mask, routes=routes, drop_module=drop_module)
+
+
+@torch.no_grad()
+def _choice_predictions(model, collator, examples, routes, fields, drop_module, batch_size):
+    """{field: [choice of each example]} for examples that all have choices."""
+    from iclm.evaluation.scoring import answer_logprob
+
+    pairs = [(i, dataclasses.replace(e, answer=c)) for i, e in enumerate(examples) for c in e.choices]
+    scores = {f: [[] for _ in examples] for f in fields}
+    for start in range(0, len(pairs), batch_size):
+        chunk = pairs[start : start + batch_size]
+        batch = collator([p for _, p in chunk])
+        rows = torch.tensor([i for i, _ in chunk])
+        out = _forward(model, batch["input_ids"], batch["attention_mask"], routes[rows], drop_module)
+        for field in fields:
+            values = answer_logprob(getattr(out, field).float(), batch["labels"]).tolist()
+            for (i, _), value in zip(chunk, values, strict=True):
+                scores[field][i].append(value)
+    return {
+        f: [
+            e.choices[max(range(len(s)), key=s.__getitem__)] for e, s in zip(examples, scores[f], strict=True)
+        ]
+        for f in fields
+    }
+
+
+@torch.no_grad()
+def _greedy_tokens(model, batch, routes, field, drop_module, max_new_tokens) -> list[list[int]]:
+    """Greedy continuations of a right-padded collated batch, one token per step (full recompute)."""
+    prompts = [batch["input_ids"][r][batch["prompt_mask"][r]].tolist() for r in range(len(routes))]
+    lengths = [
+        min(max(int((batch["labels"][r] != -100).sum()), 1), max_new_tokens) for r in range(len(routes))
+    ]
+    width = max(len(p) for p in prompts) + max(lengths)
+    ids = batch["input_ids"].new_zeros(len(prompts), width)
+    attention = ids.clone()
+    for row, prompt in enumerate(prompts):
+        ids[row, : len(prompt)] = torch.tensor(prompt)
+        attention[row, : len(prompt)] = 1
+    cursor = torch.tensor([len(p) for p in prompts])
+    rows = torch.arange(len(prompts))
+    generated: list[list[int]] = [[] for _ in prompts]
+    for step in range(max(lengths)):
+        upto = int(cursor.max())
+        out = _forward(model, ids[:, :upto], attention[:, :upto], routes, drop_module)
+        tokens = getattr(out, field)[rows, cursor - 1].argmax(-1)  # (B,)
+        for row in range(len(prompts)):
+            if step < lengths[row]:
+                generated[row].append(int(tokens[row]))
+        ids[rows, cursor], attention[rows, cursor] = tokens, 1
+        cursor = cursor + 1
+    return generated
+
+
+def predict_examples(
+    model,
+    tokenizer,
+    examples: Sequence,
+    routes: Tensor,
+    *,
+    fields: Sequence[str] = ("logits",),
+    drop_module: str | None = None,
+    batch_size: int = 8,
+    max_new_tokens: int = 8,
+    collator=None,
+) -> dict[str, list[str]]:
+    """Predicted answer strings {field: [one per example]} with routes (N,) held fixed."""
+    bad = [f for f in fields if f not in FIELDS]
+    if bad:
+        raise ValueError(f"fields={list(fields)} is invalid; choose from {list(FIELDS)}")
+    if len(routes) != len(examples):
+        raise ValueError(f"routes has {len(routes)} entries for {len(examples)} examples")
+    collator = collator or make_collator(model, tokenizer, examples)
+    routes = routes.long()
+    result: dict[str, list[str | None]] = {f: [None] * len(examples) for f in fields}
+    with_choices = [i for i, e in enumerate(examples) if e.choices]
+    if with_choices:
+        chosen = _choice_predictions(
+            model,
+            collator,
+            [examples[i] for i in with_choices],
+            routes[with_choices],
+            fields,
+            drop_module,
+            batch_size,
+        )
+        for field in fields:
+            for i, choice in zip(with_choices, chosen[field], strict=True):
+                result[field][i] = choice
+    free = [i for i, e in enumerate(examples) if not e.choices]
+    for start in range(0, len(free), batch_size):
+        idx = free[start : start + batch_size]
+        batch = collator([examples[i] for i in idx])
+        for field in fields:
+            tokens = _greedy_tokens(model, batch, routes[idx], field, drop_module, max_new_tokens)
+            for i, toks in zip(idx, tokens, strict=True):
+                result[field][i] = tokenizer.decode(toks, skip_special_tokens=True).strip()
+    return result
+
+
+def is_correct(prediction: str | None, gold: str) -> bool | None:
+    """Exact match after stripping; None where there is no prediction or no gold answer."""
+    if prediction is None or not gold.strip():
+        return None
+    return prediction.strip() == gold.strip()
