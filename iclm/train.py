@@ -100,8 +100,9 @@ class ICLMTrainer(Trainer):
         self.model.zero_grad(set_to_none=True)  # AdamW leaves parameters without gradients untouched
         self._poisoned_step = self.state.global_step
         step = self.state.global_step + 1
-        logger.warning("non-finite loss %s at step %d: optimizer step skipped", float(loss), step)
-        record = {"step": step, "event": "skipped_nonfinite", "loss": float(loss)}
+        value = float(loss.detach())
+        logger.warning("non-finite loss %s at step %d: optimizer step skipped", value, step)
+        record = {"step": step, "event": "skipped_nonfinite", "loss": value}
         terms = getattr(self, "_last_nonfinite_terms", None)
         self.metrics_writer.write(record | ({"loss_terms": terms} if terms else {}))
 
@@ -150,8 +151,6 @@ class ICLMTrainer(Trainer):
         model = self.accelerator.unwrap_model(self.model)
         model.save_pretrained(output_dir)
         state_io.save_trainable_state(model, output_dir)
-        if self.processing_class is not None:
-            self.processing_class.save_pretrained(output_dir)
         with open(os.path.join(output_dir, "training_args.json"), "w", encoding="utf-8") as handle:
             handle.write(self.args.to_json_string())
 

@@ -103,9 +103,15 @@ def _tensorboard_callback(run_dir: Path):
 
 
 def run_training(
-    config: TrainConfig, output_dir: str | None = None, max_steps: int | None = None
+    config: TrainConfig,
+    output_dir: str | None = None,
+    max_steps: int | None = None,
+    *,
+    trainer_cls: type | None = None,
+    callbacks: list | None = None,
 ) -> TrainResult:
-    """Train (or resume) the run described by `config`; returns where it went and how far it got."""
+    """Train (or resume) the run described by `config`; returns where it went and how far it got.
+    `trainer_cls` (an `ICLMTrainer` subclass) and extra `callbacks` are extension points."""
     from iclm.data.collate import ICLMCollator
     from iclm.train import ICLMTrainer
 
@@ -127,22 +133,21 @@ def run_training(
         run_data.probe_examples(config.data, data, t.seed), collator, data.dataset_ids, t.batch_size
     )
     tensorboard = _tensorboard_callback(run_dir) if t.tensorboard and args.process_index == 0 else None
-    trainer = ICLMTrainer(
+    trainer = (trainer_cls or ICLMTrainer)(
         model=model,
         args=args,
         train_dataset=run_data.ExampleDataset(data.train),
         data_collator=collator,
-        processing_class=tokenizer,
+        processing_class=None,  # the engine saves the tokenizer; also keeps Trainer from editing config
         metrics_writer=writer,
         probe=probe,
-        callbacks=[tensorboard] if tensorboard else None,
+        callbacks=([tensorboard] if tensorboard else []) + list(callbacks or []),
     )
     if last:
         logger.info("resuming from %s", last)
     trainer.train(resume_from_checkpoint=last)
     if trainer.is_world_process_zero():
-        model.save_pretrained(run_dir)
-        tokenizer.save_pretrained(run_dir)
+        model.save_pretrained(run_dir)  # config, adapters/router/aggregation safetensors, tokenizer
         save_train_config(config, run_dir / "training_config.json", {"dataset_names": data.dataset_names})
         logger.info("final model written to %s", run_dir)
     trainer.accelerator.wait_for_everyone()

@@ -1,0 +1,219 @@
+"""ICLMTrainer and `python -m iclm train` on the tiny backbone: learning, logging, resume, safe steps."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import TrainerCallback
+
+from iclm.train import ICLMTrainer
+from iclm.training import state_io
+from iclm.training.config import config_from_dict, load_train_config
+from iclm.training.metrics_log import read_metrics
+from iclm.training.run import build_model, run_training
+
+PROBE_FIELDS = ("codebook_perplexity", "router_purity", "router_nmi")
+PER_MODULE_FIELDS = ("mi_batch", "mi_ksg", "cka", "pearson", "probe_routing_fraction", "routing_fraction")
+
+
+def write_toy_data(folder: Path, n: int = 48) -> list[str]:
+    """Two learnable toy datasets: the first word of the prompt decides the answer."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(0)
+    paths = []
+    for name, answer in (("alpha", "x"), ("beta", "y")):
+        path = folder / f"{name}.jsonl"
+        lines = []
+        for _ in range(n):
+            digits = " ".join(str(rng.randint(0, 9)) for _ in range(4))
+            lines.append(
+                json.dumps({"prompt": f"{name} {digits} ->", "answer": answer, "choices": ["x", "y"]})
+            )
+        path.write_text("\n".join(lines) + "\n")
+        paths.append(str(path))
+    return paths
+
+
+def toy_config(tmp_path: Path, **training) -> dict:
+    return {
+        "model": {"variant": "iclm", "num_domains": 2, "backbone": "tiny", "adapters": {"r": 4, "alpha": 8}},
+        "data": {"train": write_toy_data(tmp_path / "data"), "probe_size": 16},
+        "training": {
+            "learning_rate": 5e-3,
+            "batch_size": 8,
+            "max_steps": 20,
+            "log_every": 5,
+            "save_every": 10,
+            "max_length": 48,
+            "output_dir": str(tmp_path / "run"),
+            "router_init_examples": 32,
+            "tensorboard": False,
+        }
+        | training,
+    }
+
+
+def _finite_numbers(value) -> bool:
+    if isinstance(value, dict):
+        return all(_finite_numbers(v) for v in value.values())
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def test_tiny_run_lowers_loss_and_logs_every_field(tmp_path):
+    config = config_from_dict(toy_config(tmp_path))
+    result = run_training(config)
+    records = read_metrics(result.run_dir / "metrics.jsonl")
+    assert [r["step"] for r in records] == [5, 10, 15, 20]
+    assert records[-1]["loss"] < records[0]["loss"]
+    for record in records:
+        for name in ("loss", "learning_rate", "epoch", "loss_terms", *PROBE_FIELDS, *PER_MODULE_FIELDS):
+            assert name in record and _finite_numbers(record[name]), (name, record.get(name))
+        assert set(record["loss_terms"]) == {"lm", "invariant_lm", "domain_lm", "routing", "mi"}
+        assert set(record["cka"]) == {"domain_0", "domain_1"}
+    final = sorted(p.name for p in result.run_dir.iterdir() if p.is_file())
+    assert all(name.endswith((".json", ".safetensors", ".jsonl")) for name in final), final
+    assert json.loads((result.run_dir / "training_config.json").read_text())["dataset_names"] == [
+        "alpha",
+        "beta",
+    ]
+    assert not list(result.run_dir.rglob("*.pt")) and not list(result.run_dir.rglob("*.pth"))
+
+
+class _Killed(RuntimeError):
+    pass
+
+
+class _KillAfterSave(TrainerCallback):
+    """Simulates a process killed right after the checkpoint of step `step` was written."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            raise _Killed
+
+
+def test_interrupted_run_resumes_to_the_same_result(tmp_path):
+    overrides = {"max_steps": 12, "log_every": 3, "save_every": 6}
+    whole = run_training(config_from_dict(toy_config(tmp_path / "a", **overrides)))
+    config = config_from_dict(toy_config(tmp_path / "b", **overrides))
+    with pytest.raises(_Killed):
+        run_training(config, callbacks=[_KillAfterSave(6)])
+    resumed = run_training(config)  # the same command again
+    assert resumed.resumed_from is not None and resumed.resumed_from.endswith("checkpoint-6")
+    assert resumed.global_step == whole.global_step == 12
+    a, b = read_metrics(whole.run_dir / "metrics.jsonl"), read_metrics(resumed.run_dir / "metrics.jsonl")
+    assert [r["step"] for r in a] == [r["step"] for r in b] == [3, 6, 9, 12]
+    for ra, rb in zip(a, b, strict=True):
+        assert rb["loss"] == pytest.approx(ra["loss"], rel=1e-4, abs=1e-5)
+        assert rb["cka"]["domain_0"] == pytest.approx(ra["cka"]["domain_0"], rel=1e-3, abs=1e-4)
+
+
+class _NaNAtStep3(ICLMTrainer):
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        return loss * float("nan") if self.state.global_step == 2 else loss
+
+
+class _Snapshots(TrainerCallback):
+    def __init__(self) -> None:
+        self.before: dict[int, dict] = {}
+        self.after: dict[int, dict] = {}
+
+    def _state(self, model):
+        return {k: v.detach().clone() for k, v in state_io.trainable_state(model).items()}
+
+    def on_step_begin(self, args, state, control, model=None, **kwargs):
+        self.before[state.global_step + 1] = self._state(model)
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        self.after[state.global_step] = self._state(model)
+
+
+def test_nonfinite_loss_skips_the_step_and_is_logged(tmp_path):
+    snapshots = _Snapshots()
+    config = config_from_dict(toy_config(tmp_path, max_steps=4, log_every=2))
+    run_training(config, trainer_cls=_NaNAtStep3, callbacks=[snapshots])
+    for name, before in snapshots.before[3].items():
+        assert torch.equal(before, snapshots.after[3][name]), name  # skipped: nothing moved
+    moved = [n for n, v in snapshots.before[4].items() if not torch.equal(v, snapshots.after[4][n])]
+    assert moved  # the next step trains normally
+    records = read_metrics(Path(config.training.output_dir) / "metrics.jsonl")
+    events = [(r["step"], r["event"]) for r in records if "event" in r]
+    assert events == [(3, "skipped_nonfinite")]
+    assert all(_finite_numbers(r["loss"]) for r in records if "event" not in r)
+
+
+@pytest.mark.parametrize("weight", ["lm", "invariant", "domain", "routing", "mi"])
+def test_each_loss_weight_changes_the_loss_by_delta_times_its_term(tmp_path, weight):
+    term = {"lm": "lm", "invariant": "invariant_lm", "domain": "domain_lm", "routing": "routing", "mi": "mi"}
+    raw = toy_config(tmp_path)
+    losses, terms = [], None
+    for value in (0.5, 1.75):
+        raw["model"]["loss_weights"] = {weight: value}
+        config = config_from_dict(raw)
+        model, tokenizer = build_model(config, ["alpha", "beta"])
+        from iclm.data.collate import ICLMCollator
+        from iclm.training.data import load_files
+
+        examples = load_files(config.data.train)[::12]
+        model.init_router(
+            torch.randn(16, model.base.config.hidden_size, generator=torch.Generator().manual_seed(0))
+        )
+        batch = ICLMCollator(tokenizer, {"alpha": 0, "beta": 1}, 48)(examples)
+        with torch.no_grad():
+            out = model(**batch)
+        losses.append(float(out.loss))
+        terms = out.loss_terms
+    delta = float(getattr(terms, term[weight]))
+    assert delta > 0
+    assert losses[1] - losses[0] == pytest.approx(1.25 * delta, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        {"variant": "baseline"},
+        {"variant": "no_invariant", "num_domains": 2},
+        {"variant": "iclm", "router": {"kind": "oracle"}},
+    ],
+)
+def test_baselines_train_through_the_cli(tmp_path, model):
+    from iclm.__main__ import main
+
+    raw = toy_config(tmp_path, max_steps=2, log_every=1, save_every=2)
+    raw["model"] = {"backbone": "tiny", "adapters": {"r": 2, "alpha": 4}} | model
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(raw))
+    assert main(["train", str(path)]) == 0
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["variant"] == model["variant"]
+    if model.get("router") == {"kind": "oracle"}:
+        assert config["num_domains"] == 2  # K = number of training datasets
+    assert len(read_metrics(tmp_path / "run" / "metrics.jsonl")) == 2
+
+
+def test_unknown_config_key_names_key_and_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("model: {variant: iclm}\ndata: {train: [a.jsonl]}\ntraining: {learning_rat: 0.1}\n")
+    with pytest.raises(ValueError, match=r"bad\.yaml.*learning_rat"):
+        load_train_config(path)
+
+
+def test_oracle_router_rejects_a_k_that_differs_from_the_dataset_count(tmp_path):
+    raw = toy_config(tmp_path)
+    raw["model"] = {"num_domains": 3, "router": {"kind": "oracle"}, "backbone": "tiny"}
+    with pytest.raises(ValueError, match="num_domains=3"):
+        build_model(config_from_dict(raw), ["alpha", "beta"])
+
+
+def test_shipped_configs_load():
+    for name in ("paper", "cpu", "tiny"):
+        config = load_train_config(Path(__file__).parent.parent / "configs" / f"{name}.yaml")
+        assert config.model.backbone in ("tiny", "smollm2-135m")
