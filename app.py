@@ -13,13 +13,46 @@ logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(messag
 st.set_page_config(page_title="ICLM Studio", page_icon=":material/hub:", layout="wide")
 
 PAGES = [
-    st.Page("pages/1_overview.py", title="Overview", icon=":material/dashboard:", default=True),
-    st.Page("pages/2_router_clusters.py", title="Router clusters", icon=":material/scatter_plot:"),
-    st.Page("pages/3_training_dynamics.py", title="Training dynamics", icon=":material/show_chart:"),
-    st.Page("pages/4_module_correlation.py", title="Module correlation & MI", icon=":material/grid_on:"),
-    st.Page("pages/5_predictions.py", title="Predictions & attribution", icon=":material/manage_search:"),
-    st.Page("pages/6_custom_prompts.py", title="Custom prompts", icon=":material/edit_note:"),
-    st.Page("pages/7_interventions.py", title="Interventions", icon=":material/alt_route:"),
+    st.Page(
+        "pages/1_overview.py",
+        url_path="overview",
+        title="Overview",
+        icon=":material/dashboard:",
+        default=True,
+    ),
+    st.Page(
+        "pages/2_router_clusters.py",
+        url_path="clusters",
+        title="Router clusters",
+        icon=":material/scatter_plot:",
+    ),
+    st.Page(
+        "pages/3_training_dynamics.py",
+        url_path="dynamics",
+        title="Training dynamics",
+        icon=":material/show_chart:",
+    ),
+    st.Page(
+        "pages/4_module_correlation.py",
+        url_path="correlation",
+        title="Module correlation & MI",
+        icon=":material/grid_on:",
+    ),
+    st.Page(
+        "pages/5_predictions.py",
+        url_path="predictions",
+        title="Predictions & attribution",
+        icon=":material/manage_search:",
+    ),
+    st.Page(
+        "pages/6_custom_prompts.py", url_path="prompts", title="Custom prompts", icon=":material/edit_note:"
+    ),
+    st.Page(
+        "pages/7_interventions.py",
+        url_path="interventions",
+        title="Interventions",
+        icon=":material/alt_route:",
+    ),
 ]
 
 page = st.navigation(PAGES)

@@ -1,1 +1,1 @@
-"""The studio's UI glue: checkpoint discovery, cached loaders, shared widgets (only the studio imports streamlit)."""
+"""The studio's UI glue: checkpoint discovery, cached loaders, shared widgets (imports streamlit)."""

@@ -51,7 +51,7 @@ def discover(root: Path | None = None) -> list[Path]:
 
 
 def default_checkpoint(folders: list[Path]) -> Path | None:
-    """The ICLM checkpoint to open first: a folder named `iclm-*`, else one whose variant is iclm, else the first."""
+    """The checkpoint to open first: a folder named `iclm-*`, else variant iclm, else the first."""
     named = [f for f in folders if f.name.lower().startswith("iclm")]
     if named:
         return named[0]

@@ -34,13 +34,24 @@ def inspect_checkpoint(folder: str) -> CheckpointFiles:
 @st.cache_data(show_spinner=False, max_entries=64)
 def _inspect(folder: str, _config_mtime: float) -> CheckpointFiles:
     files = inspect(folder)
-    from iclm.config import ICLMConfig
+    from iclm.checkpoint import CheckpointError as EngineError
+    from iclm.checkpoint import read_config
 
     try:
-        ICLMConfig.from_dict(dict(files.config))
-    except (ValueError, TypeError) as exc:
-        raise CheckpointError(f"{folder}/config.json: {exc}") from exc
+        read_config(Path(folder))
+    except EngineError as exc:
+        raise CheckpointError(str(exc)) from exc
     return files
+
+
+def missing_weights(files: CheckpointFiles) -> list[str]:
+    """Weight files the engine needs to load this checkpoint that the folder lacks (names only)."""
+    from iclm.checkpoint import ADAPTERS_FILE, AGGREGATION_FILE, ROUTER_FILE
+
+    needed = [ADAPTERS_FILE, ROUTER_FILE] + (
+        [AGGREGATION_FILE] if files.config.get("variant") == "iclm" else []
+    )
+    return [name for name in needed if not (files.folder / name).is_file()]
 
 
 def results(files: CheckpointFiles) -> dict[str, Any] | None:
@@ -51,6 +62,11 @@ def results(files: CheckpointFiles) -> dict[str, Any] | None:
 @st.cache_data(show_spinner=False, max_entries=64)
 def _json(path: str, _mtime: float) -> Any:
     return read_json(Path(path))
+
+
+def json_file(path: Path) -> Any:
+    """Any small JSON file of a checkpoint (cached until the file changes)."""
+    return _json(str(path), _mtime(path))
 
 
 def metrics(files: CheckpointFiles) -> list[dict[str, Any]]:
@@ -83,7 +99,7 @@ def _artifact(folder: str, _mtime: float):
 
 
 def model(files: CheckpointFiles, device: str):
-    """The checkpoint's ICLMForCausalLM (eval mode) on `device`, with its tokenizer; cached per folder+device."""
+    """The checkpoint's ICLMForCausalLM in eval mode on `device`; cached per folder and device."""
     return _model(str(files.folder), device, _mtime(files.folder / "config.json"))
 
 

@@ -81,3 +81,6 @@ def _summary(files) -> None:
     ]
     if missing:
         st.caption("Missing: " + ", ".join(missing))
+    weights = loaders.missing_weights(files)
+    if weights:
+        st.warning(f"Model weights missing ({', '.join(weights)}): pages that run the model will not work.")

@@ -1,0 +1,117 @@
+"""Shared page widgets: a figure with its export controls, and the checkpoint's figure-set export.
+
+Every figure a page shows goes through `show_figure`, which draws it, offers PNG/SVG/PDF (static export
+through `analysis.export`, which needs Chromium) plus HTML, CSV and JSON of the figure's data, and records
+the figure so that "Export figure set" can zip every figure of the current checkpoint.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from studio import exporting
+
+FIGURES = "studio_figures"  # {checkpoint folder: {figure name: (figure, data)}}
+STATIC_FORMATS = ("png", "svg", "pdf")
+MIME = {
+    "png": "image/png",
+    "svg": "image/svg+xml",
+    "pdf": "application/pdf",
+    "html": "text/html",
+    "csv": "text/csv",
+    "json": "application/json",
+    "zip": "application/zip",
+}
+
+
+def slug(text: str) -> str:
+    """A file-name-safe version of a figure name."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "figure"
+
+
+def _remember(name: str, fig: go.Figure, data: pd.DataFrame) -> None:
+    files = st.session_state.get("studio_checkpoint")
+    folder = str(files.folder) if files is not None else ""
+    st.session_state.setdefault(FIGURES, {}).setdefault(folder, {})[name] = (fig, data)
+
+
+def show_figure(
+    fig: go.Figure,
+    data: pd.DataFrame,
+    name: str,
+    *,
+    key: str,
+    on_select: bool = False,
+    height: int | None = None,
+) -> Any:
+    """Draw a figure with its export controls; return the selection event when `on_select`."""
+    if height is not None:
+        fig.update_layout(height=height)
+    kwargs: dict[str, Any] = {"key": f"chart_{key}", "width": "stretch"}
+    if on_select:
+        kwargs.update(on_select="rerun", selection_mode=("lasso", "box"))
+    event = st.plotly_chart(fig, **kwargs)
+    _remember(name, fig, data)
+    export_controls(fig, data, name, key=key)
+    return event
+
+
+def export_controls(fig: go.Figure, data: pd.DataFrame, name: str, *, key: str) -> None:
+    """One row of download buttons: static formats (when Chromium is there), HTML, CSV and JSON data."""
+    base = slug(name)
+    available, reason = exporting.static_available()
+    columns = st.columns(6 if available else 4, gap="small")
+    column = iter(columns)
+    if available:
+        for fmt in STATIC_FORMATS:
+            next(column).download_button(
+                fmt.upper(),
+                data=exporting.deferred_static(fig, fmt),
+                file_name=f"{base}.{fmt}",
+                mime=MIME[fmt],
+                key=f"dl_{fmt}_{key}",
+                on_click="ignore",
+                icon=":material/download:",
+            )
+    next(column).download_button(
+        "HTML", exporting.html(fig), f"{base}.html", MIME["html"], key=f"dl_html_{key}", on_click="ignore"
+    )
+    next(column).download_button(
+        "CSV", exporting.csv(data), f"{base}.csv", MIME["csv"], key=f"dl_csv_{key}", on_click="ignore"
+    )
+    next(column).download_button(
+        "JSON",
+        exporting.json_data(data),
+        f"{base}.json",
+        MIME["json"],
+        key=f"dl_json_{key}",
+        on_click="ignore",
+    )
+    if not available:
+        next(column).caption(f"PNG/SVG/PDF unavailable: {reason}")
+
+
+def figure_set_button() -> None:
+    """Sidebar button: a zip of every figure of the current checkpoint shown so far (plus its data)."""
+    files = st.session_state.get("studio_checkpoint")
+    if files is None:
+        return
+    figures = st.session_state.get(FIGURES, {}).get(str(files.folder), {})
+    if not figures:
+        st.caption("Open pages to collect figures for the figure set.")
+        return
+    st.download_button(
+        f"Export figure set ({len(figures)})",
+        data=exporting.deferred_zip(dict(figures)),
+        file_name=f"{slug(files.name)}-figures.zip",
+        mime=MIME["zip"],
+        key="dl_figure_set",
+        on_click="ignore",
+        icon=":material/folder_zip:",
+        help="Every figure of this checkpoint: PNG/SVG/PDF where possible, HTML, CSV, JSON.",
+    )
