@@ -1,0 +1,183 @@
+"""Training-step cost of an ICLM versus a single-LoRA baseline (issue: engine benchmark).
+
+Each configuration runs in its own subprocess so that its peak RSS is its own. Routing is oracle with
+balanced domain ids (example i -> domain i mod K): the worst case for sparse dispatch, which then runs
+one domain pass per module. Writes JSON to bench/results/train_step[-quick][-BxT].json and prints a table.
+
+    python bench/train_step.py                      # smollm2-135m, batch 8 x 256
+    python bench/train_step.py --batch 4 --seq 128  # the DESIGN comparison point
+    python bench/train_step.py --quick              # tiny backbone, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# (name, variant, K, execution)
+CONFIGURATIONS: list[tuple[str, str, int, str]] = [
+    ("baseline (single LoRA)", "baseline", 1, "sparse"),
+    ("ICLM sparse K=2", "iclm", 2, "sparse"),
+    ("ICLM sparse K=4", "iclm", 4, "sparse"),
+    ("ICLM sparse K=8", "iclm", 8, "sparse"),
+    ("ICLM dense K=4", "iclm", 4, "dense"),
+]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    name: str
+    variant: str
+    num_domains: int
+    execution: str
+    seconds_per_step: float
+    tokens_per_second: float
+    peak_rss_gib: float
+    loss: float
+
+
+def run_worker(args: argparse.Namespace) -> None:
+    """Build one model, run warm-up + measured optimizer steps, print one JSON line."""
+    import torch
+
+    sys.path.insert(0, str(ROOT))
+    from iclm.config import AdapterConfig, ICLMConfig, RouterConfig
+    from iclm.model import ICLMForCausalLM
+
+    torch.manual_seed(0)
+    torch.set_num_threads(args.threads)
+    config = ICLMConfig(
+        num_domains=args.k,
+        variant=args.variant,
+        execution=args.execution,
+        backbone=args.backbone,
+        router=RouterConfig(kind="oracle"),
+        adapters=AdapterConfig(r=8, alpha=16),
+    )
+    model = ICLMForCausalLM.from_config_and_backbone(config)
+    model.train()
+    vocab = min(len(model.tokenizer), 1000)  # any real token ids do; the cost does not depend on which
+    input_ids = torch.randint(3, vocab, (args.batch, args.seq))
+    attention_mask = torch.ones_like(input_ids)
+    labels = torch.full_like(input_ids, -100)
+    answer_start = args.seq * 3 // 4  # the last quarter of every sequence is "answer"
+    labels[:, answer_start:] = input_ids[:, answer_start:]
+    domain_ids = torch.arange(args.batch) % args.k
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+    def step() -> float:
+        optimizer.zero_grad(set_to_none=True)
+        out = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels, domain_ids=domain_ids)
+        out.loss.backward()
+        optimizer.step()
+        return float(out.loss)
+
+    for _ in range(args.warmup):
+        step()
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        loss = step()
+    seconds = (time.perf_counter() - start) / args.steps
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"seconds_per_step": seconds, "peak_rss_gib": peak_kib / 2**20, "loss": loss}))
+
+
+def run_configuration(args: argparse.Namespace, name: str, variant: str, k: int, execution: str) -> StepResult:
+    command = [
+        sys.executable, __file__, "--worker", "--variant", variant, "--k", str(k), "--execution", execution,
+        "--backbone", args.backbone, "--batch", str(args.batch), "--seq", str(args.seq),
+        "--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads),
+    ]  # fmt: skip
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"{name} failed:\n{completed.stderr[-4000:]}")
+    measured = json.loads(completed.stdout.strip().splitlines()[-1])
+    return StepResult(
+        name=name,
+        variant=variant,
+        num_domains=k,
+        execution=execution,
+        seconds_per_step=measured["seconds_per_step"],
+        tokens_per_second=args.batch * args.seq / measured["seconds_per_step"],
+        peak_rss_gib=measured["peak_rss_gib"],
+        loss=measured["loss"],
+    )
+
+
+def check_targets(results: list[StepResult]) -> dict[str, dict[str, float | bool]]:
+    """The DESIGN targets, computed from one run so every ratio compares like with like."""
+    by_name = {r.name: r for r in results}
+    base = by_name["baseline (single LoRA)"]
+    k2, k4, k8 = by_name["ICLM sparse K=2"], by_name["ICLM sparse K=4"], by_name["ICLM sparse K=8"]
+    dense = by_name["ICLM dense K=4"]
+    ratios = {
+        "sparse_k4_over_baseline_time": (k4.seconds_per_step / base.seconds_per_step, 2.5, "<="),
+        "dense_k4_over_sparse_k4_time": (dense.seconds_per_step / k4.seconds_per_step, 3.0, ">="),
+        "sparse_k4_over_baseline_memory": (k4.peak_rss_gib / base.peak_rss_gib, 1.3, "<="),
+        "sparse_k8_over_k2_time": (k8.seconds_per_step / k2.seconds_per_step, 1.15, "<="),
+    }
+    return {
+        key: {"value": round(value, 3), "target": target, "met": value <= target if op == "<=" else value >= target}
+        for key, (value, target, op) in ratios.items()
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny backbone, small batch: a smoke run")
+    parser.add_argument("--backbone", default=None)
+    parser.add_argument("--batch", type=int, default=None)
+    parser.add_argument("--seq", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=2, help="measured steps per configuration")
+    parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", type=Path, default=None)
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--variant", default="iclm", help=argparse.SUPPRESS)
+    parser.add_argument("--k", type=int, default=2, help=argparse.SUPPRESS)
+    parser.add_argument("--execution", default="sparse", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    args.backbone = args.backbone or ("tiny" if args.quick else "smollm2-135m")
+    args.batch = args.batch or (8 if not args.quick else 4)
+    args.seq = args.seq or (256 if not args.quick else 64)
+    if args.worker:
+        run_worker(args)
+        return
+
+    results = []
+    for name, variant, k, execution in CONFIGURATIONS:
+        result = run_configuration(args, name, variant, k, execution)
+        print(f"{name:24s} {result.seconds_per_step:8.2f} s/step {result.tokens_per_second:8.1f} tok/s "
+              f"{result.peak_rss_gib:6.2f} GiB", flush=True)  # fmt: skip
+        results.append(result)
+    report = {
+        "benchmark": "train_step",
+        "backbone": args.backbone,
+        "batch": args.batch,
+        "seq_len": args.seq,
+        "measured_steps": args.steps,
+        "threads": args.threads,
+        "machine": {"python": platform.python_version(), "processor": platform.machine()},
+        "routing": "oracle, balanced (example i -> domain i mod K)",
+        "results": [asdict(r) for r in results],
+        "targets": check_targets(results),
+    }
+    suffix = "-quick" if args.quick else ""
+    output = args.output or ROOT / "bench" / "results" / f"train_step{suffix}-{args.batch}x{args.seq}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report["targets"], indent=2))
+    print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()
