@@ -38,15 +38,18 @@ def _routes(model, collator, examples: list, batch_size: int) -> list[int]:
     return routes
 
 
-def _score_readout(model, tokenizer, collator, examples, readout, batch_size, max_new_tokens) -> list[dict]:
+def _score_readout(
+    model, tokenizer, collator, examples, readout, batch_size, max_new_tokens, oracle
+) -> list[dict]:
     """Greedy prediction and (if choices) choice prediction of one readout for every example."""
     rows: list[dict] = []
     with_choices = [i for i, e in enumerate(examples) if e.choices]
-    scores = scoring.choice_scores(model, collator, [examples[i] for i in with_choices], readout, batch_size)
+    chosen = [examples[i] for i in with_choices]
+    scores = scoring.choice_scores(model, collator, chosen, readout, batch_size, oracle)
     choice_of = {i: s for i, s in zip(with_choices, scores, strict=True)}
     for start in range(0, len(examples), batch_size):
         chunk = examples[start : start + batch_size]
-        generated = scoring.greedy_batch(model, collator, chunk, readout, max_new_tokens)
+        generated = scoring.greedy_batch(model, collator, chunk, readout, max_new_tokens, oracle)
         for offset, (example, tokens) in enumerate(zip(chunk, generated, strict=True)):
             greedy = tokenizer.decode(tokens, skip_special_tokens=True).strip()
             row = {"greedy": greedy, "greedy_correct": greedy == example.answer.strip()}
@@ -70,21 +73,28 @@ def evaluate(
         raise ValueError("no examples with a gold answer to evaluate")
     config = model.config
     model.eval()
-    dataset_ids = {name: i for i, name in enumerate(config.dataset_names)}
+    # The collator needs an id for every domain; a domain the model was not trained on gets 0 (only an
+    # oracle-router model reads it: such examples then take module 0 in the `model` readout).
+    known = {name: i for i, name in enumerate(config.dataset_names)}
+    dataset_ids = {scoring.domain_key(e): 0 for e in examples} | known
     collator = ICLMCollator(tokenizer, dataset_ids, max_length)
     readouts = scoring.readouts(config)
     routes = _routes(model, collator, examples, batch_size)
-    oracle = scoring.oracle_routes(examples, config).tolist()
+    mapping = scoring.oracle_map(examples, routes, config)
+    oracle = scoring.oracle_routes(examples, mapping).tolist()
     per_readout = {}
     for readout in tqdm(readouts, desc="readouts", unit="readout"):
         if readout.oracle:
             keep = [i for i, r in enumerate(oracle) if r != scoring.NO_ROUTE]
+            chosen = [examples[i] for i in keep]
             rows = _score_readout(
-                model, tokenizer, collator, [examples[i] for i in keep], readout, batch_size, max_new_tokens
+                model, tokenizer, collator, chosen, readout, batch_size, max_new_tokens, mapping
             )
             per_readout[readout.name] = dict(zip(keep, rows, strict=True))
         else:
-            rows = _score_readout(model, tokenizer, collator, examples, readout, batch_size, max_new_tokens)
+            rows = _score_readout(
+                model, tokenizer, collator, examples, readout, batch_size, max_new_tokens, mapping
+            )
             per_readout[readout.name] = dict(enumerate(rows))
     predictions = [
         {
@@ -101,6 +111,7 @@ def evaluate(
     results = report.aggregate(predictions, [r.name for r in readouts])
     results["model"] = {"variant": config.variant, "num_domains": config.num_domains}
     results["model"]["dataset_names"] = list(config.dataset_names)
+    results["oracle_map"] = mapping
     return Evaluation(predictions=predictions, results=results)
 
 

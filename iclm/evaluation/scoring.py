@@ -4,7 +4,8 @@ A *readout* is one way to get a next-token distribution out of a model:
 - `model`: the model's own output with its router (ICLM: aggregated; baseline: its single adapter);
 - `invariant`: the invariant module alone (`invariant_logits`; ICLM only);
 - `domain_k`: domain module k alone, every example forced to it (`force_route=k`, `domain_logits`);
-- `oracle`: the model's output with route = the example's true domain index in `config.dataset_names`.
+- `oracle`: the model's output with a perfect router: every example of a training domain goes to that
+  domain's module (see `oracle_map`).
 Modules a model does not have are omitted. Batches are right-padded, so with causal attention every
 example's scores equal those of an unpadded run; the prompt mask keeps routes fixed by the prompt.
 """
@@ -36,16 +37,35 @@ def readouts(config) -> list[Readout]:
         found.append(Readout("invariant", "invariant_logits"))
     if config.variant != "baseline":
         found += [Readout(f"domain_{k}", "domain_logits", force_route=k) for k in range(config.num_domains)]
-        if config.dataset_names and len(config.dataset_names) == config.num_domains:
+        if config.dataset_names:
             found.append(Readout("oracle", "logits", oracle=True))
     return found
 
 
-def oracle_routes(examples: list, config) -> torch.Tensor:
-    """(B,) index of each example's domain (`Example.domain` or `.dataset`) in `config.dataset_names`;
-    NO_ROUTE where the domain is not a training dataset."""
-    index = {name: i for i, name in enumerate(config.dataset_names)}
-    return torch.tensor([index.get(e.domain or e.dataset, NO_ROUTE) for e in examples], dtype=torch.long)
+def domain_key(example) -> str:
+    return example.domain or example.dataset
+
+
+def oracle_map(examples: list, routes: list[int], config) -> dict[str, int]:
+    """Domain name -> module of the perfect router. With `router.kind == "oracle"` module k is training
+    dataset k (`config.dataset_names[k]`). Otherwise clusters carry no names, so each training domain
+    is mapped to the module its i.i.d. examples are routed to most often (all its examples if it has no
+    i.i.d. ones): the oracle fixes the router's per-example mistakes under the learned assignment."""
+    names = list(config.dataset_names)
+    if config.router.kind == "oracle":
+        return {name: k for k, name in enumerate(names) if k < config.num_domains}
+    mapping = {}
+    for name in names:
+        rows = [r for e, r in zip(examples, routes, strict=True) if domain_key(e) == name]
+        iid = [r for e, r in zip(examples, routes, strict=True) if domain_key(e) == name and e.split == "iid"]
+        if rows:
+            mapping[name] = max(set(iid or rows), key=(iid or rows).count)
+    return mapping
+
+
+def oracle_routes(examples: list, mapping: dict[str, int]) -> torch.Tensor:
+    """(B,) oracle module of each example; NO_ROUTE where its domain has no module."""
+    return torch.tensor([mapping.get(domain_key(e), NO_ROUTE) for e in examples], dtype=torch.long)
 
 
 def _forward(model, batch: dict, readout: Readout, routes: torch.Tensor | None) -> torch.Tensor:
@@ -71,14 +91,16 @@ def answer_logprob(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def choice_scores(model, collator, examples: list, readout: Readout, batch_size: int) -> list[list[float]]:
+def choice_scores(
+    model, collator, examples: list, readout: Readout, batch_size: int, oracle: dict[str, int] | None = None
+) -> list[list[float]]:
     """Per example, the log-likelihood of each of its `choices` appended to the prompt."""
     pairs = [(i, dataclasses.replace(e, answer=c)) for i, e in enumerate(examples) for c in e.choices or ()]
     scores: list[list[float]] = [[] for _ in examples]
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start : start + batch_size]
         batch = collator([p for _, p in chunk])
-        logits = _forward(model, batch, readout, oracle_routes([p for _, p in chunk], model.config))
+        logits = _forward(model, batch, readout, oracle_routes([p for _, p in chunk], oracle or {}))
         for (i, _), value in zip(chunk, answer_logprob(logits, batch["labels"]).tolist(), strict=True):
             scores[i].append(value)
     return scores
@@ -91,7 +113,14 @@ def _prompt_and_answer(batch: dict, row: int) -> tuple[list[int], list[int]]:
 
 
 @torch.no_grad()
-def greedy_batch(model, collator, examples: list, readout: Readout, max_new_tokens: int) -> list[list[int]]:
+def greedy_batch(
+    model,
+    collator,
+    examples: list,
+    readout: Readout,
+    max_new_tokens: int,
+    oracle: dict[str, int] | None = None,
+) -> list[list[int]]:
     """Greedy continuation token ids of each example: as many tokens as its gold answer has (at most
     `max_new_tokens`). Right-padded; the prompt mask fixes the route."""
     batch = collator(examples)
@@ -108,7 +137,7 @@ def greedy_batch(model, collator, examples: list, readout: Readout, max_new_toke
         attention[row, : len(prompt)] = 1
         prompt_mask[row, : len(prompt)] = True
     cursor = torch.tensor([len(p) for p in prompts])
-    routes = oracle_routes(examples, model.config)
+    routes = oracle_routes(examples, oracle or {})
     generated: list[list[int]] = [[] for _ in examples]
     for step in range(steps):
         upto = int(cursor.max())
