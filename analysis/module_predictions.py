@@ -1,0 +1,139 @@
+"""One prompt through every module of an ICLM, fast enough for the studio (`predict_all_modules`).
+
+Cost: one router pass (the base, adapters off) + one pass per module (invariant, domain_0..K-1) over the
+prompt; logits only at the positions that are read (the last prompt token, and the choice tokens). Choices
+reuse each module's KV cache of the prompt: they cost a pass over their own few tokens, not the prompt again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class ModulePrediction:
+    """One readout: `prediction` (the best choice, or the most likely next token), `top_tokens` ((token text,
+    probability) of the next token, best first), `choice_logprobs` (total log-likelihood of each choice +
+    EOS, or None without choices)."""
+
+    module: str
+    prediction: str
+    top_tokens: tuple[tuple[str, float], ...]
+    choice_logprobs: tuple[float, ...] | None
+
+
+@dataclass(frozen=True)
+class ModulePredictions:
+    """route: the router's choice; distances (K,) to each code; modules: readout name -> prediction, in order
+    "aggregated" (the routed model output; for no_invariant/baseline the routed domain module's), "invariant"
+    (iclm), "domain_0".., and for iclm "aggregated_domain_k" (the aggregation with domain k forced)."""
+
+    prompt_tokens: int
+    route: int
+    distances: tuple[float, ...]
+    choices: tuple[str, ...] | None
+    modules: dict[str, ModulePrediction]
+
+    def top_tokens_frame(self) -> pd.DataFrame:
+        """Tidy (module, rank, token, probability) table of the next-token top-k of every readout."""
+        rows = [
+            {"module": name, "rank": rank, "token": token, "probability": prob}
+            for name, pred in self.modules.items()
+            for rank, (token, prob) in enumerate(pred.top_tokens)
+        ]
+        return pd.DataFrame(rows)
+
+
+def _pad(rows: list[list[int]], value: int) -> Tensor:
+    width = max(len(r) for r in rows)
+    return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)  # (C, L)
+
+
+def _module_states(model, name: str, ids: Tensor, choice_ids: Tensor | None, choice_mask: Tensor | None):
+    """Hidden states (P, H) at the read positions: row 0 the last prompt token; with choices (C, L), also
+    every choice position but the last, flattened (C * (L - 1) rows after row 0)."""
+    from transformers import DynamicCache
+
+    mask = torch.ones_like(ids)
+    cache = DynamicCache() if choice_ids is not None else None
+    hidden = model._decode(name, ids, mask, cache)[0]  # (1, T, H)
+    last = hidden[:, -1]  # (1, H)
+    if choice_ids is None or choice_ids.shape[1] < 2:
+        return last
+    count = choice_ids.shape[0]
+    cache.batch_repeat_interleave(count)
+    full_mask = torch.cat([mask.expand(count, -1), choice_mask], dim=1)  # (C, T + L - 1)
+    inner = model._decode(name, choice_ids[:, :-1], full_mask[:, :-1], cache)[0]  # (C, L - 1, H)
+    return torch.cat([last, inner.reshape(-1, inner.shape[-1])])
+
+
+def _readout_logits(model, states: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Logits (P, V) of every readout from the module states (P, H)."""
+    config = model.config
+    lm_head = model.base.get_output_embeddings()
+    domains = [f"domain_{k}" for k in range(config.num_domains)]
+    logits = {name: lm_head(states[name]) for name in model.module_names}
+    if config.variant == "iclm":
+        for k, name in enumerate(domains):
+            agg = model._aggregate(states["invariant"][None], states[name][None])[0][0]
+            logits[f"aggregated_domain_{k}"] = agg
+    return logits
+
+
+def _choice_logprobs(logits: Tensor, targets: Tensor) -> Tensor:
+    """logits (1 + C*(L-1), V) at the read positions, targets (C, L) choice ids (-100 pad) -> (C,)."""
+    count, length = targets.shape
+    first = logits[:1].expand(count, -1)[:, None]  # (C, 1, V)
+    rest = logits[1:].reshape(count, length - 1, -1)  # (C, L-1, V)
+    logp = torch.log_softmax(torch.cat([first, rest], dim=1).float(), dim=-1)  # (C, L, V)
+    picked = logp.gather(-1, targets.clamp(min=0)[..., None])[..., 0]
+    return (picked * (targets != -100)).sum(-1)
+
+
+@torch.no_grad()
+def predict_all_modules(
+    model, tokenizer, prompt: str, choices=None, *, top_k: int = 5, domain_id: int | None = None
+) -> ModulePredictions:
+    """Route `prompt` and read every module's next-token top-k and (with `choices`) its best choice.
+    `domain_id` is needed only by oracle routers."""
+    if not prompt:
+        raise ValueError("prompt is empty")
+    if choices is not None and not choices:
+        raise ValueError("choices is empty; pass None for free generation")
+    model.eval()
+    ids = torch.tensor([tokenizer(prompt, add_special_tokens=True)["input_ids"]], dtype=torch.long)  # (1, T)
+    router = model.route(
+        ids, torch.ones_like(ids), domain_ids=None if domain_id is None else torch.tensor([domain_id])
+    )
+    route = int(router.routes[0])
+    choice_ids = choice_mask = targets = None
+    if choices:
+        eos = tokenizer.eos_token_id
+        rows = [list(tokenizer(c, add_special_tokens=False)["input_ids"]) + [eos] for c in choices]
+        choice_ids = _pad(rows, eos)  # (C, L)
+        choice_mask = _pad([[1] * len(r) for r in rows], 0)
+        targets = _pad(rows, -100)
+    states = {name: _module_states(model, name, ids, choice_ids, choice_mask) for name in model.module_names}
+    logits = _readout_logits(model, states)
+    routed = f"aggregated_domain_{route}" if model.config.variant == "iclm" else f"domain_{route}"
+    logits = {"aggregated": logits[routed], **logits}
+    modules = {
+        name: _prediction(name, value, tokenizer, choices, targets, top_k) for name, value in logits.items()
+    }
+    distances = tuple(float(d) for d in router.distances[0])
+    return ModulePredictions(ids.shape[1], route, distances, tuple(choices) if choices else None, modules)
+
+
+def _prediction(name, logits, tokenizer, choices, targets, top_k) -> ModulePrediction:
+    probs = torch.softmax(logits[0].float(), dim=-1)  # (V,) next token after the prompt
+    values, indices = probs.topk(min(top_k, probs.shape[0]))
+    top = tuple((tokenizer.decode([int(i)]), float(v)) for v, i in zip(values, indices, strict=True))
+    if not choices:
+        return ModulePrediction(name, top[0][0].strip(), top, None)
+    scores = _choice_logprobs(logits, targets).tolist()
+    best = max(range(len(scores)), key=scores.__getitem__)
+    return ModulePrediction(name, choices[best], top, tuple(scores))
