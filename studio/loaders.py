@@ -116,3 +116,26 @@ def _model(folder: str, device: str, _mtime: float):
 def frame(records: list[dict[str, Any]]) -> pd.DataFrame:
     """Training records as one flat table: nested dicts become `a/b` columns (e.g. `cka/domain_0`)."""
     return pd.json_normalize(records, sep="/") if records else pd.DataFrame()
+
+
+def projection(files: CheckpointFiles, space: str, method: str, seed: int = 0):
+    """2-D projection (`analysis.projection.Projection`) of one artifact state, e.g. router embeddings."""
+    art = artifact(files)
+    return _projection(
+        str(files.artifact), _mtime(files.artifact / "manifest.json"), space, method, seed, art
+    )
+
+
+@st.cache_resource(show_spinner="Projecting…", max_entries=32)
+def _projection(folder: str, _mtime: float, space: str, method: str, seed: int, _art):
+    from analysis.projection import project
+
+    return project(_art.states[space], method, seed=seed, cache_dir=projection_cache_dir())
+
+
+def projection_cache_dir() -> Path:
+    """Where fitted projections are cached on disk (the user's cache, never the checkpoint folder)."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "iclm-studio" / "projections"

@@ -102,3 +102,50 @@ def bar_rows(long: pd.DataFrame, selected: str, variants: dict[str, str]) -> pd.
             {"module": module, "split": SPLIT_LABELS.get(row.split, row.split), "accuracy": row.accuracy}
         )
     return pd.DataFrame(rows, columns=["module", "split", "accuracy"])
+
+
+#: Metric groups of metrics.jsonl: label -> column, or prefix of nested per-module columns.
+DYNAMICS_GROUPS: dict[str, str] = {
+    "Loss terms": "loss_terms",
+    "Total loss": "loss",
+    "MI (batch estimator, training loss)": "mi_batch",
+    "MI (KSG, first principal components)": "mi_ksg",
+    "Linear CKA invariant vs domain": "cka",
+    "Mean |Pearson r| invariant vs domain": "pearson",
+    "Routing fractions (probe set)": "probe_routing_fraction",
+    "Routing fractions (training batches)": "routing_fraction",
+    "Router NMI vs dataset": "router_nmi",
+    "Router purity": "router_purity",
+    "Codebook perplexity": "codebook_perplexity",
+    "Learning rate": "learning_rate",
+    "Gradient norm": "grad_norm",
+}
+
+
+DEFAULT_DYNAMICS = ("loss_terms", "mi_batch", "cka", "pearson", "probe_routing_fraction", "router_nmi")
+
+
+def training_records(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, int]:
+    """(flat table of the logged steps with `a/b` columns, number of skipped non-finite steps)."""
+    logged = [r for r in records if "event" not in r]
+    skipped = sum(1 for r in records if r.get("event") == "skipped_nonfinite")
+    return (pd.json_normalize(logged, sep="/") if logged else pd.DataFrame()), skipped
+
+
+def metric_history(frames: dict[str, pd.DataFrame], column: str) -> pd.DataFrame:
+    """Long table (run, step, value[, module]) of one metric group for `analysis.figures.metric_lines`."""
+    parts = []
+    for run, frame in frames.items():
+        if frame.empty or "step" not in frame:
+            continue
+        nested = [c for c in frame.columns if c.startswith(column + "/")]
+        if column in frame.columns:
+            part = frame[["step", column]].rename(columns={column: "value"}).assign(run=run)
+            parts.append(part)
+        for name in nested:
+            part = frame[["step", name]].rename(columns={name: "value"})
+            parts.append(part.assign(run=run, module=name.split("/", 1)[1]))
+    if not parts:
+        return pd.DataFrame(columns=["run", "step", "value"])
+    history = pd.concat(parts, ignore_index=True).dropna(subset=["value"])
+    return history[["run", "step", "value"] + (["module"] if "module" in history else [])]
