@@ -139,3 +139,61 @@ def projection_cache_dir() -> Path:
 
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "iclm-studio" / "projections"
+
+
+def module_states(files: CheckpointFiles, rows: str) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Pooled module states of the artifact and the matching example rows.
+
+    rows="forced": the forced sample, every module (invariant + each domain_k forced) on the same M rows;
+    rows="routed": all N examples, the invariant module and the routed domain module ("domain").
+    """
+    art = artifact(files)
+    examples = art.examples
+    if rows == "routed":
+        states = {name: art.states[name] for name in ("invariant", "domain") if name in art.states}
+        return states, examples
+    index = art.states["forced_index"].astype("int64")
+    names = [m for m in art.manifest.get("modules", []) if m == "invariant" or m.startswith("domain_")]
+    states = {}
+    for name in names:
+        key = "invariant" if name == "invariant" else f"forced_{name}"
+        if key in art.states:
+            states[name] = art.states[key][index] if name == "invariant" else art.states[key]
+    return states, examples.iloc[index].reset_index(drop=True)
+
+
+@st.cache_data(show_spinner="Bootstrapping similarities…", max_entries=32)
+def grouped_similarity(folder: str, _mtime: float, metric: str, n_boot: int, _files: CheckpointFiles):
+    """`analysis.similarity.grouped_similarity` of invariant vs routed domain per dataset and split."""
+    from analysis.similarity import grouped_similarity as compute
+
+    states, examples = module_states(_files, "routed")
+    return compute(states, examples[["dataset", "split"]], metric=metric, n_boot=n_boot)
+
+
+@st.cache_data(show_spinner="Estimating mutual information…", max_entries=32)
+def mi_table(folder: str, _mtime: float, n_boot: int, _files: CheckpointFiles) -> pd.DataFrame:
+    """MI (invariant vs routed domain) by every estimator, overall and per split, with bootstrap CIs."""
+    from analysis.information import ESTIMATORS, estimate_mi
+
+    states, examples = module_states(_files, "routed")
+    rows = []
+    for scope in ["all", *sorted(examples["split"].unique())]:
+        mask = (examples["split"] == scope).to_numpy() if scope != "all" else slice(None)
+        x, y = states["invariant"][mask], states["domain"][mask]
+        if len(x) < 4:
+            continue
+        for name in ESTIMATORS:
+            result = estimate_mi(x, y, estimator=name, n_boot=n_boot)
+            est = result.estimate
+            rows.append(
+                {
+                    "split": scope,
+                    "estimator": name,
+                    "mi": est.value,
+                    "low": est.low,
+                    "high": est.high,
+                    "n": result.n,
+                }
+            )
+    return pd.DataFrame(rows)
