@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from scipy.special import digamma
 
 from analysis.similarity import Estimate, bootstrap_ci
@@ -190,3 +191,26 @@ def estimate_mi(
     else:
         est = bootstrap_ci(lambda idx: batch_mi_value(x[idx], y[idx], **kwargs), len(x), n_boot, seed, level)
     return MIResult(estimator=estimator, estimate=est, n=int(x.shape[0]))
+
+
+def mi_matrix(
+    states: dict[str, np.ndarray], estimator: Estimator = "ksg", seed: int = 0, **kwargs
+) -> pd.DataFrame:
+    """Symmetric module x module MI (nats) between named states (each (N, D_m), rows aligned).
+
+    The diagonal is the module's MI with itself (large for ``ksg``; finite for ``binned`` and ``batch``).
+    ``batch`` needs equal widths D for every pair.
+    """
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator={estimator!r} is not one of {sorted(ESTIMATORS)}")
+    if not states:
+        raise ValueError("states is empty: pass at least one named (N, D) array")
+    fn = ESTIMATORS[estimator]
+    if estimator != "batch":
+        kwargs = {"seed": seed, **kwargs}
+    names = list(states)
+    out = pd.DataFrame(np.nan, index=pd.Index(names, name="module"), columns=pd.Index(names, name="module"))
+    for i, a in enumerate(names):
+        for b in names[i:]:
+            out.loc[a, b] = out.loc[b, a] = fn(states[a], states[b], **kwargs)
+    return out

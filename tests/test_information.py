@@ -11,6 +11,7 @@ from analysis.information import (
     default_bins,
     estimate_mi,
     ksg_mi,
+    mi_matrix,
 )
 from iclm.mi import batch_mi
 
@@ -108,3 +109,17 @@ def test_non_finite_rejected():
     x[3] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         binned_mi(x, np.arange(10.0))
+
+
+def test_mi_matrix_symmetric_and_ordered(gaussian, independent):
+    states = {"invariant": gaussian[0], "domain_0": gaussian[1], "domain_1": independent[0]}
+    m = mi_matrix(states, "binned")
+    assert list(m.index) == list(m.columns) == list(states)
+    np.testing.assert_allclose(m.to_numpy(), m.to_numpy().T)
+    assert m.loc["invariant", "domain_0"] == pytest.approx(TRUE_MI, rel=0.10)
+    assert abs(m.loc["invariant", "domain_1"]) < 0.02
+
+
+def test_mi_matrix_unknown_estimator_rejected(gaussian):
+    with pytest.raises(ValueError, match="estimator"):
+        mi_matrix({"a": gaussian[0]}, "mine")
