@@ -1,6 +1,57 @@
+"""Interventions: force a route, drop a module or swap domain modules; one prompt, then a dataset sample."""
+
 import streamlit as st
 
-from studio import state
+from analysis.figures import accuracy_bars
+from analysis.interventions import intervention_summary, intervention_table, standard_interventions
+from studio import loaders, prompts, state, tables, widgets
 
 files = state.require_checkpoint()
-st.title("7_interventions")
+st.title(f"Interventions · {files.name}")
+model = loaders.require_model(files, state.device())
+options = {i.name: i for i in standard_interventions(model.config)}
+st.caption(
+    "none: the model as trained · force_route_k: every input to domain module k · drop_invariant / "
+    "drop_domain: that module's states zeroed in the aggregation · swap_+1: to the next domain module."
+)
+chosen = st.multiselect("Interventions", list(options), default=list(options), key="interventions_chosen")
+if not chosen:
+    st.info("Choose at least one intervention.")
+    st.stop()
+interventions = [options[name] for name in chosen]
+
+st.subheader("One prompt")
+example = prompts.example_picker(files, key="interventions")
+if example is not None and st.button(
+    "Run interventions on this prompt", key="interventions_one", type="primary"
+):
+    with st.spinner("Running the interventions…"):
+        table = intervention_table(model, model.tokenizer, [example], interventions)
+    st.dataframe(
+        table[["intervention", "route", "prediction", "correct", "changed"]], hide_index=True, width="stretch"
+    )
+
+st.subheader("Dataset sample")
+pool = loaders.examples(files)
+if not pool:
+    st.info("A dataset sample needs the analysis artifact (`python -m iclm analyze`).")
+    st.stop()
+columns = st.columns(3)
+datasets = sorted({e.dataset for e in pool})
+picked = columns[0].multiselect("Datasets", datasets, default=datasets, key="interventions_datasets")
+size = columns[1].slider("Examples per dataset", 2, 64, 8, key="interventions_size")
+seed = columns[2].number_input("Seed", 0, 10_000, 0, key="interventions_seed")
+sample = prompts.sample(pool, picked, size, int(seed))
+if st.button(f"Run on {len(sample)} examples", key="interventions_many", disabled=not sample):
+    with st.spinner(f"Predicting {len(sample)} examples under {len(interventions)} interventions…"):
+        st.session_state["interventions_table"] = intervention_table(
+            model, model.tokenizer, sample, interventions
+        )
+table = st.session_state.get("interventions_table")
+if table is not None:
+    summary = intervention_summary(table)
+    bars = accuracy_bars(tables.intervention_bars(summary), title="Accuracy under interventions")
+    widgets.show_figure(bars.figure, summary, "interventions_accuracy", key="interventions_bars", height=420)
+    st.dataframe(summary, hide_index=True, width="stretch")
+    with st.expander("Every prediction"):
+        st.dataframe(table, hide_index=True, width="stretch")

@@ -197,3 +197,45 @@ def mi_table(folder: str, _mtime: float, n_boot: int, _files: CheckpointFiles) -
                 }
             )
     return pd.DataFrame(rows)
+
+
+def require_model(files: CheckpointFiles, device: str):
+    """The model, or an st.error with the engine's message (missing/mismatched file) and a stopped page."""
+    from iclm.checkpoint import CheckpointError as EngineError
+
+    try:
+        return model(files, device)
+    except (EngineError, OSError, ValueError, RuntimeError) as exc:
+        st.error(f"Cannot load the model of {files.name}: {exc}")
+        st.stop()
+
+
+def examples(files: CheckpointFiles) -> list:
+    """The artifact's examples as `iclm.data.Example`s, with their choices re-read from the data files
+    named in the manifest when those files still exist (else prompt + gold only, scored greedily)."""
+    art = artifact(files)
+    if art is None:
+        return []
+    return _examples(str(files.artifact), _mtime(files.artifact / "manifest.json"), art)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _examples(folder: str, _mtime: float, _art) -> list:
+    from iclm.data import Example, load_examples
+
+    by_id = {}
+    for entry in _art.manifest.get("data", []):
+        path = Path(entry.get("path", ""))
+        if path.is_file():
+            for example in load_examples(
+                path, dataset=entry.get("dataset"), split=entry.get("split")
+            ).examples:
+                by_id[example.id] = example
+    out = []
+    for row in _art.examples.itertuples(index=False):
+        found = by_id.get(row.id)
+        if found is None:
+            found = Example(id=row.id, prompt=row.prompt, answer=str(row.gold), choices=None,
+                            dataset=row.dataset, split=row.split)  # fmt: skip
+        out.append(found)
+    return out

@@ -149,3 +149,19 @@ def metric_history(frames: dict[str, pd.DataFrame], column: str) -> pd.DataFrame
         return pd.DataFrame(columns=["run", "step", "value"])
     history = pd.concat(parts, ignore_index=True).dropna(subset=["value"])
     return history[["run", "step", "value"] + (["module"] if "module" in history else [])]
+
+
+def intervention_bars(summary: pd.DataFrame) -> pd.DataFrame:
+    """Rows for `accuracy_bars` from `intervention_summary`: accuracy per intervention and split, summed
+    over datasets from the engine's own counts (n_correct / n_scored)."""
+    grouped = (
+        summary.groupby(["intervention", "split"], sort=False)[["n_correct", "n_scored"]].sum().reset_index()
+    )
+    grouped = grouped[grouped["n_scored"] > 0]
+    return pd.DataFrame(
+        {
+            "module": grouped["intervention"],
+            "split": grouped["split"].map(lambda s: SPLIT_LABELS.get(s, s)),
+            "accuracy": grouped["n_correct"] / grouped["n_scored"],
+        }
+    )

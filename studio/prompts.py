@@ -1,0 +1,49 @@
+"""Choosing prompts on a page: an artifact example or a typed prompt, and seeded dataset samples."""
+
+from __future__ import annotations
+
+import random
+
+import streamlit as st
+
+from studio import loaders
+from studio.checkpoints import CheckpointFiles
+
+
+def example_picker(files: CheckpointFiles, *, key: str):
+    """An `Example` chosen from the artifact or typed by the user (None until there is one)."""
+    from iclm.data import Example
+
+    pool = loaders.examples(files)
+    source = st.radio(
+        "Prompt", ["from the analysed data", "type a prompt"] if pool else ["type a prompt"],
+        horizontal=True, key=f"{key}_source",
+    )  # fmt: skip
+    if source == "from the analysed data":
+        ids = [e.id for e in pool]
+        chosen = st.selectbox("Example", ids, key=f"{key}_example")
+        example = pool[ids.index(chosen)]
+        with st.expander("Prompt text", expanded=False):
+            st.text(example.prompt)
+        st.caption(f"dataset {example.dataset} · split {example.split} · gold answer: {example.answer}")
+        return example
+    text = st.text_area("Prompt", key=f"{key}_prompt", height=140)
+    columns = st.columns(2)
+    choices = columns[0].text_input("Choices (optional, separated by |)", key=f"{key}_choices")
+    answer = columns[1].text_input("Gold answer (optional)", key=f"{key}_answer")
+    if not text.strip():
+        return None
+    options = tuple(c.strip() for c in choices.split("|") if c.strip()) or None
+    return Example(
+        id="typed", prompt=text, answer=answer.strip(), choices=options, dataset="typed", split="iid"
+    )
+
+
+def sample(pool: list, datasets: list[str], per_dataset: int, seed: int) -> list:
+    """Up to `per_dataset` examples of each chosen dataset, drawn with `seed` (same seed, same sample)."""
+    rng = random.Random(seed)
+    out = []
+    for name in datasets:
+        members = [e for e in pool if e.dataset == name]
+        out += rng.sample(members, min(per_dataset, len(members)))
+    return out
