@@ -1,0 +1,53 @@
+"""`python -m iclm analyze CHECKPOINT --data FILE... [--out DIR] [--forced-sample N] [--batch-size B]`.
+
+Runs the checkpoint over the data once and writes the analysis artifact (docs/api.md, "Analysis artifact")
+to `--out` (default CHECKPOINT/analysis/). An artifact of the same checkpoint and data is reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+logger = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", help="trained model folder (with config.json)")
+    parser.add_argument("--data", nargs="+", required=True, help="evals-format JSONL (or CSV/TXT) files")
+    parser.add_argument("--out", help="artifact folder (default: CHECKPOINT/analysis)")
+    parser.add_argument("--forced-sample", type=int, default=32, help="examples run through every domain")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=8, help="cap on greedy answer length")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the forced sample")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.forced_sample < 0:
+        logger.error("--forced-sample=%s is invalid; expected >= 0", args.forced_sample)
+        return 2
+    for name in ("batch_size", "max_new_tokens"):
+        if getattr(args, name) <= 0:
+            logger.error("--%s=%s is invalid; expected > 0", name.replace("_", "-"), getattr(args, name))
+            return 2
+    from analysis.collect import ArtifactError, collect
+
+    try:
+        artifact = collect(
+            args.checkpoint,
+            args.data,
+            args.out,
+            forced_sample=args.forced_sample,
+            batch_size=args.batch_size,
+            max_new_tokens=args.max_new_tokens,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
+    except (FileNotFoundError, ArtifactError, ValueError) as error:
+        logger.error("%s", error)
+        return 2
+    frame = artifact.examples
+    accuracy = frame.groupby("dataset")["correct_aggregated"].mean()
+    logger.info("artifact with %d examples; accuracy per dataset:\n%s", len(frame), accuracy.to_string())
+    return 0

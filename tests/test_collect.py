@@ -1,0 +1,146 @@
+"""analysis.collect: the artifact's files, columns and shapes, reuse, load errors, the analyze CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from analysis.collect import ArtifactError, collect, load_artifact
+
+BASE_COLUMNS = {
+    "id", "dataset", "split", "prompt", "gold", "domain_id", "route",
+    "pred_aggregated", "pred_invariant", "pred_domain",
+    "correct_aggregated", "correct_invariant", "correct_domain",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def data_files(tmp_path_factory):
+    """Two small task files: ACRE (choices: choice scoring) and PVR (no choices: greedy)."""
+    from iclm.data.generate import TaskSpec, write_task_file
+
+    root = tmp_path_factory.mktemp("data")
+    files = []
+    for task, split in (("acre", "iid"), ("pvr", "holdout")):
+        spec = TaskSpec(task=task, n=5, seed=1, render="symbolic", split=split, part="test")
+        files.append(str(write_task_file(spec, root / f"{spec.dataset}.jsonl")))
+    return files
+
+
+@pytest.fixture
+def checkpoint(tmp_path, make_iclm):
+    model = make_iclm(perturb=True, num_domains=2)
+    folder = tmp_path / "ckpt"
+    model.save_pretrained(str(folder))
+    return folder
+
+
+def test_artifact_files_columns_and_shapes(checkpoint, data_files):
+    artifact = collect(str(checkpoint), data_files, forced_sample=4, batch_size=4, progress=False)
+    folder = checkpoint / "analysis"
+    assert {p.name for p in folder.iterdir()} == {"manifest.json", "examples.parquet", "states.safetensors"}
+    manifest = artifact.manifest
+    assert manifest["n_examples"] == 10 and manifest["forced_sample"] == 4
+    assert manifest["modules"] == ["invariant", "domain_0", "domain_1"]
+    assert [d["split"] for d in manifest["data"]] == ["iid", "ood"]
+    assert len(manifest["checkpoint_hash"]) == 64 and set(manifest["versions"]) >= {
+        "iclm",
+        "torch",
+        "transformers",
+    }
+    frame = artifact.examples
+    k_columns = {f"{p}_domain_{k}" for p in ("pred", "correct") for k in range(2)}
+    assert set(frame.columns) == BASE_COLUMNS | k_columns
+    assert frame["pred_aggregated"].notna().all() and frame["correct_invariant"].notna().all()
+    assert set(frame["split"]) == {"iid", "ood"} and set(frame["domain_id"]) == {0, 1}
+    states = artifact.states
+    forced = states["forced_index"]
+    assert forced.dtype == np.int64 and len(forced) == 4
+    assert frame["pred_domain_1"].notna().sum() == 4 and frame.loc[forced, "pred_domain_1"].notna().all()
+    for name in ("router_embeddings", "invariant", "domain"):
+        assert states[name].shape == (10, 64) and states[name].dtype == np.float32
+    assert states["router_projected"].shape[0] == 10 and states["forced_domain_0"].shape == (4, 64)
+
+
+def test_forced_domain_of_the_routed_module_matches_pred_domain(checkpoint, data_files):
+    frame = collect(str(checkpoint), data_files, forced_sample=10, progress=False).examples
+    for k in (0, 1):
+        routed = frame["route"] == k
+        assert (frame.loc[routed, f"pred_domain_{k}"] == frame.loc[routed, "pred_domain"]).all()
+
+
+def test_second_run_reuses_the_artifact(checkpoint, data_files):
+    collect(str(checkpoint), data_files, forced_sample=2, progress=False)
+    parquet = checkpoint / "analysis" / "examples.parquet"
+    before = (
+        parquet.stat().st_mtime_ns,
+        json.loads((parquet.parent / "manifest.json").read_text())["created"],
+    )
+    collect(str(checkpoint), data_files, forced_sample=2, progress=False)
+    after = (
+        parquet.stat().st_mtime_ns,
+        json.loads((parquet.parent / "manifest.json").read_text())["created"],
+    )
+    assert before == after
+    again = collect(str(checkpoint), data_files[:1], forced_sample=2, progress=False)  # other data: recompute
+    assert again.manifest["n_examples"] == 5
+
+
+@pytest.mark.parametrize("variant", ["no_invariant", "baseline"])
+def test_variants_without_invariant(tmp_path, make_iclm, data_files, variant):
+    model = make_iclm(perturb=True, variant=variant, num_domains=2)
+    artifact = collect(model, data_files, tmp_path / "art", forced_sample=3, progress=False)
+    frame = artifact.examples
+    assert frame["pred_invariant"].isna().all() and frame["correct_invariant"].isna().all()
+    assert "invariant" not in artifact.states
+    assert (frame["pred_aggregated"] == frame["pred_domain"]).all()
+    if variant == "baseline":
+        assert (frame["route"] == 0).all() and "pred_domain_1" not in frame.columns
+
+
+def test_in_memory_examples(tmp_path, make_iclm, data_files):
+    from iclm.data.loader import load_examples
+
+    examples = load_examples(data_files[0]).examples
+    artifact = collect(make_iclm(), examples, tmp_path / "art", forced_sample=0, progress=False)
+    assert artifact.manifest["data"][0]["path"] is None and len(artifact.states["forced_index"]) == 0
+
+
+def test_missing_file_is_named(checkpoint, data_files):
+    collect(str(checkpoint), data_files[:1], forced_sample=1, progress=False)
+    (checkpoint / "analysis" / "states.safetensors").unlink()
+    with pytest.raises(ArtifactError, match="states.safetensors is missing"):
+        load_artifact(checkpoint / "analysis")
+
+
+def test_row_count_mismatch_is_named(checkpoint, data_files):
+    collect(str(checkpoint), data_files[:1], forced_sample=1, progress=False)
+    manifest = checkpoint / "analysis" / "manifest.json"
+    manifest.write_text(json.dumps(json.loads(manifest.read_text()) | {"n_examples": 7}))
+    with pytest.raises(ArtifactError, match="examples.parquet has 5 rows"):
+        load_artifact(checkpoint / "analysis")
+
+
+def test_bad_manifest_json_is_named(checkpoint, data_files):
+    collect(str(checkpoint), data_files[:1], forced_sample=1, progress=False)
+    (checkpoint / "analysis" / "manifest.json").write_text("{not json")
+    with pytest.raises(ArtifactError, match="manifest.json is not valid JSON"):
+        load_artifact(checkpoint / "analysis")
+
+
+def test_not_a_checkpoint_folder(tmp_path, data_files):
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        collect(str(tmp_path), data_files)
+
+
+def test_analyze_cli(checkpoint, data_files, tmp_path):
+    from iclm.__main__ import main
+
+    out = tmp_path / "cli-art"
+    args = ["analyze", str(checkpoint), "--data", *data_files, "--out", str(out), "--forced-sample", "2"]
+    assert main(args + ["--no-progress"]) == 0
+    assert load_artifact(out).manifest["forced_sample"] == 2
+    assert main(["analyze", str(checkpoint), "--data", *data_files, "--forced-sample", "-1"]) == 2
+    assert main(["analyze", str(tmp_path / "nothing"), "--data", *data_files]) == 2
