@@ -13,9 +13,10 @@ reads the same embedding layer; re-routing at IG's interpolation points would ma
 Only the read position's hidden state goes through the LM head (no (T, V) logits).
 
 Methods: "input_x_gradient", "saliency" (|gradient| summed over the embedding), "integrated_gradients"
-(baseline: the pad token's embedding at every position by default, or "zeros"; Gauss-Legendre steps; `progress(done, total)` fires per internal
-batch) and "feature_ablation" (word-level: each whitespace-separated word is replaced by the baseline
-embedding at once; every token of a word carries the word's score).
+(baseline: the pad token's embedding at every position by default, or "zeros"; Gauss-Legendre steps;
+`progress(done, total)` fires per internal batch) and "feature_ablation" (word-level: each
+whitespace-separated word is replaced by the baseline embedding at once; every token of a word carries
+the word's score).
 """
 
 from __future__ import annotations
