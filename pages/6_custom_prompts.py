@@ -1,6 +1,111 @@
+"""Custom prompts: type or upload prompts; each is routed, placed on the cluster map, predicted by every
+module and attributed. Results download as CSV or JSONL."""
+
+import numpy as np
+import pandas as pd
 import streamlit as st
 
-from studio import state
+from analysis.figures import projection_scatter
+from studio import attribution_view, loaders, state, uploads, widgets
 
+MAX_PROMPTS = 64
 files = state.require_checkpoint()
-st.title("6_custom_prompts")
+st.title(f"Custom prompts · {files.name}")
+
+typed, uploaded = st.tabs(["Type prompts", "Upload a file"])
+with typed:
+    text = st.text_area(
+        "One prompt per line (write \\n for a line break inside a prompt)", key="prompts_text"
+    )
+with uploaded:
+    upload = st.file_uploader(
+        "Evals JSONL, JSONL {prompt, answer[, choices]}, CSV (prompt, answer[, choices]) or TXT",
+        type=["jsonl", "json", "csv", "txt"], key="prompts_upload",
+    )  # fmt: skip
+loaded = uploads.load_bytes(upload.name, upload.getvalue()) if upload is not None else uploads.load_text(text)
+if loaded.fatal:
+    st.error(f"Cannot read the file: {loaded.fatal}")
+if not loaded.errors.empty:
+    st.warning(f"{len(loaded.errors)} line(s) skipped; the valid lines are processed.")
+    st.dataframe(loaded.errors, hide_index=True, width="stretch")
+examples = loaded.examples
+if not examples:
+    st.info("Type prompts or upload a file to route them and see every module's prediction.")
+    st.stop()
+if len(examples) > MAX_PROMPTS:
+    st.warning(f"{len(examples)} prompts: processing the first {MAX_PROMPTS}.")
+    examples = examples[:MAX_PROMPTS]
+
+model = loaders.require_model(files, state.device())
+signature = (str(files.folder), tuple((e.id, e.prompt, e.choices) for e in examples))
+if st.session_state.get("prompts_signature") != signature:
+    bar = st.progress(0.0, text="Routing and predicting…")
+    from studio.live import run_prompts
+
+    st.session_state["prompts_result"] = run_prompts(
+        model,
+        model.tokenizer,
+        examples,
+        lambda done, total: bar.progress(done / total, text=f"{done}/{total}"),
+    )
+    st.session_state["prompts_signature"] = signature
+    bar.empty()
+rows, router_states, details = st.session_state["prompts_result"]
+
+st.subheader(f"Predictions ({len(rows)} prompts)")
+st.dataframe(rows, hide_index=True, width="stretch")
+left, right = st.columns(2)
+left.download_button(
+    "Download CSV", rows.to_csv(index=False), "predictions.csv", "text/csv", key="prompts_csv"
+)
+right.download_button(
+    "Download JSONL", rows.to_json(orient="records", lines=True, force_ascii=False), "predictions.jsonl",
+    "application/jsonl", key="prompts_jsonl",
+)  # fmt: skip
+
+art = loaders.artifact(files)
+st.subheader("On the router cluster map")
+if art is None:
+    st.info("No analysis artifact: the prompts cannot be placed on the cluster map.")
+else:
+    columns = st.columns(2)
+    method = columns[0].selectbox("Projection", ["pca", "umap"], format_func=str.upper, key="prompts_method")
+    space = columns[1].selectbox("Embedding", ["router_projected", "router_embeddings"], key="prompts_space")
+    fitted = loaders.fitted_projection(files, space, method)
+    placed = fitted.transform(router_states[space])
+    how = (
+        "PCA transform (exact)"
+        if method == "pca"
+        else "UMAP transform (approximate, against the fitted graph)"
+    )
+    st.caption(f"Analysed examples as fitted; your prompts placed with the same fitted projection: {how}.")
+    reference = art.examples
+    labels = [f"cluster {r}" for r in reference["route"]] + ["your prompt"] * len(rows)
+    hover = list(reference["dataset"]) + list(rows["prompt"].str[:80])
+    scatter = projection_scatter(
+        np.vstack([fitted.coords, placed]), list(reference["id"]) + list(rows["id"]),
+        [str(x) for x in labels], color_by="dataset", hover=hover,
+        title=f"Your prompts on the {method.upper()} map", size="two_column",
+    )  # fmt: skip
+    widgets.show_figure(scatter.figure, scatter.data, f"prompts_on_{method}", key="prompts_map", height=520)
+
+st.subheader("One prompt in detail")
+chosen = st.selectbox("Prompt", list(rows["id"]), key="prompts_detail")
+example = next(e for e in examples if e.id == chosen)
+result = details[chosen]
+st.text(example.prompt)
+table = pd.DataFrame(
+    [
+        {
+            "readout": name,
+            "prediction": p.prediction,
+            "top tokens": ", ".join(f"{t!r} {q:.2f}" for t, q in p.top_tokens),
+        }
+        for name, p in result.modules.items()
+    ]
+)
+st.caption(
+    f"Route: domain_{result.route} · distances to the codes: {[round(d, 3) for d in result.distances]}"
+)
+st.dataframe(table, hide_index=True, width="stretch")
+attribution_view.panel(model, example.prompt, example.answer or None, key="prompts_attr")

@@ -239,3 +239,16 @@ def _examples(folder: str, _mtime: float, _art) -> list:
                             dataset=row.dataset, split=row.split)  # fmt: skip
         out.append(found)
     return out
+
+
+def fitted_projection(files: CheckpointFiles, space: str, method: str):
+    """A transformable projection (`studio.placement.FittedProjection`) of one artifact state."""
+    art = artifact(files)
+    return _fitted(str(files.artifact), _mtime(files.artifact / "manifest.json"), space, method, art)
+
+
+@st.cache_resource(show_spinner="Fitting the projection…", max_entries=16)
+def _fitted(folder: str, _mtime: float, space: str, method: str, _art):
+    from studio.placement import fit
+
+    return fit(_art.states[space], method)
