@@ -1,0 +1,142 @@
+"""analysis.interventions: forced routes match the engine, drops change outputs, summary arithmetic,
+swaps, validation; predict_all_modules matches the evaluation's choice scores."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from analysis.interventions import (
+    Intervention,
+    intervention_summary,
+    intervention_table,
+    predict_all_modules,
+    standard_interventions,
+)
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory):
+    from iclm.data.generate import TaskSpec, write_task_file
+    from iclm.data.loader import load_examples
+
+    root = tmp_path_factory.mktemp("data")
+    found = []
+    for task, split in (("acre", "iid"), ("pvr", "holdout")):
+        spec = TaskSpec(task=task, n=4, seed=2, render="symbolic", split=split, part="test")
+        found += load_examples(write_task_file(spec, root / f"{spec.dataset}.jsonl")).examples
+    return found
+
+
+@pytest.fixture
+def model(make_iclm):
+    return make_iclm(perturb=True, num_domains=2)
+
+
+def _engine_predictions(model, examples, readout):
+    """Predictions of the evaluation code (model(force_route=k) etc.), choice scoring or greedy."""
+    from analysis.predict import make_collator
+    from iclm.evaluation import scoring
+
+    collator = make_collator(model, model.tokenizer, examples)
+    found = []
+    for example in examples:
+        if example.choices:
+            scores = scoring.choice_scores(model, collator, [example], readout, 8)[0]
+            found.append(example.choices[max(range(len(scores)), key=scores.__getitem__)])
+        else:
+            tokens = scoring.greedy_batch(model, collator, [example], readout, 8)[0]
+            found.append(model.tokenizer.decode(tokens, skip_special_tokens=True).strip())
+    return found
+
+
+@pytest.mark.parametrize("k", [0, 1])
+def test_forced_route_matches_the_engine(model, examples, k):
+    from iclm.evaluation.scoring import Readout
+
+    table = intervention_table(model, model.tokenizer, examples, [Intervention("force_route", route=k)])
+    rows = table[table["intervention"] == f"force_route_{k}"]
+    assert (rows["route"] == k).all()
+    assert rows["prediction"].tolist() == _engine_predictions(
+        model, examples, Readout("f", "logits", force_route=k)
+    )
+
+
+def test_dropping_a_module_changes_outputs(model, examples):
+    table = intervention_table(
+        model, model.tokenizer, examples, [Intervention("drop_invariant"), Intervention("drop_domain")]
+    )
+    changed = table.groupby("intervention")["changed"].sum()
+    assert changed["drop_invariant"] > 0 and changed["drop_domain"] > 0
+
+
+def test_swap_never_keeps_the_route(model, examples):
+    table = intervention_table(model, model.tokenizer, examples, [Intervention("none"), Intervention("swap")])
+    none = table[table["intervention"] == "none"]["route"].to_numpy()
+    swapped = table[table["intervention"] == "swap_+1"]["route"].to_numpy()
+    assert (swapped == (none + 1) % 2).all()
+
+
+def test_summary_sums(model, examples):
+    table = intervention_table(model, model.tokenizer, examples)
+    assert set(table["intervention"]) == {i.name for i in standard_interventions(model.config)}
+    summary = intervention_summary(table)
+    assert summary["n"].sum() == len(table) == len(examples) * 6
+    assert summary["n_correct"].sum() == int(table["correct"].sum())
+    for row in summary.itertuples():
+        part = table[(table["dataset"] == row.dataset) & (table["intervention"] == row.intervention)]
+        assert row.n == len(part) and row.accuracy == pytest.approx(part["correct"].mean())
+        assert row.changed == pytest.approx(part["changed"].mean())
+    assert (summary.loc[summary["intervention"] == "none", "changed"] == 0).all()
+
+
+def test_force_route_needs_a_route():
+    with pytest.raises(ValueError, match="Intervention.route=None is invalid"):
+        Intervention("force_route")
+
+
+def test_unknown_kind():
+    with pytest.raises(ValueError, match="Intervention.kind='mute' is invalid"):
+        Intervention("mute")
+
+
+def test_drop_needs_an_invariant_module(make_iclm, examples):
+    baseline = make_iclm(variant="baseline")
+    with pytest.raises(ValueError, match="needs variant 'iclm'"):
+        intervention_table(baseline, baseline.tokenizer, examples, [Intervention("drop_invariant")])
+
+
+def test_forced_route_out_of_range(model, examples):
+    with pytest.raises(ValueError, match="Intervention.route=5 is invalid"):
+        intervention_table(model, model.tokenizer, examples, [Intervention("force_route", route=5)])
+
+
+def test_predict_all_modules_matches_choice_scoring(model, examples):
+    from analysis.predict import make_collator
+    from iclm.evaluation.scoring import Readout, choice_scores
+
+    example = next(e for e in examples if e.choices)
+    result = predict_all_modules(model, model.tokenizer, example.prompt, example.choices, top_k=3)
+    collator = make_collator(model, model.tokenizer, [example])
+    readouts = {
+        "aggregated": Readout("m", "logits"),
+        "invariant": Readout("i", "invariant_logits"),
+        "domain_0": Readout("d0", "domain_logits", force_route=0),
+        "domain_1": Readout("d1", "domain_logits", force_route=1),
+    }
+    for name, readout in readouts.items():
+        expected = choice_scores(model, collator, [example], readout, 8)[0]
+        assert result.modules[name].choice_logprobs == pytest.approx(expected, abs=1e-4), name
+    ids = torch.tensor([model.tokenizer(example.prompt)["input_ids"]])
+    assert result.route == int(model.route(ids).routes[0])
+    assert set(result.modules) >= {"aggregated_domain_0", "aggregated_domain_1"}
+    frame = result.top_tokens_frame()
+    assert len(frame) == 3 * len(result.modules) and (frame.groupby("module")["probability"].sum() <= 1).all()
+
+
+def test_predict_all_modules_without_choices(make_iclm):
+    model = make_iclm(variant="no_invariant", num_domains=2)
+    result = predict_all_modules(model, model.tokenizer, "2 + 3 = ")
+    assert list(result.modules) == ["aggregated", "domain_0", "domain_1"]
+    top = result.modules["domain_0"].top_tokens
+    assert result.modules["domain_0"].prediction == top[0][0].strip() and top[0][1] >= top[1][1]
