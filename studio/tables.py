@@ -165,3 +165,33 @@ def intervention_bars(summary: pd.DataFrame) -> pd.DataFrame:
             "accuracy": grouped["n_correct"] / grouped["n_scored"],
         }
     )
+
+
+def prediction_columns(examples: pd.DataFrame) -> list[str]:
+    """The artifact's `pred_*` columns with values (aggregated, invariant, routed and forced domains)."""
+    return [c for c in examples.columns if c.startswith("pred_") and examples[c].notna().any()]
+
+
+def disagree_mask(examples: pd.DataFrame) -> pd.Series:
+    """True where the modules' predictions (aggregated, invariant, routed domain) are not all the same."""
+    columns = [c for c in ("pred_aggregated", "pred_invariant", "pred_domain") if examples[c].notna().any()]
+    return examples[columns].astype("string").nunique(axis=1, dropna=True) > 1
+
+
+def module_predictions(row: pd.Series, columns: list[str]) -> pd.DataFrame:
+    """One example's prediction by each module (artifact columns), with correctness where known."""
+    out = []
+    for column in columns:
+        if pd.isna(row[column]):
+            continue
+        module = column.removeprefix("pred_")
+        correct = row.get(f"correct_{module}")
+        label = f"domain (routed: domain_{row['route']})" if module == "domain" else module
+        out.append(
+            {
+                "module": label,
+                "prediction": str(row[column]),
+                "correct": None if pd.isna(correct) else bool(correct),
+            }
+        )
+    return pd.DataFrame(out)
