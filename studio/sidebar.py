@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from studio import loaders, state
+from studio import loaders, state, widgets
 from studio.checkpoints import CheckpointError, checkpoints_root, default_checkpoint, discover
 
 
@@ -60,6 +60,7 @@ def render() -> None:
         )
         if chosen is not None:
             _summary(chosen)
+            widgets.figure_set_button()
 
 
 def _summary(files) -> None:

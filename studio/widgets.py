@@ -97,21 +97,26 @@ def export_controls(fig: go.Figure, data: pd.DataFrame, name: str, *, key: str) 
 
 
 def figure_set_button() -> None:
-    """Sidebar button: a zip of every figure of the current checkpoint shown so far (plus its data)."""
+    """Sidebar button: a zip of the checkpoint's standard figures plus every figure drawn this session."""
+    from studio import figure_set
+
     files = st.session_state.get("studio_checkpoint")
     if files is None:
         return
-    figures = st.session_state.get(FIGURES, {}).get(str(files.folder), {})
-    if not figures:
-        st.caption("Open pages to collect figures for the figure set.")
-        return
+    drawn = st.session_state.get(FIGURES, {}).get(str(files.folder), {})
+
+    def payload() -> bytes:
+        figures = figure_set.standard_figures(files) | {slug(k): v for k, v in drawn.items()}
+        return exporting.zip_bytes(figures)
+
     st.download_button(
-        f"Export figure set ({len(figures)})",
-        data=exporting.deferred_zip(dict(figures)),
+        "Export figure set",
+        data=payload,
         file_name=f"{slug(files.name)}-figures.zip",
         mime=MIME["zip"],
         key="dl_figure_set",
         on_click="ignore",
         icon=":material/folder_zip:",
-        help="Every figure of this checkpoint: PNG/SVG/PDF where possible, HTML, CSV, JSON.",
+        help="A zip of this checkpoint's figures (and those drawn here): PNG/SVG/PDF if Chromium is there, "
+        "HTML, CSV, JSON.",
     )
