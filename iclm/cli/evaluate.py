@@ -15,9 +15,11 @@ logger = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="trained model folder (a run folder of `python -m iclm train`)")
-    parser.add_argument("--data", nargs="+", required=True, help="evals-format JSONL files to score")
+    parser.add_argument(
+        "--data", nargs="+", required=True, help="evals-format files, or a `data mix` folder (its test files)"
+    )
     parser.add_argument("--out", help="output folder (default: CHECKPOINT/eval)")
-    parser.add_argument("--limit", type=int, help="score at most N examples per file")
+    parser.add_argument("--limit", type=int, help="score at most N examples per dataset")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-new-tokens", type=int, default=8, help="cap on greedy answer length")
     parser.add_argument("--compare", nargs="+", default=[], help="other results.json files to put beside")
@@ -54,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace):
     from iclm.evaluate import evaluate
     from iclm.model import ICLMForCausalLM
-    from iclm.training.data import load_files
+    from iclm.training.data import load_files, load_mix_role
 
     checkpoint = Path(args.checkpoint)
     if not (checkpoint / "config.json").is_file():
@@ -63,8 +65,8 @@ def _evaluate(args: argparse.Namespace):
     tokenizer = getattr(model, "tokenizer", None) or _tokenizer(checkpoint, model.config.backbone)
     examples = []
     for path in args.data:
-        loaded = load_files([path])
-        examples += loaded[: args.limit] if args.limit else loaded
+        loaded = load_mix_role(path, "test") if Path(path).is_dir() else load_files([path])
+        examples += _limit_per_dataset(loaded, args.limit)
     out = Path(args.out) if args.out else checkpoint / "eval"
     name = args.name or checkpoint.name
     return (
@@ -72,6 +74,19 @@ def _evaluate(args: argparse.Namespace):
         out,
         name,
     )
+
+
+def _limit_per_dataset(examples: list, limit: int | None) -> list:
+    """The first `limit` examples of every dataset (all when limit is None)."""
+    if limit is None:
+        return examples
+    counts: dict[str, int] = {}
+    kept = []
+    for example in examples:
+        counts[example.dataset] = counts.get(example.dataset, 0) + 1
+        if counts[example.dataset] <= limit:
+            kept.append(example)
+    return kept
 
 
 def _tokenizer(checkpoint: Path, backbone: str):
