@@ -42,6 +42,12 @@ _HF_KEYS = frozenset(
         "use_cache",
         "auto_map",
         "_commit_hash",
+        # transformers.Trainer writes the tokenizer's special ids into model.config (and so config.json)
+        "bos_token_id",
+        "eos_token_id",
+        "pad_token_id",
+        "sep_token_id",
+        "decoder_start_token_id",
     }
 )
 

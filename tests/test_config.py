@@ -81,3 +81,11 @@ def test_unknown_top_level_key_is_rejected():
 def test_unknown_sub_config_key_is_rejected():
     with pytest.raises(ValueError, match="router has unknown keys.*temperature"):
         ICLMConfig(router={"kind": "vq", "temperature": 1.0})
+
+
+def test_special_token_ids_written_by_the_trainer_round_trip(tmp_path):
+    """transformers.Trainer stores the tokenizer's special ids in model.config; loading must accept them."""
+    config = ICLMConfig(num_domains=2, pad_token_id=0, eos_token_id=2, bos_token_id=1)
+    config.save_pretrained(tmp_path)
+    loaded = ICLMConfig.from_pretrained(tmp_path)
+    assert (loaded.pad_token_id, loaded.eos_token_id, loaded.bos_token_id) == (0, 2, 1)
