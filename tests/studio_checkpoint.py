@@ -48,7 +48,9 @@ def _train(root: Path, name: str, variant: str, train: list[str], test: list[str
             "model": {"variant": variant, "num_domains": 2, "backbone": "tiny"},
             "data": {
                 "train": train,
-                "eval": [{"path": p, "split": "ood" if ("comp" in p or "holdout" in p) else "iid"} for p in test],
+                "eval": [
+                    {"path": p, "split": "ood" if ("comp" in p or "holdout" in p) else "iid"} for p in test
+                ],
                 "probe_size": 16,
             },
             "training": {

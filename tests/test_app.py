@@ -1,0 +1,220 @@
+"""Every studio page through streamlit's AppTest on a real tiny checkpoint (trained, evaluated, analysed)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from studio_checkpoint import build_checkpoints
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+TIMEOUT = 240
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory) -> Path:
+    return build_checkpoints(tmp_path_factory.mktemp("studio"))
+
+
+@pytest.fixture
+def app(checkpoints, monkeypatch):
+    """A fresh app session on the test checkpoints; `app(page)` runs the app, then switches to `page`.
+
+    Sidebar widgets are preset through `state` before the first run: AppTest (streamlit 1.67) drops the
+    sidebar of an `st.navigation` app from its element tree on every rerun (the real browser keeps it).
+    """
+    monkeypatch.setenv("ICLM_CHECKPOINTS_DIR", str(checkpoints))
+
+    def open_page(page: str | None = None, state: dict | None = None) -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        for key, value in (state or {}).items():
+            at.session_state[key] = value
+        at.run()
+        if page is not None:
+            at.switch_page(page).run()
+        return at
+
+    return open_page
+
+
+def ok(at: AppTest) -> AppTest:
+    """Assert that the run raised nothing and showed no error, and that no element renders raw HTML."""
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert not any(m.allow_html for m in at.markdown)
+    return at
+
+
+def charts(at: AppTest) -> list:
+    return at.get("plotly_chart")
+
+
+def downloads(at: AppTest) -> list[str]:
+    return [b.label for b in at.get("download_button")]
+
+
+def test_overview_defaults_to_iclm_and_shows_card_accuracy_and_exports(app):
+    at = ok(app())
+    assert at.title[0].value == "Overview · iclm-tiny"
+    assert at.selectbox(key="sidebar_checkpoint").value == "iclm-tiny"
+    card = at.dataframe[0].value
+    assert dict(zip(card["field"], card["value"], strict=True))["backbone"] == "tiny"
+    table = at.dataframe[1].value
+    assert {"iclm-tiny", "baseline-tiny"} <= set(table["checkpoint"])
+    assert {"i.i.d.", "o.o.d."} <= set(table.columns)
+    assert len(charts(at)) == 1
+    assert {"HTML", "CSV", "JSON", "Export figure set"} <= set(downloads(at))
+
+
+def test_no_checkpoint_explains_how_to_get_one(app, monkeypatch, tmp_path):
+    monkeypatch.setenv("ICLM_CHECKPOINTS_DIR", str(tmp_path))
+    for page in (None, "pages/2_router_clusters.py", "pages/6_custom_prompts.py"):
+        at = ok(app(page))
+        assert "python -m iclm train" in at.info[0].value
+        assert not at.title
+
+
+def test_folder_without_config_shows_error_and_app_keeps_working(app, tmp_path):
+    at = app(state={"sidebar_folder": str(tmp_path)})
+    assert not at.exception
+    assert "config.json is missing" in at.sidebar.error[0].value
+    assert at.title[0].value == "Overview · iclm-tiny"  # falls back to the shipped checkpoint
+
+
+def test_invalid_config_shows_the_engines_message(app, checkpoints, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    config = json.loads((checkpoints / "iclm-tiny" / "config.json").read_text())
+    (broken / "config.json").write_text(json.dumps(config | {"num_domains": 0}))
+    at = app(state={"sidebar_folder": str(broken)})
+    assert "num_domains=0 is invalid" in at.sidebar.error[0].value
+
+
+def test_missing_weights_are_reported_and_model_pages_show_the_engine_error(app, checkpoints, tmp_path):
+    folder = tmp_path / "no-adapters"
+    shutil.copytree(checkpoints / "iclm-tiny", folder, ignore=shutil.ignore_patterns("checkpoints"))
+    (folder / "adapters.safetensors").unlink()
+    at = app(state={"sidebar_folder": str(folder)})
+    assert "adapters.safetensors" in at.sidebar.warning[0].value
+    assert at.title[0].value == "Overview · no-adapters"  # the file-based pages still work
+    at.switch_page("pages/7_interventions.py").run()
+    assert not at.exception
+    assert "adapters.safetensors is missing" in at.error[0].value
+
+
+def test_router_clusters_projection_selection_and_scores(app):
+    at = ok(app("pages/2_router_clusters.py"))
+    assert [m.label for m in at.metric][:3] == ["NMI", "ARI", "Purity"]
+    assert len(charts(at)) == 2  # projection + contingency
+    scatter = json.loads(charts(at)[0].proto.spec)
+    assert scatter["layout"]["dragmode"] == "lasso"
+    at.selectbox(key="clusters_color").select("dataset").run()
+    at.selectbox(key="clusters_split").select("ood").run()
+    ok(at)
+    at.selectbox(key="clusters_method").select("umap").run()
+    ok(at)
+
+
+def test_training_dynamics_overlays_runs_and_smooths(app):
+    at = ok(app("pages/3_training_dynamics.py"))
+    assert len(charts(at)) == len(at.multiselect(key="dynamics_groups").value) >= 4
+    at.multiselect(key="dynamics_runs").select("baseline-tiny").run()
+    at.slider(key="dynamics_smoothing").set_value(0.5).run()
+    ok(at)
+    loss = json.loads(charts(at)[0].proto.spec)
+    assert any("baseline-tiny" in trace.get("name", "") for trace in loss["data"])
+
+
+def test_module_correlation_heatmap_and_mi_with_intervals(app):
+    at = ok(app("pages/4_module_correlation.py"))
+    assert len(charts(at)) == 1
+    mi = at.dataframe[-1].value
+    assert {"batch", "ksg", "binned"} <= set(mi["estimator"])
+    assert (mi["low"] <= mi["high"]).all()
+    at.selectbox(key="corr_metric").select("correlation").run()
+    at.selectbox(key="corr_scope").select("split: iid").run()
+    ok(at)
+
+
+def test_predictions_filters_and_attribution(app):
+    at = ok(app("pages/5_predictions.py"))
+    at.selectbox(key="pred_split").select("ood").run()
+    assert set(at.dataframe[0].value["split"]) == {"ood"}
+    at.selectbox(key="pred_attr_method").select("integrated_gradients").run()
+    at.button(key="pred_attr_run").click().run()
+    ok(at)
+    targets = at.dataframe[-1].value
+    assert {"aggregated", "invariant", "domain_0", "domain_1"} <= set(targets["module"])
+    assert targets["delta"].notna().all()  # IG reports its completeness error
+    assert len(charts(at)) == 1
+
+
+UPLOAD = (
+    b'{"prompt": "1 2 3 ?", "answer": "1", "choices": ["1", "2"]}\n'
+    b"{not json\n"
+    b'{"prompt": "", "answer": "x"}\n'
+    b'{"prompt": "<script>alert(1)</script> blickets?", "answer": "0"}\n'
+)
+
+
+def test_custom_prompts_upload_lists_bad_lines_and_processes_good_ones(app):
+    at = ok(app("pages/6_custom_prompts.py"))
+    at.file_uploader(key="prompts_upload").set_value(("mine.jsonl", UPLOAD, "application/jsonl")).run()
+    assert not at.exception
+    errors = at.dataframe[0].value
+    assert errors[["file", "line", "field"]].values.tolist() == [
+        ["mine.jsonl", 2, "<line>"],
+        ["mine.jsonl", 3, "prompt"],
+    ]
+    predictions = at.dataframe[1].value
+    assert predictions["id"].tolist() == ["mine:1", "mine:4"]
+    assert {"pred_aggregated", "pred_invariant", "pred_domain_0", "pred_domain_1"} <= set(predictions.columns)
+    assert {"Download CSV", "Download JSONL"} <= set(downloads(at))
+    assert not any(m.allow_html for m in at.markdown)
+    scatter = charts(at)[0].proto.spec
+    assert "<script>" not in scatter and "&lt;script&gt;" in scatter  # user text escaped in hover text
+    at.button(key="prompts_attr_run").click().run()
+    ok(at)
+    assert len(charts(at)) == 2
+
+
+def test_custom_prompts_binary_upload_is_rejected_with_the_file_name(app):
+    at = app("pages/6_custom_prompts.py")
+    at.file_uploader(key="prompts_upload").set_value(("blob.txt", b"\x00\x01\x02binary", "text/plain")).run()
+    assert not at.exception
+    assert "blob.txt" in at.error[0].value and "binary" in at.error[0].value
+
+
+def test_custom_prompts_typed_and_umap_placement(app):
+    at = app("pages/6_custom_prompts.py")
+    at.text_area(key="prompts_text").input("first prompt\nsecond\\nprompt").run()
+    ok(at)
+    assert at.dataframe[0].value["prompt"].tolist() == ["first prompt", "second\nprompt"]
+    at.selectbox(key="prompts_method").select("umap").run()
+    ok(at)
+    assert any("UMAP transform" in c.value for c in at.caption)
+
+
+def test_interventions_one_prompt_and_dataset_sample(app):
+    at = ok(app("pages/7_interventions.py"))
+    at.button(key="interventions_one").click().run()
+    ok(at)
+    one = at.dataframe[0].value
+    assert one["intervention"].tolist() == [
+        "none",
+        "force_route_0",
+        "force_route_1",
+        "drop_invariant",
+        "drop_domain",
+        "swap_+1",
+    ]
+    assert one.loc[one["intervention"] == "force_route_1", "route"].item() == 1
+    at.slider(key="interventions_size").set_value(2).run()
+    at.button(key="interventions_many").click().run()
+    ok(at)
+    summary = at.dataframe[0].value
+    assert set(summary["intervention"]) >= {"none", "swap_+1"}
+    assert len(charts(at)) == 1
