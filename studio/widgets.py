@@ -65,35 +65,37 @@ def export_controls(fig: go.Figure, data: pd.DataFrame, name: str, *, key: str) 
     """One row of download buttons: static formats (when Chromium is there), HTML, CSV and JSON data."""
     base = slug(name)
     available, reason = exporting.static_available()
-    columns = st.columns(6 if available else 4, gap="small")
-    column = iter(columns)
-    if available:
-        for fmt in STATIC_FORMATS:
-            next(column).download_button(
+    with st.container(horizontal=True, gap="small", key=f"export_row_{key}"):
+        if available:
+            for fmt in STATIC_FORMATS:
+                st.download_button(
+                    fmt.upper(),
+                    data=exporting.deferred_static(fig, fmt),
+                    file_name=f"{base}.{fmt}",
+                    mime=MIME[fmt],
+                    key=f"dl_{fmt}_{key}",
+                    on_click="ignore",
+                    icon=":material/download:",
+                    type="tertiary",
+                )
+        payloads = (
+            ("html", exporting.html(fig)),
+            ("csv", exporting.csv(data)),
+            ("json", exporting.json_data(data)),
+        )
+        for fmt, payload in payloads:
+            st.download_button(
                 fmt.upper(),
-                data=exporting.deferred_static(fig, fmt),
+                data=payload,
                 file_name=f"{base}.{fmt}",
                 mime=MIME[fmt],
                 key=f"dl_{fmt}_{key}",
                 on_click="ignore",
                 icon=":material/download:",
+                type="tertiary",
             )
-    next(column).download_button(
-        "HTML", exporting.html(fig), f"{base}.html", MIME["html"], key=f"dl_html_{key}", on_click="ignore"
-    )
-    next(column).download_button(
-        "CSV", exporting.csv(data), f"{base}.csv", MIME["csv"], key=f"dl_csv_{key}", on_click="ignore"
-    )
-    next(column).download_button(
-        "JSON",
-        exporting.json_data(data),
-        f"{base}.json",
-        MIME["json"],
-        key=f"dl_json_{key}",
-        on_click="ignore",
-    )
-    if not available:
-        next(column).caption(f"PNG/SVG/PDF unavailable: {reason}")
+        if not available:
+            st.caption(f"PNG/SVG/PDF unavailable: {reason}")
 
 
 def figure_set_button() -> None:

@@ -1,0 +1,159 @@
+"""The studio in a real headless Chromium: every page renders, an upload is processed, an export downloads.
+
+Starts `streamlit run app.py` on a free localhost port against the test checkpoints and drives Debian's
+/usr/bin/chromium with playwright (no `playwright install`).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from studio_checkpoint import build_checkpoints
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PAGES = {  # url path -> title prefix
+    "": "Overview",
+    "clusters": "Router clusters",
+    "dynamics": "Training dynamics",
+    "correlation": "Module correlation & MI",
+    "predictions": "Predictions & attribution",
+    "prompts": "Custom prompts",
+    "interventions": "Interventions",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(checkpoints: Path, port: int) -> subprocess.Popen:
+    """`streamlit run app.py` headless on localhost; returns once /_stcore/health answers."""
+    env = os.environ | {
+        "ICLM_CHECKPOINTS_DIR": str(checkpoints),
+        "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+    }
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
+    command += [
+        "--server.port",
+        str(port),
+        "--server.address",
+        "127.0.0.1",
+        "--server.fileWatcherType",
+        "none",
+    ]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"streamlit exited: {server.stderr.read().decode()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return server
+        except OSError:
+            time.sleep(0.5)
+    server.terminate()
+    raise RuntimeError("streamlit did not answer /_stcore/health within 60 s")
+
+
+def wait_for_title(page, prefix: str, timeout_ms: int = 90_000) -> None:
+    page.get_by_role("heading", level=1).filter(has_text=prefix).first.wait_for(timeout=timeout_ms)
+    page.wait_for_function(  # the script run is over when streamlit's status widget disappears
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms
+    )
+
+
+def no_exception(page) -> None:
+    assert page.locator("[data-testid='stException']").count() == 0, page.locator(
+        "[data-testid='stException']"
+    ).first.inner_text()
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory):
+    checkpoints = build_checkpoints(tmp_path_factory.mktemp("studio-browser"))
+    port = free_port()
+    server = start_server(checkpoints, port)
+    yield f"http://127.0.0.1:{port}"
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not os.access(CHROMIUM, os.X_OK):
+        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+def test_every_page_upload_and_export_in_a_real_browser(server_url, browser, tmp_path):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.goto(server_url, wait_until="domcontentloaded")
+    wait_for_title(page, "Overview")
+    sidebar = page.locator("[data-testid='stSidebar']")
+    assert sidebar.get_by_role("button", name="Export figure set").count() == 1  # the shared sidebar
+    shots = os.environ.get("STUDIO_SCREENSHOTS")  # optional: a folder for one screenshot per page
+    for path, title in PAGES.items():
+        page.goto(f"{server_url}/{path}", wait_until="domcontentloaded")
+        wait_for_title(page, title)
+        no_exception(page)
+        assert sidebar.get_by_text("iclm-tiny").count() >= 1
+        if shots:
+            page.screenshot(path=str(Path(shots) / f"{path or 'overview'}.png"), full_page=True)
+
+    # upload a prompt file on the custom-prompts page: bad line reported, good lines predicted
+    page.goto(f"{server_url}/prompts", wait_until="domcontentloaded")
+    wait_for_title(page, "Custom prompts")
+    page.get_by_role("tab", name="Upload a file").click()
+    upload = tmp_path / "prompts.jsonl"
+    upload.write_text(
+        '{"prompt": "1 2 3 ?", "answer": "1"}\n{broken\n{"prompt": "<b>bold?</b>", "answer": "0"}\n'
+    )
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(upload))
+    page.get_by_text("1 line(s) skipped").wait_for(timeout=120_000)
+    page.get_by_text("Download JSONL").wait_for(timeout=120_000)
+    no_exception(page)
+    assert page.locator("b", has_text="bold?").count() == 0  # user text never becomes HTML
+
+    # download an exported figure (the CSV and the PNG of the overview's accuracy chart)
+    page.goto(server_url, wait_until="domcontentloaded")
+    wait_for_title(page, "Overview")
+    for label, check in (
+        ("CSV", lambda b: b.startswith(b"module,split,accuracy")),
+        ("PNG", lambda b: b[:8] == b"\x89PNG\r\n\x1a\n"),
+    ):
+        with page.expect_download(timeout=120_000) as download:
+            page.get_by_role("button", name=label, exact=True).first.click()
+        payload = Path(download.value.path()).read_bytes()
+        assert check(payload), payload[:40]
+    context.close()
