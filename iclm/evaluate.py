@@ -9,13 +9,16 @@ writes `predictions.jsonl`, `results.json` and `results.md` (see `iclm.evaluatio
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
-from iclm.evaluation import report, scoring
+from iclm.evaluation import fast, report, scoring
+from iclm.evaluation.prompts import encode_prompts
+from iclm.evaluation.states import ModuleStates, pad_rows
 
 logger = logging.getLogger(__name__)
 
@@ -28,74 +31,118 @@ class Evaluation:
     results: dict[str, Any]
 
 
-def _routes(model, collator, examples: list, batch_size: int) -> list[int]:
-    routes: list[int] = []
-    for start in range(0, len(examples), batch_size):
-        batch = collator(examples[start : start + batch_size])
-        kwargs = {k: batch[k] for k in ("input_ids", "attention_mask", "prompt_mask") if k in batch}
-        out = model(**kwargs, domain_ids=batch.get("domain_ids"))
-        routes += out.routes.tolist()
+def _pad_id(tokenizer) -> int:
+    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+
+
+def _batches(order: list[int], batch_size: int) -> list[list[int]]:
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def _routes(model, encoded: list, batches: list[list[int]], pad_id: int, progress: bool) -> list[int]:
+    """The router's route of every example (one base pass over each prompt; baseline: all 0)."""
+    routes = [0] * len(encoded)
+    if model.config.variant == "baseline":
+        return routes
+    with tqdm(total=len(encoded), desc="routing", unit="example", disable=not progress) as bar:
+        for batch in batches:
+            ids, mask = pad_rows([encoded[i].prompt_ids for i in batch], pad_id)  # (B, T)
+            domain_ids = torch.tensor([encoded[i].domain_id for i in batch], dtype=torch.long)
+            found = model.route(ids, mask, mask.bool(), domain_ids).routes.tolist()
+            for i, route in zip(batch, found, strict=True):
+                routes[i] = route
+            bar.update(len(batch))
     return routes
 
 
-def _score_readout(
-    model, tokenizer, collator, examples, readout, batch_size, max_new_tokens, oracle
-) -> list[dict]:
-    """Greedy prediction and (if choices) choice prediction of one readout for every example."""
-    rows: list[dict] = []
-    with_choices = [i for i, e in enumerate(examples) if e.choices]
-    chosen = [examples[i] for i in with_choices]
-    scores = scoring.choice_scores(model, collator, chosen, readout, batch_size, oracle)
-    choice_of = {i: s for i, s in zip(with_choices, scores, strict=True)}
-    for start in range(0, len(examples), batch_size):
-        chunk = examples[start : start + batch_size]
-        generated = scoring.greedy_batch(model, collator, chunk, readout, max_new_tokens, oracle)
-        for offset, (example, tokens) in enumerate(zip(chunk, generated, strict=True)):
-            greedy = tokenizer.decode(tokens, skip_special_tokens=True).strip()
-            row = {"greedy": greedy, "greedy_correct": greedy == example.answer.strip()}
-            if start + offset in choice_of:
-                values = choice_of[start + offset]
-                choice = example.choices[max(range(len(values)), key=values.__getitem__)]
-                row |= {"choice": choice, "choice_correct": choice.strip() == example.answer.strip()}
-            rows.append(row)
-    return rows
+def _row(example, tokenizer, greedy_ids: list[int], scores: list[float] | None) -> dict:
+    """One readout's prediction dict for one example (the predictions.jsonl format)."""
+    greedy = tokenizer.decode(greedy_ids, skip_special_tokens=True).strip()
+    row = {"greedy": greedy, "greedy_correct": greedy == example.answer.strip()}
+    if scores is not None:
+        choice = example.choices[max(range(len(scores)), key=scores.__getitem__)]
+        row |= {"choice": choice, "choice_correct": choice.strip() == example.answer.strip()}
+    return row
+
+
+def _score_batch(model, tokenizer, examples, encoded, batch, routes, oracle, readouts, pad_id) -> dict:
+    """{readout name: {example index: prediction dict}} for one batch (see `iclm.evaluation.fast`)."""
+    items = [
+        fast.BatchItem(encoded[i].choices, encoded[i].greedy_length, routes[i], oracle[i]) for i in batch
+    ]
+    states = ModuleStates(model, model.module_names, [encoded[i].prompt_ids for i in batch], pad_id)
+    scorer = fast.Scorer(model, states, items)
+    scores = fast.choice_scores(scorer, readouts)
+    generated = fast.greedy(scorer, readouts)
+    found: dict[str, dict[int, dict]] = {}
+    for readout in readouts:
+        for row, tokens in generated.get(readout.name, {}).items():
+            chosen = scores.get(readout.name, {}).get(row)
+            i = batch[row]
+            found.setdefault(readout.name, {})[i] = _row(examples[i], tokenizer, tokens, chosen)
+    return found
+
+
+def _warn_truncated(examples: list, encoded: list, max_length: int) -> None:
+    cut = [i for i, e in enumerate(encoded) if e.truncated]
+    if cut:
+        ood = sum(examples[i].split == "ood" for i in cut)
+        longest = max(encoded[i].prompt_tokens for i in cut)
+        logger.warning(
+            "%d of %d prompts (%d of them o.o.d.) do not fit max_length=%d with their answers and lose "
+            "tokens from the left (longest prompt: %d tokens); raise --max-length to keep them whole",
+            len(cut),
+            len(examples),
+            ood,
+            max_length,
+            longest,
+        )
 
 
 @torch.no_grad()
 def evaluate(
-    model, tokenizer, examples: list, *, batch_size: int = 16, max_new_tokens: int = 8, max_length: int = 512
+    model,
+    tokenizer,
+    examples: list,
+    *,
+    batch_size: int = 8,
+    max_new_tokens: int = 8,
+    max_length: int = 2048,
+    progress: bool = True,
 ) -> Evaluation:
-    """Score `examples` (with non-empty answers) by every readout of `model`."""
-    from iclm.data.collate import ICLMCollator
+    """Score `examples` (with non-empty answers) by every readout of `model`.
+
+    Cost per batch: one router pass over the prompts, one pass per module (invariant, domain_0..K-1) with
+    a KV cache, then a few tokens per choice and greedy step on copies of the cache (see
+    `iclm.evaluation.states`). Examples are batched by prompt length; the output keeps their order."""
 
     examples = [e for e in examples if e.answer.strip()]
     if not examples:
         raise ValueError("no examples with a gold answer to evaluate")
     config = model.config
     model.eval()
-    # The collator needs an id for every domain; a domain the model was not trained on gets 0 (only an
-    # oracle-router model reads it: such examples then take module 0 in the `model` readout).
+    # Every domain needs an id; a domain the model was not trained on gets 0 (only an oracle-router model
+    # reads it: such examples then take module 0 in the `model` readout).
     known = {name: i for i, name in enumerate(config.dataset_names)}
     dataset_ids = {scoring.domain_key(e): 0 for e in examples} | known
-    collator = ICLMCollator(tokenizer, dataset_ids, max_length)
+    encoded = encode_prompts(examples, tokenizer, dataset_ids, max_length, max_new_tokens)
+    _warn_truncated(examples, encoded, max_length)
+    pad_id = _pad_id(tokenizer)
+    order = sorted(range(len(examples)), key=lambda i: len(encoded[i].prompt_ids))
+    batches = _batches(order, batch_size)
     readouts = scoring.readouts(config)
-    routes = _routes(model, collator, examples, batch_size)
+    routes = _routes(model, encoded, batches, pad_id, progress)
     mapping = scoring.oracle_map(examples, routes, config)
     oracle = scoring.oracle_routes(examples, mapping).tolist()
-    per_readout = {}
-    for readout in tqdm(readouts, desc="readouts", unit="readout"):
-        if readout.oracle:
-            keep = [i for i, r in enumerate(oracle) if r != scoring.NO_ROUTE]
-            chosen = [examples[i] for i in keep]
-            rows = _score_readout(
-                model, tokenizer, collator, chosen, readout, batch_size, max_new_tokens, mapping
-            )
-            per_readout[readout.name] = dict(zip(keep, rows, strict=True))
-        else:
-            rows = _score_readout(
-                model, tokenizer, collator, examples, readout, batch_size, max_new_tokens, mapping
-            )
-            per_readout[readout.name] = dict(enumerate(rows))
+    per_readout: dict[str, dict[int, dict]] = {r.name: {} for r in readouts}
+    started = time.perf_counter()
+    with tqdm(total=len(examples), desc="scoring", unit="example", disable=not progress) as bar:
+        for batch in batches:
+            found = _score_batch(model, tokenizer, examples, encoded, batch, routes, oracle, readouts, pad_id)
+            for name, rows in found.items():
+                per_readout[name].update(rows)
+            bar.update(len(batch))
+    logger.info("scored %d examples in %.1f s", len(examples), time.perf_counter() - started)
     predictions = [
         {
             "id": e.id,

@@ -1,0 +1,144 @@
+"""Every readout's choice scores and greedy answer for a batch of prompts, from shared module states.
+
+A readout (`iclm.evaluation.scoring.Readout`) reads, for example `row`, the invariant module and/or domain
+module d (d = its forced route, its oracle route, or the router's route): "logits" = the aggregation of both
+(iclm) or the domain module through the LM head (no_invariant, baseline); "invariant_logits" and
+"domain_logits" = that module through the LM head. This is exactly what `ICLMForCausalLM.forward` computes
+for that readout, but one pass per module serves every readout (see `iclm.evaluation.states`).
+
+Scores follow the collator's tokenisation: the prompt with special tokens, each choice without, then EOS;
+a choice's score is the summed log-probability of its tokens and EOS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from iclm.evaluation.scoring import NO_ROUTE, Readout
+from iclm.evaluation.states import ModuleStates, StateKey
+
+LOGIT_ROWS = 256  # rows of (rows, V) log-probabilities computed at once
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    """One example of a batch: token ids of its choices (each ending in EOS; empty without choices),
+    its greedy length, its router route and its oracle route (NO_ROUTE if none)."""
+
+    choices: tuple[tuple[int, ...], ...]
+    greedy_length: int
+    route: int
+    oracle: int
+
+
+def applies(readout: Readout, item: BatchItem) -> bool:
+    """The oracle readout exists only for examples whose domain has a module."""
+    return not readout.oracle or item.oracle != NO_ROUTE
+
+
+def _modules(model, readout: Readout, item: BatchItem) -> tuple[str | None, str | None]:
+    """(invariant module or None, domain module or None) that `readout` reads for `item`."""
+    if readout.force_route is not None:
+        domain = readout.force_route
+    else:
+        domain = item.oracle if readout.oracle else item.route
+    iclm = model.config.variant == "iclm"
+    invariant = "invariant" if iclm and readout.field in ("logits", "invariant_logits") else None
+    dom = None if readout.field == "invariant_logits" else f"domain_{domain}"
+    return invariant, dom
+
+
+class Scorer:
+    """Log-probabilities of readouts at (row, prefix) points of one batch's `ModuleStates`."""
+
+    def __init__(self, model, states: ModuleStates, items: list[BatchItem]) -> None:
+        self.model, self.states, self.items = model, states, items
+        self.lm_head = model.base.get_output_embeddings()
+
+    def keys(self, readout: Readout, row: int, prefix: tuple[int, ...]) -> set[StateKey]:
+        return {(m, row, prefix) for m in _modules(self.model, readout, self.items[row]) if m is not None}
+
+    def logprobs(self, readout: Readout, points: list[tuple[int, tuple[int, ...]]]) -> Tensor:
+        """(N, V) next-token log-probabilities of `readout` after each (row, prefix) (states ensured)."""
+        out = []
+        for start in range(0, len(points), LOGIT_ROWS):
+            chunk = points[start : start + LOGIT_ROWS]
+            inv, dom = [], []
+            for row, prefix in chunk:
+                i, d = _modules(self.model, readout, self.items[row])
+                inv.append(self.states.state(i, row, prefix) if i else None)
+                dom.append(self.states.state(d, row, prefix) if d else None)
+            out.append(torch.log_softmax(self._logits(inv, dom).float(), dim=-1))
+        return torch.cat(out)
+
+    def _logits(self, invariant: list, domain: list) -> Tensor:
+        if invariant[0] is not None and domain[0] is not None:  # the aggregation (iclm "logits")
+            return self.model.aggregation(torch.stack(invariant), torch.stack(domain), self.lm_head)
+        return self.lm_head(torch.stack(invariant if invariant[0] is not None else domain))  # (N, V)
+
+
+def choice_scores(scorer: Scorer, readouts: list[Readout]) -> dict[str, dict[int, list[float]]]:
+    """{readout name: {row: summed log-prob of each choice (+ EOS)}} for rows with choices."""
+    rows = [r for r, item in enumerate(scorer.items) if item.choices]
+    needed: set[StateKey] = set()
+    for readout in readouts:
+        for row in rows:
+            if applies(readout, scorer.items[row]):
+                for choice in scorer.items[row].choices:
+                    needed |= scorer.keys(readout, row, tuple(choice[:-1]))
+    scorer.states.ensure(needed)
+    found: dict[str, dict[int, list[float]]] = {}
+    for readout in readouts:
+        points, targets, owners = [], [], []
+        for row in rows:
+            if not applies(readout, scorer.items[row]):
+                continue
+            for j, choice in enumerate(scorer.items[row].choices):
+                for i, token in enumerate(choice):
+                    points.append((row, tuple(choice[:i])))
+                    targets.append(token)
+                    owners.append((row, j))
+        if not points:
+            continue
+        picked = scorer.logprobs(readout, points).gather(-1, torch.tensor(targets)[:, None])[:, 0]
+        totals: dict[int, list[float]] = {}
+        for (row, j), value in zip(owners, picked.tolist(), strict=True):
+            scores = totals.setdefault(row, [0.0] * len(scorer.items[row].choices))
+            scores[j] += value
+        found[readout.name] = totals
+    return found
+
+
+def greedy(scorer: Scorer, readouts: list[Readout]) -> dict[str, dict[int, list[int]]]:
+    """{readout name: {row: greedy token ids}}: `greedy_length` argmax steps each, continuations on the
+    prompt caches (the first token comes from the prompt pass)."""
+    tracks = {
+        (readout.name, row): (readout, [])
+        for readout in readouts
+        for row, item in enumerate(scorer.items)
+        if applies(readout, item)
+    }
+    longest = max((item.greedy_length for item in scorer.items), default=0)
+    for step in range(longest):
+        live = [
+            (readout, row, tokens)
+            for (_, row), (readout, tokens) in tracks.items()
+            if step < scorer.items[row].greedy_length
+        ]
+        needed: set[StateKey] = set()
+        for readout, row, tokens in live:
+            needed |= scorer.keys(readout, row, tuple(tokens))
+        scorer.states.ensure(needed)
+        for readout in readouts:
+            mine = [(row, tokens) for r, row, tokens in live if r is readout]
+            if mine:
+                best = scorer.logprobs(readout, [(row, tuple(t)) for row, t in mine]).argmax(-1)
+                for (_, tokens), token in zip(mine, best.tolist(), strict=True):
+                    tokens.append(int(token))
+    found: dict[str, dict[int, list[int]]] = {}
+    for (name, row), (_, tokens) in tracks.items():
+        found.setdefault(name, {})[row] = tokens
+    return found
