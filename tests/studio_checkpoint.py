@@ -11,7 +11,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-_BUILT: dict[str, Path] = {}
+_BUILT: dict[str, Path] = {}  # "root" -> the checkpoints folder built first in this process
 
 TRAIN_SPECS = (  # (task, render, split, config) of the training files
     ("acre", "symbolic", "iid", "center_single"),
@@ -83,8 +83,9 @@ def _evaluate_and_analyze(run_dir: Path, test: list[str]) -> None:
 
 
 def build_checkpoints(root: Path) -> Path:
-    """Write data, an `iclm-tiny` and a `baseline-tiny` checkpoint under `root/checkpoints`; return that."""
-    key = str(root)
+    """Write data, an `iclm-tiny` and a `baseline-tiny` checkpoint under `root/checkpoints`; return that.
+    Built once per process: later calls return the first folder (whatever `root` they pass)."""
+    key = "root"
     if key in _BUILT:
         return _BUILT[key]
     import torch
