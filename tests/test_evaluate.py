@@ -10,8 +10,9 @@ import torch
 from test_train import toy_config
 
 from iclm.data.collate import ICLMCollator
+from iclm.data.examples import Example
 from iclm.evaluate import evaluate, write_evaluation
-from iclm.evaluation import report
+from iclm.evaluation import report, scoring
 from iclm.model import ICLMForCausalLM
 from iclm.training.config import config_from_dict
 from iclm.training.data import load_files
@@ -132,3 +133,126 @@ def test_evaluate_cli_rejects_a_folder_without_config(tmp_path):
     from iclm.__main__ import main
 
     assert main(["evaluate", str(tmp_path), "--data", str(tmp_path / "x.jsonl")]) == 2
+
+
+# ---------------------------------------------------------------- fast path = full-forward reference
+FAST_EXAMPLES = [
+    Example("a:1", "Pick one: A B C -> ", "B", ("A", "B", "C"), "alpha", "iid", "alpha"),
+    Example("b:1", "Is the light on? It is ", "undetermined", ("on", "off", "undetermined"), "beta", "ood"),
+    Example("b:2", "2 + 3 = ", "5", None, "beta", "iid"),
+    Example(
+        "g:1", "A much longer prompt, so the batch is padded: x y z -> ", "12", ("12", "7"), "gamma", "ood"
+    ),
+]
+DATASET_IDS = {"alpha": 0, "beta": 1, "gamma": 0}
+
+
+@torch.no_grad()
+def _reference(model, example, kwargs, field, steps):
+    """Unpadded full forwards: each choice's summed log-prob (+ EOS) and `steps` greedy tokens."""
+    collate = ICLMCollator(model.tokenizer, DATASET_IDS, 4096)
+    scores = []
+    for choice in example.choices or ():
+        batch = collate([dataclasses.replace(example, answer=choice)])
+        out = model(
+            batch["input_ids"], prompt_mask=batch["prompt_mask"], domain_ids=batch["domain_ids"], **kwargs
+        )
+        logp = torch.log_softmax(getattr(out, field)[0].float(), -1)
+        labels = batch["labels"][0]
+        scores.append(sum(float(logp[p - 1, labels[p]]) for p in torch.nonzero(labels != -100).flatten()))
+    batch = collate([example])
+    ids = batch["input_ids"][0][batch["prompt_mask"][0]].tolist()
+    start = len(ids)
+    for _ in range(steps):
+        mask = torch.tensor([[True] * start + [False] * (len(ids) - start)])
+        out = model(torch.tensor([ids]), prompt_mask=mask, domain_ids=batch["domain_ids"], **kwargs)
+        ids.append(int(getattr(out, field)[0, -1].argmax()))
+    return scores, ids[start:]
+
+
+def _reference_kwargs(readout, oracle_route):
+    if readout.oracle:
+        return {"routes": torch.tensor([oracle_route])}
+    return {} if readout.force_route is None else {"force_route": readout.force_route}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"variant": "iclm"}, {"variant": "iclm", "aggregation": "fresh_head"}, {"variant": "no_invariant"}],
+    ids=["iclm", "fresh_head", "no_invariant"],
+)
+def test_fast_scores_equal_full_forward_reference(make_iclm, fields):
+    from iclm.evaluation import fast, scoring
+    from iclm.evaluation.prompts import encode_prompts
+    from iclm.evaluation.states import ModuleStates, pad_rows
+
+    model = make_iclm(perturb=True, num_domains=2, dataset_names=["alpha", "beta"], **fields)
+    tokenizer = model.tokenizer
+    encoded = encode_prompts(FAST_EXAMPLES, tokenizer, DATASET_IDS, 4096, max_new_tokens=3)
+    assert [len(e.choices) for e in encoded] == [3, 3, 0, 2]
+    assert {len(c) for e in encoded for c in e.choices} >= {2, 3, 13}  # single- and multi-token (+ EOS)
+    prompts = [e.prompt_ids for e in encoded]
+    ids, mask = pad_rows(prompts, tokenizer.pad_token_id)
+    routes = model.route(ids, mask, mask.bool()).routes.tolist()
+    oracle = [1, 0, scoring.NO_ROUTE, 1 - routes[3]]
+    items = [
+        fast.BatchItem(e.choices, e.greedy_length, r, o)
+        for e, r, o in zip(encoded, routes, oracle, strict=True)
+    ]
+    scorer = fast.Scorer(
+        model, ModuleStates(model, model.module_names, prompts, tokenizer.pad_token_id), items
+    )
+    readouts = scoring.readouts(model.config)
+    assert readouts[-1].oracle and len(readouts) == (5 if fields["variant"] == "iclm" else 4)
+    scores, generated = fast.choice_scores(scorer, readouts), fast.greedy(scorer, readouts)
+    for readout in readouts:
+        for row, example in enumerate(FAST_EXAMPLES):
+            if readout.oracle and oracle[row] == scoring.NO_ROUTE:
+                assert row not in generated[readout.name] and row not in scores[readout.name]
+                continue
+            kwargs = _reference_kwargs(readout, oracle[row])
+            want, tokens = _reference(model, example, kwargs, readout.field, items[row].greedy_length)
+            assert generated[readout.name][row] == tokens, (readout.name, example.id)
+            if example.choices:
+                assert scores[readout.name][row] == pytest.approx(want, abs=1e-4), (readout.name, example.id)
+
+
+def test_evaluate_predictions_equal_reference_for_every_readout(make_iclm):
+    model = make_iclm(perturb=True, num_domains=2, dataset_names=["alpha", "beta"])
+    result = evaluate(model, model.tokenizer, FAST_EXAMPLES, batch_size=3, max_new_tokens=3, progress=False)
+    mapping = result.results["oracle_map"]
+    for example, row in zip(FAST_EXAMPLES, result.predictions, strict=True):
+        assert row["id"] == example.id
+        for name, got in row["readouts"].items():
+            readout = next(r for r in scoring.readouts(model.config) if r.name == name)
+            kwargs = _reference_kwargs(readout, mapping.get(example.domain or example.dataset))
+            steps = min(len(model.tokenizer(example.answer, add_special_tokens=False)["input_ids"]) + 1, 3)
+            scores, tokens = _reference(model, example, kwargs, readout.field, steps)
+            assert got["greedy"] == model.tokenizer.decode(tokens, skip_special_tokens=True).strip()
+            if example.choices:
+                assert got["choice"] == example.choices[scores.index(max(scores))], (name, example.id)
+        assert ("oracle" in row["readouts"]) == ((example.domain or example.dataset) in mapping)
+
+
+def test_truncated_prompts_are_counted_in_a_warning(make_iclm, caplog):
+    model = make_iclm(perturb=True, num_domains=2)
+    with caplog.at_level("WARNING", logger="iclm.evaluate"):
+        evaluate(model, model.tokenizer, FAST_EXAMPLES, max_length=30, progress=False)
+    assert "2 of 4 prompts (2 of them o.o.d.) do not fit max_length=30" in caplog.text
+
+
+def test_evaluate_cli_max_length_defaults_to_the_training_config(tmp_path):
+    from iclm.cli.evaluate import DEFAULT_MAX_LENGTH, training_max_length
+
+    assert training_max_length(tmp_path) is None and DEFAULT_MAX_LENGTH == 2048
+    (tmp_path / "training_config.json").write_text(json.dumps({"training": {"max_length": 448}}))
+    assert training_max_length(tmp_path) == 448
+
+
+def test_evaluate_cli_rejects_a_non_positive_max_length(tmp_path, trained, caplog):
+    from iclm.__main__ import main
+
+    model, _ = trained
+    model.save_pretrained(str(tmp_path / "ckpt"))
+    assert main(["evaluate", str(tmp_path / "ckpt"), "--data", "x.jsonl", "--max-length", "0"]) == 2
+    assert "--max-length=0 is invalid" in caplog.text

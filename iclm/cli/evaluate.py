@@ -1,4 +1,5 @@
-"""`python -m iclm evaluate CHECKPOINT --data FILE... [--out DIR] [--limit N] [--compare RESULTS.json...]`.
+"""`python -m iclm evaluate CHECKPOINT --data FILE... [--out DIR] [--limit N] [--batch-size B]
+[--max-length T] [--compare RESULTS.json...]`.
 
 Writes `predictions.jsonl`, `results.json` and `results.md` to `--out` (default CHECKPOINT/eval/).
 `--compare` adds other runs' results.json (e.g. baselines) as extra columns of `comparison.md`.
@@ -7,10 +8,13 @@ Writes `predictions.jsonl`, `results.json` and `results.md` to `--out` (default 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_LENGTH = 2048
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,7 +24,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", help="output folder (default: CHECKPOINT/eval)")
     parser.add_argument("--limit", type=int, help="score at most N examples per dataset")
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=8, help="prompts per batch (default 8)")
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        help="prompt + answer tokens kept (longer prompts lose tokens from the left, with a warning); "
+        f"default: the checkpoint's training_config.json max_length, else {DEFAULT_MAX_LENGTH}",
+    )
     parser.add_argument("--max-new-tokens", type=int, default=8, help="cap on greedy answer length")
     parser.add_argument("--compare", nargs="+", default=[], help="other results.json files to put beside")
     parser.add_argument("--name", help="column name of this checkpoint in tables (default: folder name)")
@@ -35,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from iclm.evaluation import report
 
     try:
-        for name in ("limit", "batch_size", "max_new_tokens"):
+        for name in ("limit", "batch_size", "max_new_tokens", "max_length"):
             _positive(f"--{name.replace('_', '-')}", getattr(args, name))
         others = [(Path(p).parent.parent.name or p, report.load_results(p)) for p in args.compare]
         evaluation, out, name = _evaluate(args)
@@ -69,11 +79,27 @@ def _evaluate(args: argparse.Namespace):
         examples += _limit_per_dataset(loaded, args.limit)
     out = Path(args.out) if args.out else checkpoint / "eval"
     name = args.name or checkpoint.name
-    return (
-        evaluate(model, tokenizer, examples, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens),
-        out,
-        name,
+    max_length = args.max_length or training_max_length(checkpoint) or DEFAULT_MAX_LENGTH
+    logger.info("evaluating %d examples with max_length=%d", len(examples), max_length)
+    evaluation = evaluate(
+        model,
+        tokenizer,
+        examples,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        max_length=max_length,
     )
+    return evaluation, out, name
+
+
+def training_max_length(checkpoint: Path) -> int | None:
+    """`training.max_length` of the run's training_config.json (None if absent or unreadable)."""
+    path = checkpoint / "training_config.json"
+    try:
+        value = json.loads(path.read_text(encoding="utf-8")).get("training", {}).get("max_length")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and value > 0 else None
 
 
 def _limit_per_dataset(examples: list, limit: int | None) -> list:
