@@ -47,6 +47,17 @@ class ICLMTrainer(Trainer):
         self._poisoned_step = -1
         self._last_dynamics_step = -1
 
+    def _get_train_sampler(self, train_dataset=None):
+        """With `group_by_length`, batches hold examples of similar length: a batch is padded to its longest
+        prompt, so mixing 130-token ACRE-symbolic with 400-token RAVEN-text prompts wastes most of a step.
+        The stock sampler can only read lengths from dict items; ours are `Example`s, so we pass them."""
+        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        if self.args.train_sampling_strategy != "group_by_length" or not hasattr(dataset, "examples"):
+            return super()._get_train_sampler(train_dataset)
+        lengths = [len(e.prompt) + len(e.answer) for e in dataset.examples]  # characters: a length proxy
+        batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
+        return _LengthGroupedSampler(lengths, batch)
+
     def _reset_accumulators(self) -> None:
         self._term_sums: dict[str, float] = defaultdict(float)
         self._term_count = 0
@@ -185,6 +196,24 @@ class ICLMTrainer(Trainer):
     def _load_rng_state(self, checkpoint: str | None) -> None:
         if checkpoint is not None and not state_io.load_rng(checkpoint, self.args.process_index):
             super()._load_rng_state(checkpoint)
+
+
+class _LengthGroupedSampler(torch.utils.data.Sampler):
+    """transformers' length grouping with megabatches of 50 batches (the stock sampler shrinks them to one
+    batch on datasets under 200 batches, which groups nothing): shuffle, sort each megabatch by length,
+    cut into batches. Randomness comes from torch's global RNG, which the Trainer seeds and checkpoints."""
+
+    def __init__(self, lengths: list[int], batch_size: int) -> None:
+        self.lengths, self.batch_size = lengths, batch_size
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        from transformers.trainer_pt_utils import get_length_grouped_indices
+
+        mult = max(1, min(50, len(self.lengths) // self.batch_size))
+        return iter(get_length_grouped_indices(self.lengths, self.batch_size, mega_batch_mult=mult))
 
 
 def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, float]:

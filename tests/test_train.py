@@ -217,3 +217,33 @@ def test_shipped_configs_load():
     for name in ("paper", "cpu", "tiny"):
         config = load_train_config(Path(__file__).parent.parent / "configs" / f"{name}.yaml")
         assert config.model.backbone in ("tiny", "smollm2-135m")
+
+
+class _WidthRecordingTrainer(ICLMTrainer):
+    """Records the padded width of every training batch."""
+
+    widths: list[int] = []
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        type(self).widths.append(int(inputs["attention_mask"].sum(-1).max()))
+        return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+
+def test_group_by_length_batches_examples_of_similar_length(tmp_path):
+    """Short and long prompts never share a batch, so no batch of short prompts pays the long padding."""
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = [json.dumps({"prompt": f"s {i % 10} ->", "answer": "x"}) for i in range(16)]
+    lines += [
+        json.dumps({"prompt": "long " + " ".join("7" * 30) + f" {i % 10} ->", "answer": "y"})
+        for i in range(16)
+    ]
+    (data / "mixed.jsonl").write_text("\n".join(lines) + "\n")
+    raw = toy_config(tmp_path, max_steps=4, batch_size=8, max_length=96, group_by_length=True)
+    raw["data"]["train"] = [str(data / "mixed.jsonl")]
+    raw["model"]["num_domains"] = 1
+    _WidthRecordingTrainer.widths = []
+    run_training(config_from_dict(raw), trainer_cls=_WidthRecordingTrainer)
+    widths = _WidthRecordingTrainer.widths
+    assert len(widths) == 4
+    assert sorted(widths)[:2] == [min(widths)] * 2 and min(widths) < 20 < max(widths)

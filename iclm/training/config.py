@@ -112,6 +112,7 @@ class TrainingSection:
     output_dir: str = "runs/iclm"
     router_init_examples: int = 256
     tensorboard: bool = True
+    group_by_length: bool = False  # batches of similar length: less padding, faster steps
 
     def __post_init__(self) -> None:
         _check_positive("training.learning_rate", self.learning_rate, integer=False)

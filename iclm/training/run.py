@@ -87,6 +87,7 @@ def training_arguments(config: TrainConfig, checkpoints: Path) -> TrainingArgume
         report_to="none",
         ddp_find_unused_parameters=True,  # sparse dispatch: unrouted domain adapters get no gradient
         dataloader_num_workers=0,
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
     )
 
 
