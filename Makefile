@@ -33,3 +33,7 @@ lint: setup
 
 bench: setup
 	$(BIN)/python bench/train_step.py --quick
+
+# Reproduce checkpoints/ (train, ship, evaluate, analyze each model); see README for the time it takes.
+checkpoints: setup
+	scripts/make_checkpoints.sh
