@@ -14,7 +14,6 @@ the frozen base's prompt embedding and the (untrained) projector's output.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -30,7 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from analysis import predict
+from analysis import inputs, predict
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +60,7 @@ def checkpoint_hash(folder: str | os.PathLike) -> str:
     files = sorted(p for p in Path(folder).iterdir() if p.is_file() and p.suffix in _CHECKPOINT_SUFFIXES)
     for path in files:
         digest.update(path.name.encode())
-        digest.update(_file_hash(path).encode())
+        digest.update(inputs.file_hash(path).encode())
     return digest.hexdigest()
 
 
@@ -72,14 +71,6 @@ def model_hash(model) -> str:
         if "lora_" in name or not name.startswith("base."):
             digest.update(name.encode())
             digest.update(param.detach().float().cpu().numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
     return digest.hexdigest()
 
 
@@ -99,47 +90,9 @@ def _resolve_model(checkpoint, tokenizer):
     return checkpoint, tokenizer or checkpoint.tokenizer, None, model_hash(checkpoint)
 
 
-def _resolve_data(data: Sequence) -> tuple[list, list[dict]]:
-    """Data files or Examples -> (examples, manifest "data" entries)."""
-    if not data:
-        raise ValueError("data is empty; give data files or Examples")
-    if all(isinstance(d, str | os.PathLike) for d in data):
-        from iclm.data.loader import load_examples
-
-        examples, entries = [], []
-        for path in data:
-            if not Path(path).is_file():
-                raise FileNotFoundError(f"data file {path} does not exist")
-            result = load_examples(path)
-            for error in result.errors[:10]:
-                logger.warning("skipped %s", error)
-            examples += result.examples
-            entries.append(
-                {"path": str(path), "sha256": _file_hash(Path(path)), **_describe(result.examples)}
-            )
-        return examples, entries
-    groups: dict[tuple[str, str], list] = {}
-    for example in data:
-        groups.setdefault((example.dataset, example.split), []).append(example)
-    entries = [
-        {"path": None, "sha256": _examples_hash(group), "dataset": name, "split": split}
-        for (name, split), group in groups.items()
-    ]
-    return list(data), entries
-
-
-def _describe(examples: list) -> dict:
-    datasets = sorted({e.dataset for e in examples})
-    splits = sorted({e.split for e in examples})
-    return {"dataset": ",".join(datasets), "split": ",".join(splits)}
-
-
-def _examples_hash(examples: list) -> str:
-    text = json.dumps([dataclasses.asdict(e) for e in examples], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _reusable(out_dir: Path, checkpoint_sha: str, entries: list[dict], forced_sample: int) -> bool:
+def _reusable(out_dir: Path, checkpoint_sha: str, entries: list[dict], settings: dict) -> bool:
+    """True when out_dir holds an artifact of the same checkpoint, data and settings (forced_sample, limit,
+    max_length)."""
     try:
         manifest = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -148,7 +101,7 @@ def _reusable(out_dir: Path, checkpoint_sha: str, entries: list[dict], forced_sa
         manifest.get("format") == FORMAT
         and manifest.get("checkpoint_hash") == checkpoint_sha
         and [d.get("sha256") for d in manifest.get("data", [])] == [d["sha256"] for d in entries]
-        and manifest.get("forced_sample") == forced_sample
+        and all(manifest.get(key, None) == value for key, value in settings.items())
         and all((out_dir / name).is_file() for name in (EXAMPLES, STATES))
     )
 
@@ -163,15 +116,21 @@ def collect(
     batch_size: int = 8,
     max_new_tokens: int = 8,
     seed: int = 0,
+    limit: int | None = None,
+    max_length: int | None = None,
     progress: bool = True,
 ) -> Artifact:
-    """Run `checkpoint` (a checkpoint folder or a loaded ICLMForCausalLM) over `data` (data file paths or
-    Examples) once and write the artifact to `out_dir` (default CHECKPOINT/analysis). The forced sample is
-    `forced_sample` examples drawn with `seed`, run through every domain module."""
+    """Run `checkpoint` (a checkpoint folder or a loaded ICLMForCausalLM) over `data` (data files,
+    `python -m iclm data mix` folders (their test files) or Examples) once and write the artifact to
+    `out_dir` (default CHECKPOINT/analysis). The forced sample is `forced_sample` examples drawn with `seed`,
+    run through every domain module. `limit`: at most N examples per dataset (the first, in file order).
+    `max_length`: prompt + answer tokens kept (prompts cut from the left, BOS kept); default the
+    checkpoint's training max_length, else 2048."""
     if forced_sample < 0 or batch_size <= 0:
         raise ValueError(f"forced_sample={forced_sample}, batch_size={batch_size}: expected >= 0 and > 0")
     model, tokenizer, path, sha = _resolve_model(checkpoint, tokenizer)
-    examples, entries = _resolve_data(data)
+    max_length = inputs.resolve_max_length(max_length, path)
+    examples, entries = inputs.resolve_data(data, limit)
     if not examples:
         raise ValueError(f"no valid examples in {[d['path'] for d in entries]}")
     if out_dir is None:
@@ -179,9 +138,11 @@ def collect(
             raise ValueError("out_dir is required when checkpoint is an in-memory model")
         out_dir = Path(path) / "analysis"
     out_dir = Path(out_dir)
-    if _reusable(out_dir, sha, entries, forced_sample):
-        logger.info("reusing the analysis artifact in %s (same checkpoint and data)", out_dir)
+    settings = {"forced_sample": forced_sample, "limit": limit, "max_length": max_length}
+    if _reusable(out_dir, sha, entries, settings):
+        logger.info("reusing the analysis artifact in %s (same checkpoint, data and settings)", out_dir)
         return load_artifact(out_dir)
+    inputs.warn_truncated(examples, tokenizer, max_length)
     frame, states = _run_collection(
         model,
         tokenizer,
@@ -189,16 +150,17 @@ def collect(
         forced_sample=forced_sample,
         batch_size=batch_size,
         max_new_tokens=max_new_tokens,
+        max_length=max_length,
         seed=seed,
         progress=progress,
     )
-    manifest = _manifest(model, path, sha, entries, len(examples), forced_sample)
+    manifest = _manifest(model, path, sha, entries, len(examples)) | settings
     manifest["domain_names"] = predict.domain_names(model, examples)
     _write(out_dir, manifest, frame, states)
     return load_artifact(out_dir)
 
 
-def _manifest(model, path, sha, entries, n_examples, forced_sample) -> dict:
+def _manifest(model, path, sha, entries, n_examples) -> dict:
     import transformers
 
     import iclm
@@ -216,7 +178,6 @@ def _manifest(model, path, sha, entries, n_examples, forced_sample) -> dict:
         "n_examples": n_examples,
         "modules": list(model.config.module_names),
         "variant": model.config.variant,
-        "forced_sample": forced_sample,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
@@ -284,7 +245,7 @@ def _check_consistent(folder: Path, manifest: dict, examples: pd.DataFrame, stat
 
 # ---------------------------------------------------------------- the one pass over the data
 def _chunk_states(model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Routes (B,) and pooled states {name: (B, H or P)} of one collated batch."""
+    """Routes (B,) and pooled states {name: (B, H or P)}, on the CPU, of a `predict.route_batch` batch."""
     from iclm.router import pool_prompt
 
     ids, mask, prompt = batch["input_ids"], batch["attention_mask"], batch["prompt_mask"]
@@ -294,28 +255,43 @@ def _chunk_states(model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     states["domain"] = pool_prompt(out.domain_hidden, prompt)
     if out.invariant_hidden is not None:
         states["invariant"] = pool_prompt(out.invariant_hidden, prompt)
-    return router.routes.long(), states
+    return router.routes.long().cpu(), {name: value.float().cpu() for name, value in states.items()}
 
 
 def _forced_states(model, batch, k: int) -> torch.Tensor:
-    """Prompt-pooled states (B, H) of domain module k on every example of the batch."""
+    """Prompt-pooled states (B, H) (on the CPU) of domain module k on every example of the batch."""
     from iclm.router import pool_prompt
 
     drop = "invariant" if model.config.variant == "iclm" else None
-    routes = torch.full((batch["input_ids"].shape[0],), k, dtype=torch.long)
-    out = model(
-        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], routes=routes, drop_module=drop
-    )
-    return pool_prompt(out.domain_hidden, batch["prompt_mask"])
+    ids = batch["input_ids"]
+    routes = torch.full((ids.shape[0],), k, dtype=torch.long, device=ids.device)
+    out = model(input_ids=ids, attention_mask=batch["attention_mask"], routes=routes, drop_module=drop)
+    return pool_prompt(out.domain_hidden, batch["prompt_mask"]).float().cpu()
+
+
+def _forced_chunk(model, tokenizer, collator, sub, settings, forced_states, forced_preds) -> None:
+    """Run the forced-sample examples `sub` through every domain module; append to the two dicts."""
+    batch = predict.route_batch(model, collator, sub)
+    drop = "invariant" if model.config.variant == "iclm" else None
+    for k in range(model.config.num_domains):
+        forced_states[k].append(_forced_states(model, batch, k))
+        routes = torch.full((len(sub),), k)
+        got = predict.predict_examples(
+            model, tokenizer, sub, routes, fields=["domain_logits"], drop_module=drop, **settings
+        )
+        forced_preds[k] += got["domain_logits"]
 
 
 @torch.no_grad()
-def _run_collection(model, tokenizer, examples, *, forced_sample, batch_size, max_new_tokens, seed, progress):
+def _run_collection(
+    model, tokenizer, examples, *, forced_sample, batch_size, max_new_tokens, max_length, seed, progress
+):
     """-> (examples frame, states {name: array}); one batched pass (+ K passes over the forced sample)."""
     from tqdm.auto import tqdm
 
     model.eval()
-    collator = predict.make_collator(model, tokenizer, examples)
+    collator = predict.make_collator(model, tokenizer, examples, max_length)
+    settings = {"batch_size": batch_size, "max_new_tokens": max_new_tokens, "collator": collator}
     fields = ["logits", "domain_logits"] + (["invariant_logits"] if model.config.variant == "iclm" else [])
     n, num_domains = len(examples), model.config.num_domains
     forced = np.sort(np.random.default_rng(seed).choice(n, size=min(forced_sample, n), replace=False))
@@ -324,43 +300,19 @@ def _run_collection(model, tokenizer, examples, *, forced_sample, batch_size, ma
     routes, preds, states = [], {f: [] for f in fields}, {}
     forced_preds = {k: [] for k in range(num_domains)}
     forced_states = {k: [] for k in range(num_domains)}
-    starts = range(0, n, batch_size)
-    for start in tqdm(starts, desc="analyze", unit="batch", disable=not progress):
+    for start in tqdm(range(0, n, batch_size), desc="analyze", unit="batch", disable=not progress):
         chunk = examples[start : start + batch_size]
-        batch = collator(chunk)
-        chunk_routes, chunk_states = _chunk_states(model, batch)
+        chunk_routes, chunk_states = _chunk_states(model, predict.route_batch(model, collator, chunk))
         routes.append(chunk_routes)
         for name, value in chunk_states.items():
-            states.setdefault(name, []).append(value.float())
-        got = predict.predict_examples(
-            model,
-            tokenizer,
-            chunk,
-            chunk_routes,
-            fields=fields,
-            batch_size=batch_size,
-            max_new_tokens=max_new_tokens,
-            collator=collator,
-        )
+            states.setdefault(name, []).append(value)
+        got = predict.predict_examples(model, tokenizer, chunk, chunk_routes, fields=fields, **settings)
         for field in fields:
             preds[field] += got[field]
         rows = np.nonzero(in_forced[start : start + batch_size])[0].tolist()
         if rows:
             sub = [chunk[i] for i in rows]
-            sub_batch = collator(sub)
-            for k in range(num_domains):
-                forced_states[k].append(_forced_states(model, sub_batch, k).float())
-                forced_preds[k] += predict.predict_examples(
-                    model,
-                    tokenizer,
-                    sub,
-                    torch.full((len(sub),), k),
-                    fields=["domain_logits"],
-                    drop_module="invariant" if model.config.variant == "iclm" else None,
-                    batch_size=batch_size,
-                    max_new_tokens=max_new_tokens,
-                    collator=collator,
-                )["domain_logits"]
+            _forced_chunk(model, tokenizer, collator, sub, settings, forced_states, forced_preds)
     arrays = {name: torch.cat(parts).numpy().astype(np.float16) for name, parts in states.items()}
     arrays["forced_index"] = forced.astype(np.int64)
     for k, parts in forced_states.items():

@@ -29,12 +29,55 @@ def domain_names(model, examples: Sequence) -> list[str]:
     return names + extra
 
 
-def make_collator(model, tokenizer, examples: Sequence, max_length: int = 512):
-    """An `ICLMCollator` whose dataset ids cover `examples` (see `domain_names`)."""
+def model_device(model) -> torch.device:
+    """The device of the model's parameters: every input tensor goes there before a forward pass."""
+    return next(model.parameters()).device
+
+
+def to_device(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tensor]:
+    """A collated batch with every tensor moved to `device`."""
+    return {key: value.to(device) for key, value in batch.items()}
+
+
+def default_max_length(model) -> int:
+    """The max_length of the model's training run (training_config.json beside its checkpoint), else 2048:
+    prompts are then cut exactly as the router and modules saw them in training."""
+    from analysis.inputs import DEFAULT_MAX_LENGTH, training_max_length
+
+    folder = getattr(model, "name_or_path", "") or None
+    return training_max_length(folder) or DEFAULT_MAX_LENGTH
+
+
+def prompt_ids(tokenizer, prompt: str, max_length: int, reserve: int = 1) -> list[int]:
+    """Token ids of `prompt` (with special tokens), cut from the LEFT (a leading BOS kept) so that `reserve`
+    answer tokens still fit in `max_length` — the rule of `iclm.data.collate.encode_examples`."""
+    ids = list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
+    bos = tokenizer.bos_token_id
+    keep_bos = bool(ids) and bos is not None and ids[0] == bos
+    room = max_length - reserve - int(keep_bos)
+    if room < 1:
+        raise ValueError(f"max_length={max_length} leaves no room for the prompt ({reserve} answer tokens)")
+    if len(ids) + reserve > max_length:
+        ids = ([bos] if keep_bos else []) + ids[len(ids) - room :]
+    return ids
+
+
+def make_collator(model, tokenizer, examples: Sequence, max_length: int | None = None):
+    """An `ICLMCollator` whose dataset ids cover `examples` (see `domain_names`); max_length defaults to
+    `default_max_length(model)`."""
     from iclm.data.collate import ICLMCollator
 
     ids = {name: i for i, name in enumerate(domain_names(model, examples))}
-    return ICLMCollator(tokenizer, ids, max_length)
+    return ICLMCollator(tokenizer, ids, max_length or default_max_length(model))
+
+
+def route_batch(model, collator, examples: Sequence) -> dict[str, Tensor]:
+    """The collated batch (on the model's device) that routes `examples`: each prompt cut to fit its longest
+    answer (gold or choice), as `iclm.evaluate` cuts it; the router reads its prompt_mask tokens."""
+    from analysis.inputs import with_longest_answer
+
+    fitted = [with_longest_answer(e, collator.tokenizer) for e in examples]
+    return to_device(collator(fitted), model_device(model))
 
 
 def router_domain_ids(model, domain_ids: Tensor) -> Tensor | None:
@@ -49,18 +92,21 @@ def model_routes(model, collator, examples: Sequence, batch_size: int = 8) -> Te
     """The model's own routes (N,) long, computed from the prompts (baseline: all 0)."""
     routes = []
     for start in range(0, len(examples), batch_size):
-        batch = collator(list(examples[start : start + batch_size]))
+        batch = route_batch(model, collator, examples[start : start + batch_size])
         out = model.route(
             batch["input_ids"],
             batch["attention_mask"],
             batch["prompt_mask"],
             domain_ids=router_domain_ids(model, batch["domain_ids"]),
         )
-        routes.append(out.routes)
+        routes.append(out.routes.cpu())
     return torch.cat(routes).long()
 
 
 def _forward(model, ids: Tensor, mask: Tensor, routes: Tensor, drop_module: str | None):
+    """One forward pass with every input moved to the model's device."""
+    device = model_device(model)
+    ids, mask, routes = ids.to(device), mask.to(device), routes.to(device)
     return model(input_ids=ids, attention_mask=mask, routes=routes, drop_module=drop_module)
 
 
@@ -77,7 +123,8 @@ def _choice_predictions(model, collator, examples, routes, fields, drop_module, 
         rows = torch.tensor([i for i, _ in chunk])
         out = _forward(model, batch["input_ids"], batch["attention_mask"], routes[rows], drop_module)
         for field in fields:
-            values = answer_logprob(getattr(out, field).float(), batch["labels"]).tolist()
+            labels = batch["labels"].to(model_device(model))
+            values = answer_logprob(getattr(out, field).float(), labels).tolist()
             for (i, _), value in zip(chunk, values, strict=True):
                 scores[field][i].append(value)
     return {
@@ -107,7 +154,8 @@ def _greedy_tokens(model, batch, routes, field, drop_module, max_new_tokens) -> 
     for step in range(max(lengths)):
         upto = int(cursor.max())
         out = _forward(model, ids[:, :upto], attention[:, :upto], routes, drop_module)
-        tokens = getattr(out, field)[rows, cursor - 1].argmax(-1)  # (B,)
+        logits = getattr(out, field)
+        tokens = logits[rows.to(logits.device), (cursor - 1).to(logits.device)].argmax(-1).cpu()  # (B,)
         for row in range(len(prompts)):
             if step < lengths[row]:
                 generated[row].append(int(tokens[row]))

@@ -1,7 +1,10 @@
-"""`python -m iclm analyze CHECKPOINT --data FILE... [--out DIR] [--forced-sample N] [--batch-size B]`.
+"""`python -m iclm analyze CHECKPOINT --data FILE_OR_MIX_FOLDER... [--out DIR] [--limit N] [--max-length T]
+[--forced-sample N] [--batch-size B]`.
 
 Runs the checkpoint over the data once and writes the analysis artifact (docs/api.md, "Analysis artifact")
-to `--out` (default CHECKPOINT/analysis/). An artifact of the same checkpoint and data is reused.
+to `--out` (default CHECKPOINT/analysis/). `--data` takes evals-format files and `python -m iclm data mix`
+folders (their test files, with dataset, split (iid/ood) and domain from the manifest), as `evaluate` does.
+An artifact of the same checkpoint, data, --limit, --max-length and --forced-sample is reused.
 """
 
 from __future__ import annotations
@@ -14,8 +17,17 @@ logger = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="trained model folder (with config.json)")
-    parser.add_argument("--data", nargs="+", required=True, help="evals-format JSONL (or CSV/TXT) files")
+    parser.add_argument(
+        "--data", nargs="+", required=True, help="evals-format files, or a `data mix` folder (its test files)"
+    )
     parser.add_argument("--out", help="artifact folder (default: CHECKPOINT/analysis)")
+    parser.add_argument("--limit", type=int, help="at most N examples per dataset (first N in file order)")
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        help="prompt + answer tokens kept (longer prompts lose tokens from the left, with a warning); "
+        "default: the checkpoint's training_config.json max_length, else 2048",
+    )
     parser.add_argument("--forced-sample", type=int, default=32, help="examples run through every domain")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--max-new-tokens", type=int, default=8, help="cap on greedy answer length")
@@ -27,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     if args.forced_sample < 0:
         logger.error("--forced-sample=%s is invalid; expected >= 0", args.forced_sample)
         return 2
-    for name in ("batch_size", "max_new_tokens"):
-        if getattr(args, name) <= 0:
+    for name in ("batch_size", "max_new_tokens", "limit", "max_length"):
+        if getattr(args, name) is not None and getattr(args, name) <= 0:
             logger.error("--%s=%s is invalid; expected > 0", name.replace("_", "-"), getattr(args, name))
             return 2
     from analysis.collect import ArtifactError, collect
@@ -42,12 +54,14 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             max_new_tokens=args.max_new_tokens,
             seed=args.seed,
+            limit=args.limit,
+            max_length=args.max_length,
             progress=not args.no_progress,
         )
     except (FileNotFoundError, ArtifactError, ValueError) as error:
         logger.error("%s", error)
         return 2
     frame = artifact.examples
-    accuracy = frame.groupby("dataset")["correct_aggregated"].mean()
+    accuracy = frame.groupby(["dataset", "split"])["correct_aggregated"].mean()
     logger.info("artifact with %d examples; accuracy per dataset:\n%s", len(frame), accuracy.to_string())
     return 0

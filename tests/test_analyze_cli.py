@@ -1,0 +1,108 @@
+"""`python -m iclm analyze` on a `data mix` folder: i.i.d. and o.o.d. rows, --limit, --max-length, reuse."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from analysis.collect import load_artifact
+from iclm.__main__ import main
+
+
+@pytest.fixture(scope="module")
+def mix_folder(tmp_path_factory):
+    """A tiny `python -m iclm data mix` folder: symbolic ACRE + RAVEN, 3 test lines per file."""
+    root = tmp_path_factory.mktemp("mix")
+    config = root / "mix.yaml"
+    config.write_text("seed: 0\nn_train: 2\nn_test: 3\nrenders: [symbolic]\ntasks: [acre, raven]\n")
+    assert main(["data", "mix", str(config), "-o", str(root / "mix")]) == 0
+    return root / "mix"
+
+
+@pytest.fixture
+def checkpoint(tmp_path, make_iclm):
+    folder = tmp_path / "ckpt"
+    make_iclm(perturb=True, num_domains=2).save_pretrained(str(folder))
+    return folder
+
+
+def _analyze(checkpoint, *extra: str) -> int:
+    return main(
+        ["analyze", str(checkpoint), "--forced-sample", "2", "--batch-size", "4", "--no-progress", *extra]
+    )
+
+
+def test_mix_folder_gives_iid_and_ood_rows_with_manifest_splits(checkpoint, mix_folder):
+    from iclm.data.mix import read_manifest
+
+    out = checkpoint / "art"
+    assert _analyze(checkpoint, "--data", str(mix_folder), "--out", str(out)) == 0
+    frame = load_artifact(out).examples
+    tests = [e for e in read_manifest(mix_folder) if e.role == "test"]
+    assert len(frame) == sum(e.n for e in tests) == 18
+    assert set(frame["split"]) == {"iid", "ood"}
+    expected = {e.dataset: e.split for e in tests}
+    assert dict(frame.groupby("dataset")["split"].first()) == expected
+    assert (frame.loc[frame["dataset"] == "raven-symbolic-distribute_four", "split"] == "ood").all()
+
+
+def test_limit_caps_rows_per_dataset_and_is_recorded(checkpoint, mix_folder):
+    out = checkpoint / "art"
+    assert _analyze(checkpoint, "--data", str(mix_folder), "--out", str(out), "--limit", "2") == 0
+    artifact = load_artifact(out)
+    counts = artifact.examples.groupby("dataset").size()
+    assert (counts == 2).all() and len(counts) == 6
+    assert artifact.manifest["limit"] == 2
+    from iclm.data.loader import load_examples
+
+    first = [e.id for e in load_examples(mix_folder / "acre-symbolic-iid-test.jsonl").examples[:2]]
+    assert list(artifact.examples.loc[artifact.examples["dataset"] == "acre-symbolic-iid", "id"]) == first
+    created = artifact.manifest["created"]
+    assert _analyze(checkpoint, "--data", str(mix_folder), "--out", str(out), "--limit", "3") == 0
+    assert load_artifact(out).manifest["limit"] == 3 and len(load_artifact(out).examples) == 18
+    assert load_artifact(out).manifest["created"] >= created
+
+
+def test_same_inputs_reuse_the_artifact(checkpoint, mix_folder):
+    out = checkpoint / "art"
+    args = ("--data", str(mix_folder), "--out", str(out), "--limit", "1")
+    assert _analyze(checkpoint, *args) == 0
+    mtime = (out / "examples.parquet").stat().st_mtime_ns
+    assert _analyze(checkpoint, *args) == 0
+    assert (out / "examples.parquet").stat().st_mtime_ns == mtime
+
+
+def test_max_length_defaults_to_training_config_and_warns(checkpoint, mix_folder, caplog):
+    (checkpoint / "training_config.json").write_text(json.dumps({"training": {"max_length": 48}}))
+    out = checkpoint / "art"
+    with caplog.at_level(logging.WARNING, logger="analysis.inputs"):
+        assert _analyze(checkpoint, "--data", str(mix_folder), "--out", str(out), "--limit", "1") == 0
+    assert load_artifact(out).manifest["max_length"] == 48
+    assert "6 of 6 prompts do not fit max_length=48" in caplog.text
+    assert (
+        _analyze(
+            checkpoint, "--data", str(mix_folder), "--out", str(out), "--limit", "1", "--max-length", "4096"
+        )
+        == 0
+    )
+    assert load_artifact(out).manifest["max_length"] == 4096
+
+
+def test_max_length_without_training_config_is_2048(checkpoint, mix_folder):
+    out = checkpoint / "art"
+    assert _analyze(checkpoint, "--data", str(mix_folder), "--out", str(out), "--limit", "1") == 0
+    assert load_artifact(out).manifest["max_length"] == 2048
+
+
+def test_folder_without_manifest_is_an_error(checkpoint, tmp_path, caplog):
+    (tmp_path / "empty").mkdir()
+    assert _analyze(checkpoint, "--data", str(tmp_path / "empty")) == 2
+    assert "without manifest.json" in caplog.text
+
+
+@pytest.mark.parametrize("option", ["--limit", "--max-length"])
+def test_non_positive_option_is_an_error(checkpoint, mix_folder, option, caplog):
+    assert _analyze(checkpoint, "--data", str(mix_folder), option, "0") == 2
+    assert f"{option}=0 is invalid" in caplog.text
