@@ -30,6 +30,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from analysis import predict
+
 Method = Literal["input_x_gradient", "saliency", "integrated_gradients", "feature_ablation"]
 METHODS: tuple[str, ...] = ("input_x_gradient", "saliency", "integrated_gradients", "feature_ablation")
 Baseline = Literal["zeros", "pad"]
@@ -204,6 +206,7 @@ def attribute(
     internal_batch_size: int = 8,
     baseline: Baseline = "pad",
     domain_id: int | None = None,
+    max_length: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> AttributionResult:
     """Attribute each readout's answer-token log-probability to the prompt tokens (see module docstring).
@@ -212,7 +215,9 @@ def attribute(
     tokens after it get exactly zero attribution. `progress(done, total)` counts forward evaluations over
     all readouts. `domain_id` is needed only by oracle routers. The "pad" baseline keeps IG's path away
     from the zero vector, where the models' RMSNorm is discontinuous (a "zeros" baseline then needs many
-    more steps for the attributions to sum to f(x) - f(baseline)).
+    more steps for the attributions to sum to f(x) - f(baseline)). The prompt is cut from the left (BOS
+    kept) to fit `max_length` (default: the training max_length, `predict.default_max_length`) with one
+    answer token, as the router saw prompts in training; inputs go to the model's device.
     """
     if method not in METHODS:
         raise ValueError(f"method={method!r} is invalid; choose one of {list(METHODS)}")
@@ -224,13 +229,15 @@ def attribute(
         raise ValueError("prompt is empty")
     chosen = _modules(model, modules)
     model.eval()
-    ids = torch.tensor([tokenizer(prompt, add_special_tokens=True)["input_ids"]], dtype=torch.long)  # (1, T)
+    device = predict.model_device(model)
+    max_length = max_length or predict.default_max_length(model)
+    ids = torch.tensor([predict.prompt_ids(tokenizer, prompt, max_length)], device=device)  # (1, T)
     length = ids.shape[1]
     position = length - 1 if position is None else position
     if not 0 <= position < length:
         raise ValueError(f"position={position} is invalid; the prompt has {length} tokens")
     with torch.no_grad():
-        domains = None if domain_id is None else torch.tensor([domain_id])
+        domains = None if domain_id is None else torch.tensor([domain_id], device=device)
         route = int(model.route(ids, torch.ones_like(ids), domain_ids=domains).routes[0])
         embeds = model.get_input_embeddings()(ids).detach()  # (1, T, H)
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -238,7 +245,7 @@ def attribute(
     if baseline == "pad":
         with torch.no_grad():
             base = model.get_input_embeddings()(torch.full_like(ids, pad)).detach()
-    words = torch.tensor(word_groups(tokenizer, ids[0].tolist()))
+    words = torch.tensor(word_groups(tokenizer, ids[0].tolist()), device=device)
     setup = {"route": route, "position": position, "embeds": embeds, "base": base, "words": words}
     setup |= {"method": method, "n_steps": n_steps, "batch": internal_batch_size, "tokenizer": tokenizer}
     total = _evaluations(method, n_steps, int(words.max()) + 1) * len(chosen)
@@ -267,6 +274,6 @@ def _frame(tokens: tuple[str, ...], words: Tensor, module: str, method: str, sco
             "word": words.tolist(),
             "module": module,
             "method": method,
-            "score": scores.float().numpy(),
+            "score": scores.detach().float().cpu().numpy(),
         }
     )

@@ -83,6 +83,7 @@ def _resolve_model(checkpoint, tokenizer):
         from iclm.model import ICLMForCausalLM
 
         model = ICLMForCausalLM.from_pretrained(str(folder))
+        model.name_or_path = str(folder)  # read by predict.default_max_length
         return model, tokenizer or model.tokenizer, str(folder), checkpoint_hash(folder)
     path = getattr(checkpoint, "name_or_path", "") or ""
     if path and (Path(path) / "config.json").is_file():

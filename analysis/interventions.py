@@ -110,16 +110,19 @@ def intervention_table(
     *,
     batch_size: int = 8,
     max_new_tokens: int = 8,
+    max_length: int | None = None,
 ) -> pd.DataFrame:
     """One row per example and intervention: id, dataset, split, gold, intervention, route, prediction,
-    correct (nullable: null without a gold answer), changed (prediction differs from "none")."""
+    correct (nullable: null without a gold answer), changed (prediction differs from "none").
+    Prompts are collated as in training (`max_length` default: `predict.default_max_length(model)`) and
+    moved to the model's device; routes are the router's on those prompts (= `analysis.collect`'s)."""
     if not examples:
         raise ValueError("examples is empty")
     interventions = list(interventions) if interventions is not None else standard_interventions(model.config)
     for intervention in interventions:
         intervention.check(model.config)
     model.eval()
-    collator = predict.make_collator(model, tokenizer, examples)
+    collator = predict.make_collator(model, tokenizer, examples, max_length)
     router_routes = predict.model_routes(model, collator, examples, batch_size)
     kwargs = {"batch_size": batch_size, "max_new_tokens": max_new_tokens, "collator": collator}
     reference = predict.predict_examples(model, tokenizer, examples, router_routes, **kwargs)["logits"]

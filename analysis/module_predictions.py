@@ -13,6 +13,8 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from analysis import predict
+
 
 @dataclass(frozen=True)
 class ModulePrediction:
@@ -96,27 +98,38 @@ def _choice_logprobs(logits: Tensor, targets: Tensor) -> Tensor:
 
 @torch.no_grad()
 def predict_all_modules(
-    model, tokenizer, prompt: str, choices=None, *, top_k: int = 5, domain_id: int | None = None
+    model,
+    tokenizer,
+    prompt: str,
+    choices=None,
+    *,
+    top_k: int = 5,
+    domain_id: int | None = None,
+    max_length: int | None = None,
 ) -> ModulePredictions:
     """Route `prompt` and read every module's next-token top-k and (with `choices`) its best choice.
-    `domain_id` is needed only by oracle routers."""
+    `domain_id` is needed only by oracle routers. The prompt is cut from the left (BOS kept) to fit
+    `max_length` (default `predict.default_max_length(model)`, the training max_length) with its longest
+    choice + EOS (or one token), as in training and evaluation; inputs go to the model's device."""
     if not prompt:
         raise ValueError("prompt is empty")
     if choices is not None and not choices:
         raise ValueError("choices is empty; pass None for free generation")
     model.eval()
-    ids = torch.tensor([tokenizer(prompt, add_special_tokens=True)["input_ids"]], dtype=torch.long)  # (1, T)
-    router = model.route(
-        ids, torch.ones_like(ids), domain_ids=None if domain_id is None else torch.tensor([domain_id])
-    )
+    device = predict.model_device(model)
+    eos = tokenizer.eos_token_id
+    rows = [list(tokenizer(c, add_special_tokens=False)["input_ids"]) + [eos] for c in choices or ()]
+    reserve = max((len(r) for r in rows), default=1)
+    max_length = max_length or predict.default_max_length(model)
+    ids = torch.tensor([predict.prompt_ids(tokenizer, prompt, max_length, reserve)], device=device)  # (1, T)
+    domains = None if domain_id is None else torch.tensor([domain_id], device=device)
+    router = model.route(ids, torch.ones_like(ids), domain_ids=domains)
     route = int(router.routes[0])
     choice_ids = choice_mask = targets = None
     if choices:
-        eos = tokenizer.eos_token_id
-        rows = [list(tokenizer(c, add_special_tokens=False)["input_ids"]) + [eos] for c in choices]
-        choice_ids = _pad(rows, eos)  # (C, L)
-        choice_mask = _pad([[1] * len(r) for r in rows], 0)
-        targets = _pad(rows, -100)
+        choice_ids = _pad(rows, eos).to(device)  # (C, L)
+        choice_mask = _pad([[1] * len(r) for r in rows], 0).to(device)
+        targets = _pad(rows, -100).to(device)
     states = {name: _module_states(model, name, ids, choice_ids, choice_mask) for name in model.module_names}
     logits = _readout_logits(model, states)
     routed = f"aggregated_domain_{route}" if model.config.variant == "iclm" else f"domain_{route}"

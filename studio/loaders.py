@@ -109,6 +109,7 @@ def _model(folder: str, device: str, _mtime: float):
     from iclm.model import ICLMForCausalLM
 
     loaded = ICLMForCausalLM.from_pretrained(folder)
+    loaded.name_or_path = folder  # analysis.predict.default_max_length reads training_config.json there
     loaded.to(device).eval()
     return loaded
 

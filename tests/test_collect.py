@@ -144,3 +144,62 @@ def test_analyze_cli(checkpoint, data_files, tmp_path):
     assert load_artifact(out).manifest["forced_sample"] == 2
     assert main(["analyze", str(checkpoint), "--data", *data_files, "--forced-sample", "-1"]) == 2
     assert main(["analyze", str(tmp_path / "nothing"), "--data", *data_files]) == 2
+
+
+# ---------------------------------------------------------------- routes = training / evaluation routes
+@pytest.fixture(scope="module")
+def trained_checkpoint(tmp_path_factory):
+    """The studio tests' real tiny checkpoint (trainer-built, max_length 192 < its ~330-token prompts)."""
+    from studio_checkpoint import build_checkpoints
+
+    return build_checkpoints(tmp_path_factory.mktemp("studio")) / "iclm-tiny"
+
+
+def test_routes_equal_the_collator_batch_routes_and_the_evaluation_routes(trained_checkpoint, tmp_path):
+    import torch
+
+    from analysis import predict
+    from iclm.data.collate import ICLMCollator
+    from iclm.data.loader import load_examples
+    from iclm.evaluate import evaluate
+    from iclm.model import ICLMForCausalLM
+
+    files = sorted(str(p) for p in (trained_checkpoint.parents[1] / "data").glob("*-test.jsonl"))
+    artifact = collect(str(trained_checkpoint), files, tmp_path / "art", forced_sample=0, progress=False)
+    max_length = json.loads((trained_checkpoint / "training_config.json").read_text())["training"][
+        "max_length"
+    ]
+    assert artifact.manifest["max_length"] == max_length
+    model = ICLMForCausalLM.from_pretrained(str(trained_checkpoint))
+    examples = [e for path in files for e in load_examples(path).examples]
+    names = predict.domain_names(model, examples)
+    batch = ICLMCollator(model.tokenizer, {n: i for i, n in enumerate(names)}, max_length)(examples)
+    with torch.no_grad():
+        routes = model.route(
+            batch["input_ids"], batch["attention_mask"], batch["prompt_mask"]
+        ).routes.tolist()
+    assert artifact.examples["route"].tolist() == routes
+    evaluation = evaluate(model, model.tokenizer, examples, max_length=max_length, progress=False)
+    assert [p["route"] for p in evaluation.predictions] == routes
+    # the trained router separates its two training tasks (probe router_nmi 1.0) on their test sets too
+    by_dataset = artifact.examples.groupby("dataset")["route"].agg(lambda r: set(r.tolist()))
+    assert by_dataset["acre-symbolic-iid"].isdisjoint(by_dataset["pvr-symbolic-c0-iid"])
+
+
+def test_single_prompt_and_intervention_routes_equal_the_artifact(trained_checkpoint, tmp_path):
+    from analysis.interventions import Intervention, intervention_table, predict_all_modules
+    from iclm.data.loader import load_examples
+    from iclm.model import ICLMForCausalLM
+
+    files = sorted(str(p) for p in (trained_checkpoint.parents[1] / "data").glob("*-iid-test.jsonl"))
+    frame = collect(
+        str(trained_checkpoint), files, tmp_path / "art", forced_sample=0, progress=False
+    ).examples
+    model = ICLMForCausalLM.from_pretrained(str(trained_checkpoint))
+    model.name_or_path = str(trained_checkpoint)  # as the studio loads it: default max_length = training's
+    examples = [e for path in files for e in load_examples(path).examples][::4]
+    table = intervention_table(model, model.tokenizer, examples, [Intervention("none")])
+    expected = frame.set_index("id").loc[[e.id for e in examples], "route"].tolist()
+    assert table["route"].tolist() == expected
+    singles = [predict_all_modules(model, model.tokenizer, e.prompt, e.choices).route for e in examples]
+    assert singles == expected
