@@ -140,3 +140,55 @@ def test_predict_all_modules_without_choices(make_iclm):
     assert list(result.modules) == ["aggregated", "domain_0", "domain_1"]
     top = result.modules["domain_0"].top_tokens
     assert result.modules["domain_0"].prediction == top[0][0].strip() and top[0][1] >= top[1][1]
+
+
+# ---------------------------------------------------------------- device plumbing (studio with device=cuda)
+def test_model_device_is_the_parameters_device(model):
+    from analysis.predict import model_device
+
+    assert model_device(model) == next(model.parameters()).device == torch.device("cpu")
+    assert model_device(torch.nn.Linear(2, 2).to(torch.float64)) == torch.device("cpu")
+
+
+def _entry_points(model, examples, tmp_path):
+    from analysis.attribution import attribute
+    from analysis.collect import collect
+
+    example = examples[0]
+    return {
+        "collect": lambda: collect(model, examples[:2], tmp_path / "art", forced_sample=1, progress=False),
+        "intervention_table": lambda: intervention_table(model, model.tokenizer, examples[:2]),
+        "predict_all_modules": lambda: predict_all_modules(
+            model, model.tokenizer, example.prompt, example.choices
+        ),
+        "attribute": lambda: attribute(model, model.tokenizer, example.prompt, modules=["invariant"]),
+    }
+
+
+@pytest.mark.parametrize("name", ["collect", "intervention_table", "predict_all_modules", "attribute"])
+def test_entry_points_send_every_model_input_to_model_device(model, examples, tmp_path, monkeypatch, name):
+    """Each entry point asks `model_device` and every tensor reaching the model's route/forward/decoder is
+    on that device (checked here on the CPU; the same path puts them on cuda in the studio)."""
+    from analysis import predict
+
+    asked, seen = [], []
+    device = predict.model_device(model)
+    monkeypatch.setattr(predict, "model_device", lambda m: asked.append(m) or device)
+    for method in ("route", "forward", "_decode"):
+        original = getattr(model, method)
+
+        def spy(*args, _original=original, **kwargs):
+            seen.extend(v.device for v in (*args, *kwargs.values()) if isinstance(v, torch.Tensor))
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(model, method, spy)
+    _entry_points(model, examples, tmp_path)[name]()
+    assert asked and all(m is model for m in asked)
+    assert seen and set(seen) == {device}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+@pytest.mark.parametrize("name", ["collect", "intervention_table", "predict_all_modules", "attribute"])
+def test_entry_points_run_with_the_model_on_cuda(model, examples, tmp_path, name):
+    model.to("cuda")
+    _entry_points(model, examples, tmp_path)[name]()
