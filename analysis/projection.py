@@ -1,4 +1,5 @@
-"""2-D projections of embeddings/states (PCA, t-SNE, UMAP), seeded and cached on disk.
+"""2-D projections of embeddings/states (PCA, t-SNE, UMAP), seeded and cached on disk; and fitted
+projections that place NEW points on an existing map (`fit_projection`: PCA exactly, UMAP by its transform).
 
 The cache key is a SHA-256 of the input array (bytes, shape, dtype), the method, its parameters and the seed;
 entries are ``.npz`` files written with ``allow_pickle=False`` (coords plus a JSON metadata string).
@@ -124,6 +125,20 @@ def _write_cache(path: Path, proj: Projection) -> None:
         raise
 
 
+def _check(x: np.ndarray) -> np.ndarray:
+    """x as a float32 (N, D) array of 3..MAX_POINTS finite rows, D >= 2 (ValueError otherwise)."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2:
+        raise ValueError(f"x must be a 2-D (N, D) array, got shape {x.shape}")
+    if x.shape[1] < 2:
+        raise ValueError(f"x must have at least 2 columns to project to 2-D, got shape {x.shape}")
+    if not 3 <= x.shape[0] <= MAX_POINTS:
+        raise ValueError(f"x has {x.shape[0]} rows; projection needs 3..{MAX_POINTS} (subsample larger sets)")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x contains NaN or infinite values")
+    return x
+
+
 def project(
     x: np.ndarray,
     method: Method = "pca",
@@ -142,15 +157,7 @@ def project(
         Projection with coords (N, 2) float32. Same input + method + params + seed -> same coords.
     """
     fn, full = _resolve(method, params)
-    x = np.asarray(x, dtype=np.float32)
-    if x.ndim != 2:
-        raise ValueError(f"x must be a 2-D (N, D) array, got shape {x.shape}")
-    if x.shape[1] < 2:
-        raise ValueError(f"x must have at least 2 columns to project to 2-D, got shape {x.shape}")
-    if not 3 <= x.shape[0] <= MAX_POINTS:
-        raise ValueError(f"x has {x.shape[0]} rows; projection needs 3..{MAX_POINTS} (subsample larger sets)")
-    if not np.all(np.isfinite(x)):
-        raise ValueError("x contains NaN or infinite values")
+    x = _check(x)
     path = Path(cache_dir) / f"{method}-{cache_key(x, method, full, seed)}.npz" if cache_dir else None
     if path is not None and path.exists():
         cached = _read_cache(path)
@@ -162,3 +169,63 @@ def project(
     if path is not None:
         _write_cache(path, proj)
     return proj
+
+
+# ---------------------------------------------------------------- fitted projections (placing new points)
+TRANSFORMABLE = ("pca", "umap")
+
+
+@dataclass(frozen=True)
+class FittedProjection:
+    """A projection that can place new points: coords (N, 2) float32 of the fitted rows; `model` the fitted
+    sklearn PCA / umap.UMAP; `prereduce` the PCA to 50 dims UMAP runs on (None for PCA or D <= 50)."""
+
+    method: str
+    coords: np.ndarray
+    params: dict[str, Any]
+    n_features: int
+    model: Any
+    prereduce: Any = None
+
+    def transform(self, x: np.ndarray) -> np.ndarray:
+        """New rows (M, D) -> (M, 2) float32 on the fitted map: exact for PCA; for UMAP an approximation that
+        embeds each new point against the fitted neighbour graph (umap's `transform`)."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self.n_features:
+            raise ValueError(f"x must be (M, {self.n_features}) like the fitted rows, got shape {x.shape}")
+        if self.prereduce is not None:
+            x = self.prereduce.transform(x)
+        return np.asarray(self.model.transform(x), dtype=np.float32)
+
+
+def fit_projection(
+    x: np.ndarray, method: Method = "pca", seed: int = 0, params: dict[str, Any] | None = None
+) -> FittedProjection:
+    """Fit a 2-D projection on x (N, D) that can `transform` new points (same seed and parameters as
+    `project`). PCA and UMAP only: t-SNE has no out-of-sample transform and raises ValueError."""
+    if method == "tsne":
+        raise ValueError(
+            "method='tsne' cannot place new points (t-SNE has no transform); choose one of "
+            f"{list(TRANSFORMABLE)}"
+        )
+    _, full = _resolve(method, params)
+    x = _check(x)
+    from sklearn.decomposition import PCA
+
+    if method == "pca":
+        model = PCA(n_components=2, random_state=seed).fit(x)
+        return FittedProjection("pca", model.transform(x).astype(np.float32), full, x.shape[1], model)
+    import warnings
+
+    import umap  # heavy (numba); imported only when used
+
+    prereduce, n_features = None, x.shape[1]
+    if x.shape[1] > PREREDUCE_DIMS:  # as `project`: UMAP on the first 50 principal components
+        prereduce = PCA(n_components=min(PREREDUCE_DIMS, x.shape[0]), random_state=seed).fit(x)
+        x = prereduce.transform(x)
+    neighbors = min(full["n_neighbors"], x.shape[0] - 1)
+    model = umap.UMAP(n_components=2, n_neighbors=neighbors, min_dist=full["min_dist"], random_state=seed)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*n_jobs value.*")  # seeded UMAP is single-threaded
+        coords = model.fit_transform(x).astype(np.float32)
+    return FittedProjection("umap", coords, full, n_features, model, prereduce)

@@ -113,3 +113,45 @@ def test_non_finite_rejected():
     x[2, 1] = np.inf
     with pytest.raises(ValueError, match="NaN or infinite"):
         project(x, "pca")
+
+
+# ---------------------------------------------------------------- fit_projection: placing new points
+def _blobs(n: int = 40, d: int = 8, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=5.0, size=(2, d))
+    return (centers[np.arange(n) % 2] + rng.normal(size=(n, d))).astype(np.float32)
+
+
+def test_pca_transform_of_the_fitted_points_reproduces_their_coords():
+    from analysis.projection import fit_projection
+
+    x = _blobs()
+    fitted = fit_projection(x, "pca", seed=0)
+    assert fitted.coords.shape == (40, 2) and fitted.method == "pca"
+    np.testing.assert_allclose(fitted.transform(x), fitted.coords, atol=1e-4)
+    np.testing.assert_allclose(np.abs(fitted.coords), np.abs(project(x, "pca").coords), atol=1e-3)
+
+
+def test_umap_transform_places_new_points_with_finite_2d_coords():
+    from analysis.projection import fit_projection
+
+    x = _blobs(d=64)  # > 50 columns: fitted on the first 50 principal components, as project does
+    fitted = fit_projection(x, "umap", seed=0, params={"n_neighbors": 5})
+    placed = fitted.transform(_blobs(n=5, d=64, seed=0)[:5] + 0.01)
+    assert fitted.prereduce is not None and fitted.params["n_neighbors"] == 5
+    assert placed.shape == (5, 2) and placed.dtype == np.float32 and np.isfinite(placed).all()
+
+
+def test_tsne_cannot_place_new_points():
+    from analysis.projection import fit_projection
+
+    with pytest.raises(ValueError, match="tsne' cannot place new points"):
+        fit_projection(_blobs(), "tsne")
+
+
+def test_transform_with_the_wrong_width_is_named():
+    from analysis.projection import fit_projection
+
+    fitted = fit_projection(_blobs(), "pca")
+    with pytest.raises(ValueError, match=r"x must be \(M, 8\)"):
+        fitted.transform(np.zeros((2, 3), np.float32))
