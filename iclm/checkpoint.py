@@ -158,4 +158,7 @@ def load_checkpoint(
     _load_into(model.router, folder / ROUTER_FILE)
     if model.aggregation is not None:
         _load_into(model.aggregation, folder / AGGREGATION_FILE)
+    # As Hugging Face does: lets readers find files saved beside the model (e.g. training_config.json,
+    # whose max_length the analysis uses to cut prompts exactly as training did).
+    model.name_or_path = str(folder)
     return model.eval()

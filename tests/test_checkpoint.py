@@ -115,3 +115,21 @@ def test_other_files_are_kept(saved, make_iclm):
     (folder / "metrics.jsonl").write_text('{"step": 1}\n')
     model.save_pretrained(folder)
     assert (folder / "metrics.jsonl").read_text() == '{"step": 1}\n'
+
+
+def test_loaded_model_knows_its_folder(saved):
+    """Files saved beside the model (training_config.json) are found from the loaded model."""
+    _, folder = saved
+    assert ICLMForCausalLM.from_pretrained(folder).name_or_path == str(folder)
+
+
+def test_bfloat16_weights_load_into_the_float32_model(saved, tiny_batch, tmp_path):
+    """Shipped checkpoints store adapters in bfloat16 (scripts/ship_checkpoint.py); they load and run."""
+    model, folder = saved
+    path = folder / "adapters.safetensors"
+    save_file({k: v.to(torch.bfloat16) for k, v in load_file(path).items()}, path)
+    loaded = ICLMForCausalLM.from_pretrained(folder)
+    lora = next(p for n, p in loaded.named_parameters() if "lora_A" in n)
+    assert lora.dtype == torch.float32
+    reference = model(**tiny_batch).logits
+    torch.testing.assert_close(loaded(**tiny_batch).logits, reference, atol=5e-2, rtol=5e-2)
