@@ -129,6 +129,18 @@ def training_max_length(checkpoint: str | os.PathLike | None) -> int | None:
     return value if isinstance(value, int) and value > 0 else None
 
 
+def artifact_max_length(checkpoint: str | os.PathLike | None) -> int | None:
+    """`max_length` recorded in the checkpoint's analysis artifact manifest (None if absent or unreadable)."""
+    if checkpoint is None:
+        return None
+    try:
+        value = json.loads((Path(checkpoint) / "analysis" / "manifest.json").read_text(encoding="utf-8"))
+        value = value.get("max_length")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and value > 1 else None
+
+
 def resolve_max_length(max_length: int | None, checkpoint: str | os.PathLike | None) -> int:
     """max_length if given, else the checkpoint's training max_length, else DEFAULT_MAX_LENGTH."""
     if max_length is not None:

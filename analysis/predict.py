@@ -40,12 +40,14 @@ def to_device(batch: dict[str, Tensor], device: torch.device) -> dict[str, Tenso
 
 
 def default_max_length(model) -> int:
-    """The max_length of the model's training run (training_config.json beside its checkpoint), else 2048:
-    prompts are then cut exactly as the router and modules saw them in training."""
-    from analysis.inputs import DEFAULT_MAX_LENGTH, training_max_length
+    """How to cut prompts for live analysis of `model`: the max_length its shipped artifact was collected
+    with (`<checkpoint>/analysis/manifest.json`), so live results match the precomputed ones; else its
+    training run's (training_config.json), so prompts are cut as the router saw them in training;
+    else 2048."""
+    from analysis.inputs import DEFAULT_MAX_LENGTH, artifact_max_length, training_max_length
 
     folder = getattr(model, "name_or_path", "") or None
-    return training_max_length(folder) or DEFAULT_MAX_LENGTH
+    return artifact_max_length(folder) or training_max_length(folder) or DEFAULT_MAX_LENGTH
 
 
 def prompt_ids(tokenizer, prompt: str, max_length: int, reserve: int = 1) -> list[int]:
