@@ -249,10 +249,11 @@ def test_evaluate_cli_max_length_defaults_to_the_training_config(tmp_path):
     assert training_max_length(tmp_path) == 448
 
 
-def test_evaluate_cli_rejects_a_non_positive_max_length(tmp_path, trained, caplog):
+@pytest.mark.parametrize("flag", ["--max-length", "--threads", "--batch-size"])
+def test_evaluate_cli_rejects_a_non_positive_number(tmp_path, trained, caplog, flag):
     from iclm.__main__ import main
 
     model, _ = trained
     model.save_pretrained(str(tmp_path / "ckpt"))
-    assert main(["evaluate", str(tmp_path / "ckpt"), "--data", "x.jsonl", "--max-length", "0"]) == 2
-    assert "--max-length=0 is invalid" in caplog.text
+    assert main(["evaluate", str(tmp_path / "ckpt"), "--data", "x.jsonl", flag, "0"]) == 2
+    assert f"{flag}=0 is invalid" in caplog.text

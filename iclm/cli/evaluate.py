@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"default: the checkpoint's training_config.json max_length, else {DEFAULT_MAX_LENGTH}",
     )
     parser.add_argument("--max-new-tokens", type=int, default=8, help="cap on greedy answer length")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads (default: cores left free by other processes, at least 1; on a CPU shared "
+        "with a training run more threads than free cores make evaluation many times slower)",
+    )
     parser.add_argument("--compare", nargs="+", default=[], help="other results.json files to put beside")
     parser.add_argument("--name", help="column name of this checkpoint in tables (default: folder name)")
 
@@ -45,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     from iclm.evaluation import report
 
     try:
-        for name in ("limit", "batch_size", "max_new_tokens", "max_length"):
+        for name in ("limit", "batch_size", "max_new_tokens", "max_length", "threads"):
             _positive(f"--{name.replace('_', '-')}", getattr(args, name))
         others = [(Path(p).parent.parent.name or p, report.load_results(p)) for p in args.compare]
         evaluation, out, name = _evaluate(args)
@@ -64,6 +71,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace):
+    import torch
+
+    previous = torch.get_num_threads()
+    _set_threads(args.threads)
+    try:
+        return _load_and_evaluate(args)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _load_and_evaluate(args: argparse.Namespace):
     from iclm.evaluate import evaluate
     from iclm.model import ICLMForCausalLM
     from iclm.training.data import load_files, load_mix_role
@@ -90,6 +108,24 @@ def _evaluate(args: argparse.Namespace):
         max_length=max_length,
     )
     return evaluation, out, name
+
+
+def free_cores() -> int:
+    """CPU cores not busy with other processes (cores minus the 1-minute load average), at least 1."""
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return cores
+    return max(1, min(cores, round(cores - load)))
+
+
+def _set_threads(threads: int | None) -> None:
+    import torch
+
+    chosen = threads or free_cores()
+    torch.set_num_threads(chosen)
+    logger.info("using %d CPU thread(s) (%d cores; --threads overrides)", chosen, os.cpu_count() or 1)
 
 
 def training_max_length(checkpoint: Path) -> int | None:
