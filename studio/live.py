@@ -16,10 +16,11 @@ import torch
 @torch.no_grad()
 def router_states(model, tokenizer, prompt: str) -> dict[str, np.ndarray]:
     """Router `embeddings` (H,) and `projected` (P,) of one prompt, as stored in the artifact."""
-    device = next(model.parameters()).device
-    ids = torch.tensor(
-        [tokenizer(prompt, add_special_tokens=True)["input_ids"]], dtype=torch.long, device=device
-    )
+    from analysis.predict import default_max_length, model_device, prompt_ids
+
+    # cut as predict_all_modules cuts it, so the placed point is the embedding behind the route shown
+    ids = prompt_ids(tokenizer, prompt, default_max_length(model))
+    ids = torch.tensor([ids], dtype=torch.long, device=model_device(model))
     out = model.route(ids, torch.ones_like(ids))
     return {
         "router_embeddings": out.embeddings[0].float().cpu().numpy(),
