@@ -77,7 +77,7 @@ def _evaluate_and_analyze(run_dir: Path, test: list[str]) -> None:
 
     model = ICLMForCausalLM.from_pretrained(str(run_dir))
     examples = [e for path in test for e in load_examples(path).examples]
-    evaluation = evaluate(model, model.tokenizer, examples, batch_size=16)
+    evaluation = evaluate(model, model.tokenizer, examples, batch_size=16, max_length=192)  # as trained
     write_evaluation(evaluation, run_dir / "eval", name=run_dir.name)
     collect(str(run_dir), test, out_dir=run_dir / "analysis", forced_sample=8, progress=False)
 
