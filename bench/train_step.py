@@ -167,7 +167,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2, help="measured steps per configuration")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads; 1 keeps CPU-time ratios honest on a busy machine"
+        "--threads", type=int, default=1, help="torch threads (1: honest CPU-time ratios when busy)"
     )
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
