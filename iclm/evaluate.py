@@ -4,6 +4,11 @@ routing; scored by greedy exact match and, where examples have choices, by choic
 
 `evaluate(model, tokenizer, examples) -> Evaluation` is the library entry point; `write_evaluation`
 writes `predictions.jsonl`, `results.json` and `results.md` (see `iclm.evaluation.report`).
+
+Speed: examples are batched by prompt length; a batch costs one router pass and one pass per module over
+its prompts (KV-cached), and every readout, choice and greedy token is read from those module states
+(`iclm.evaluation.states`, `iclm.evaluation.fast`). `scoring.choice_scores` / `scoring.greedy_batch` are
+the plain full-forward versions (one forward per choice and per greedy token), kept as the reference.
 """
 
 from __future__ import annotations

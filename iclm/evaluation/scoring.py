@@ -6,8 +6,11 @@ A *readout* is one way to get a next-token distribution out of a model:
 - `domain_k`: domain module k alone, every example forced to it (`force_route=k`, `domain_logits`);
 - `oracle`: the model's output with a perfect router: every example of a training domain goes to that
   domain's module (see `oracle_map`).
-Modules a model does not have are omitted. Batches are right-padded, so with causal attention every
-example's scores equal those of an unpadded run; the prompt mask keeps routes fixed by the prompt.
+Modules a model does not have are omitted. `choice_scores` and `greedy_batch` below run one full forward
+per choice and per greedy token: the simple reference (tests, single examples); `iclm.evaluate` gets the
+same numbers much faster through `iclm.evaluation.fast`. Batches are right-padded, so with causal
+attention every example's scores equal those of an unpadded run; the prompt mask keeps routes fixed by
+the prompt.
 """
 
 from __future__ import annotations
