@@ -257,3 +257,20 @@ def test_evaluate_cli_rejects_a_non_positive_number(tmp_path, trained, caplog, f
     model.save_pretrained(str(tmp_path / "ckpt"))
     assert main(["evaluate", str(tmp_path / "ckpt"), "--data", "x.jsonl", flag, "0"]) == 2
     assert f"{flag}=0 is invalid" in caplog.text
+
+
+def test_summary_table_has_a_row_per_run_and_readout_with_split_accuracies():
+    from iclm.evaluation.report import summary_table
+
+    results = {
+        "readouts": ["model", "invariant"],
+        "splits": {
+            "iid": {"greedy": {"model": 0.5, "invariant": 0.25}, "choice": {"model": 0.75}, "n": 4},
+            "ood": {"greedy": {"model": 0.0, "invariant": 1.0}, "choice": {"model": 0.5}, "n": 2},
+        },
+    }
+    lines = summary_table([("iclm", results), ("copy", results)]).splitlines()
+    assert lines[0] == "| run | readout | iid (n) | ood (n) |"
+    assert lines[2] == "| iclm | model | 50.0 / 75.0 (4) | 0.0 / 50.0 (2) |"
+    assert lines[3] == "| iclm | invariant | 25.0 / – (4) | 100.0 / – (2) |"
+    assert sum(line.startswith("| copy |") for line in lines) == 2

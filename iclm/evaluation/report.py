@@ -80,6 +80,22 @@ def markdown_table(results: list[tuple[str, dict[str, Any]]]) -> str:
     return "\n".join(lines) + "\n" + legend
 
 
+def summary_table(results: list[tuple[str, dict[str, Any]]]) -> str:
+    """The compact table of a paper: a row per (run, readout), i.i.d. and o.o.d. accuracy over all their
+    datasets, each as "greedy / choice" in %; n = examples per split."""
+    splits = [s for s in ("iid", "ood") if any(s in r["splits"] for _, r in results)]
+    header = ["run", "readout"] + [f"{s} (n)" for s in splits]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for name, r in results:
+        for readout in r["readouts"]:
+            cells = []
+            for split in splits:
+                entry = r["splits"].get(split)
+                cells.append(f"{_cell(entry, readout)} ({entry['n']})" if entry else "–")
+            lines.append("| " + " | ".join([name, readout, *cells]) + " |")
+    return "\n".join(lines) + "\n\nCells: greedy exact match / choice scoring accuracy (%).\n"
+
+
 def _find(results: dict, dataset: str, split: str) -> dict | None:
     if dataset.startswith("**all "):
         return results["splits"].get(split)
