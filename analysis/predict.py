@@ -186,6 +186,65 @@ def predict_examples(
         raise ValueError(f"routes has {len(routes)} entries for {len(examples)} examples")
     collator = collator or make_collator(model, tokenizer, examples)
     routes = routes.long()
+    if drop_module is None:
+        return _shared_state_predictions(
+            model, tokenizer, examples, routes, fields, collator, batch_size, max_new_tokens
+        )
+    return _reference_predictions(
+        model, tokenizer, examples, routes, fields, drop_module, collator, batch_size, max_new_tokens
+    )
+
+
+def _shared_state_predictions(
+    model, tokenizer, examples, routes, fields, collator, batch_size, max_new_tokens
+):
+    """The evaluation's fast path (`iclm.evaluation.fast`): per batch one KV-cached pass per module needed,
+    every field, choice and greedy token read from those states. The explicit routes play the part of
+    the evaluation's oracle routes (a readout with `oracle=True` reads the domain module given per row)."""
+    from iclm.evaluation import fast
+    from iclm.evaluation.prompts import encode_prompts
+    from iclm.evaluation.scoring import Readout
+    from iclm.evaluation.states import ModuleStates
+
+    encoded = encode_prompts(
+        list(examples), tokenizer, collator.dataset_ids, collator.max_length, max_new_tokens
+    )
+    readouts = [Readout(field, field, oracle=True) for field in fields]
+    order = sorted(range(len(examples)), key=lambda i: len(encoded[i].prompt_ids))
+    result: dict[str, list[str | None]] = {f: [None] * len(examples) for f in fields}
+    for start in range(0, len(order), batch_size):
+        batch = order[start : start + batch_size]
+        items = [
+            fast.BatchItem(
+                encoded[i].choices,
+                0 if examples[i].choices else encoded[i].greedy_length,  # greedy only without choices
+                int(routes[i]),
+                int(routes[i]),
+            )
+            for i in batch
+        ]
+        modules = sorted(
+            {m for r in readouts for item in items for m in fast.module_names(model, r, item) if m}
+        )
+        states = ModuleStates(model, modules, [encoded[i].prompt_ids for i in batch], collator.pad_id)
+        scorer = fast.Scorer(model, states, items)
+        scores, generated = fast.choice_scores(scorer, readouts), fast.greedy(scorer, readouts)
+        for field in fields:
+            for row, i in enumerate(batch):
+                choices = examples[i].choices
+                if choices:
+                    values = scores[field][row]
+                    result[field][i] = choices[max(range(len(values)), key=values.__getitem__)]
+                else:
+                    tokens = generated[field][row]
+                    result[field][i] = tokenizer.decode(tokens, skip_special_tokens=True).strip()
+    return result
+
+
+def _reference_predictions(
+    model, tokenizer, examples, routes, fields, drop_module, collator, batch_size, max_new_tokens
+) -> dict[str, list[str | None]]:
+    """Plain full forwards (one per choice and per greedy token): the only path that can drop a module."""
     result: dict[str, list[str | None]] = {f: [None] * len(examples) for f in fields}
     with_choices = [i for i, e in enumerate(examples) if e.choices]
     if with_choices:

@@ -26,3 +26,31 @@ def test_prompt_ids_cut_from_the_left_keeping_bos(tiny_tokenizer):
         assert ids == full[-5:]
     short = tiny_tokenizer("abc", add_special_tokens=True)["input_ids"]
     assert prompt_ids(tiny_tokenizer, "abc", max_length=64) == short  # fits: untouched
+
+
+def test_shared_state_predictions_equal_plain_full_forwards(make_iclm):
+    """The fast path (one pass per module, choices and greedy from KV caches) predicts exactly what plain
+    full forwards predict, for every field and for explicit routes that differ from the router's."""
+    import torch
+
+    from analysis.predict import FIELDS, _reference_predictions, make_collator, predict_examples
+    from iclm.data import Example
+
+    model = make_iclm(num_domains=3, perturb=True)
+    tokenizer = model.tokenizer
+    examples = [
+        Example(id=f"e{i}", prompt=prompt, answer=answer, choices=choices, dataset="toy", split="iid")
+        for i, (prompt, answer, choices) in enumerate(
+            [
+                ("1 2 3 ->", "4", ("4", "5", "66")),
+                ("a much longer prompt with many more tokens ->", "x", ("x", "y", "zz")),
+                ("no choices here ->", "ok", None),
+                ("short", "ab", None),
+            ]
+        )
+    ]
+    routes = torch.tensor([2, 0, 1, 2])
+    collator = make_collator(model, tokenizer, examples)
+    fast = predict_examples(model, tokenizer, examples, routes, fields=FIELDS, batch_size=3)
+    reference = _reference_predictions(model, tokenizer, examples, routes, FIELDS, None, collator, 3, 8)
+    assert fast == reference

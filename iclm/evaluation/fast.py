@@ -39,7 +39,7 @@ def applies(readout: Readout, item: BatchItem) -> bool:
     return not readout.oracle or item.oracle != NO_ROUTE
 
 
-def _modules(model, readout: Readout, item: BatchItem) -> tuple[str | None, str | None]:
+def module_names(model, readout: Readout, item: BatchItem) -> tuple[str | None, str | None]:
     """(invariant module or None, domain module or None) that `readout` reads for `item`."""
     if readout.force_route is not None:
         domain = readout.force_route
@@ -59,7 +59,7 @@ class Scorer:
         self.lm_head = model.base.get_output_embeddings()
 
     def keys(self, readout: Readout, row: int, prefix: tuple[int, ...]) -> set[StateKey]:
-        return {(m, row, prefix) for m in _modules(self.model, readout, self.items[row]) if m is not None}
+        return {(m, row, prefix) for m in module_names(self.model, readout, self.items[row]) if m is not None}
 
     def logprobs(self, readout: Readout, points: list[tuple[int, tuple[int, ...]]]) -> Tensor:
         """(N, V) next-token log-probabilities of `readout` after each (row, prefix) (states ensured)."""
@@ -68,7 +68,7 @@ class Scorer:
             chunk = points[start : start + LOGIT_ROWS]
             inv, dom = [], []
             for row, prefix in chunk:
-                i, d = _modules(self.model, readout, self.items[row])
+                i, d = module_names(self.model, readout, self.items[row])
                 inv.append(self.states.state(i, row, prefix) if i else None)
                 dom.append(self.states.state(d, row, prefix) if d else None)
             out.append(torch.log_softmax(self._logits(inv, dom).float(), dim=-1))
