@@ -251,11 +251,12 @@ def _chunk_states(model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
 
     ids, mask, prompt = batch["input_ids"], batch["attention_mask"], batch["prompt_mask"]
     router = model.route(ids, mask, prompt, domain_ids=predict.router_domain_ids(model, batch["domain_ids"]))
-    out = model(input_ids=ids, attention_mask=mask, routes=router.routes)
+    # hidden states only: a full forward would also project every position onto the 49k-token vocabulary
+    invariant, domain = model._run_modules(ids, mask, router.routes, None, None)  # (B, T, H) each
     states = {"router_embeddings": router.embeddings, "router_projected": router.projected}
-    states["domain"] = pool_prompt(out.domain_hidden, prompt)
-    if out.invariant_hidden is not None:
-        states["invariant"] = pool_prompt(out.invariant_hidden, prompt)
+    states["domain"] = pool_prompt(domain, prompt)
+    if invariant is not None:
+        states["invariant"] = pool_prompt(invariant, prompt)
     return router.routes.long().cpu(), {name: value.float().cpu() for name, value in states.items()}
 
 
@@ -263,23 +264,20 @@ def _forced_states(model, batch, k: int) -> torch.Tensor:
     """Prompt-pooled states (B, H) (on the CPU) of domain module k on every example of the batch."""
     from iclm.router import pool_prompt
 
-    drop = "invariant" if model.config.variant == "iclm" else None
     ids = batch["input_ids"]
     routes = torch.full((ids.shape[0],), k, dtype=torch.long, device=ids.device)
-    out = model(input_ids=ids, attention_mask=batch["attention_mask"], routes=routes, drop_module=drop)
-    return pool_prompt(out.domain_hidden, batch["prompt_mask"]).float().cpu()
+    domain = model._run_domains(ids, batch["attention_mask"], routes, None)  # (B, T, H), no logits
+    return pool_prompt(domain, batch["prompt_mask"]).float().cpu()
 
 
 def _forced_chunk(model, tokenizer, collator, sub, settings, forced_states, forced_preds) -> None:
     """Run the forced-sample examples `sub` through every domain module; append to the two dicts."""
     batch = predict.route_batch(model, collator, sub)
-    drop = "invariant" if model.config.variant == "iclm" else None
     for k in range(model.config.num_domains):
         forced_states[k].append(_forced_states(model, batch, k))
         routes = torch.full((len(sub),), k)
-        got = predict.predict_examples(
-            model, tokenizer, sub, routes, fields=["domain_logits"], drop_module=drop, **settings
-        )
+        # domain_logits never read the invariant module, so no module needs dropping: the fast path applies
+        got = predict.predict_examples(model, tokenizer, sub, routes, fields=["domain_logits"], **settings)
         forced_preds[k] += got["domain_logits"]
 
 
