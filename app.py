@@ -1,4 +1,8 @@
-"""ICLM Studio: `streamlit run app.py`. Navigation over pages/ and the shared sidebar (checkpoint, device)."""
+"""ICLM Studio: `streamlit run app.py`. Navigation over views/ and the shared sidebar (checkpoint, device).
+
+The page scripts live in views/, not pages/: Streamlit treats a `pages/` folder beside the entry point as a
+legacy multipage app until `st.navigation` first runs, so the first visitor of a fresh server would get
+pages that bypass this file (no sidebar, no checkpoint)."""
 
 from __future__ import annotations
 
@@ -14,41 +18,41 @@ st.set_page_config(page_title="ICLM Studio", page_icon=":material/hub:", layout=
 
 PAGES = [
     st.Page(
-        "pages/1_overview.py",
+        "views/1_overview.py",
         url_path="overview",
         title="Overview",
         icon=":material/dashboard:",
         default=True,
     ),
     st.Page(
-        "pages/2_router_clusters.py",
+        "views/2_router_clusters.py",
         url_path="clusters",
         title="Router clusters",
         icon=":material/scatter_plot:",
     ),
     st.Page(
-        "pages/3_training_dynamics.py",
+        "views/3_training_dynamics.py",
         url_path="dynamics",
         title="Training dynamics",
         icon=":material/show_chart:",
     ),
     st.Page(
-        "pages/4_module_correlation.py",
+        "views/4_module_correlation.py",
         url_path="correlation",
         title="Module correlation & MI",
         icon=":material/grid_on:",
     ),
     st.Page(
-        "pages/5_predictions.py",
+        "views/5_predictions.py",
         url_path="predictions",
         title="Predictions & attribution",
         icon=":material/manage_search:",
     ),
     st.Page(
-        "pages/6_custom_prompts.py", url_path="prompts", title="Custom prompts", icon=":material/edit_note:"
+        "views/6_custom_prompts.py", url_path="prompts", title="Custom prompts", icon=":material/edit_note:"
     ),
     st.Page(
-        "pages/7_interventions.py",
+        "views/7_interventions.py",
         url_path="interventions",
         title="Interventions",
         icon=":material/alt_route:",

@@ -71,7 +71,7 @@ def test_overview_defaults_to_iclm_and_shows_card_accuracy_and_exports(app):
 
 def test_no_checkpoint_explains_how_to_get_one(app, monkeypatch, tmp_path):
     monkeypatch.setenv("ICLM_CHECKPOINTS_DIR", str(tmp_path))
-    for page in (None, "pages/2_router_clusters.py", "pages/6_custom_prompts.py"):
+    for page in (None, "views/2_router_clusters.py", "views/6_custom_prompts.py"):
         at = ok(app(page))
         assert "python -m iclm train" in at.info[0].value
         assert not at.title
@@ -100,13 +100,13 @@ def test_missing_weights_are_reported_and_model_pages_show_the_engine_error(app,
     at = app(state={"sidebar_folder": str(folder)})
     assert "adapters.safetensors" in at.sidebar.warning[0].value
     assert at.title[0].value == "Overview · no-adapters"  # the file-based pages still work
-    at.switch_page("pages/7_interventions.py").run()
+    at.switch_page("views/7_interventions.py").run()
     assert not at.exception
     assert "adapters.safetensors is missing" in at.error[0].value
 
 
 def test_router_clusters_projection_selection_and_scores(app):
-    at = ok(app("pages/2_router_clusters.py"))
+    at = ok(app("views/2_router_clusters.py"))
     assert [m.label for m in at.metric][:3] == ["NMI", "ARI", "Purity"]
     assert len(charts(at)) == 2  # projection + contingency
     scatter = json.loads(charts(at)[0].proto.spec)
@@ -119,7 +119,7 @@ def test_router_clusters_projection_selection_and_scores(app):
 
 
 def test_training_dynamics_overlays_runs_and_smooths(app):
-    at = ok(app("pages/3_training_dynamics.py"))
+    at = ok(app("views/3_training_dynamics.py"))
     assert len(charts(at)) == len(at.multiselect(key="dynamics_groups").value) >= 4
     at.multiselect(key="dynamics_runs").select("baseline-tiny").run()
     at.slider(key="dynamics_smoothing").set_value(0.5).run()
@@ -129,7 +129,7 @@ def test_training_dynamics_overlays_runs_and_smooths(app):
 
 
 def test_module_correlation_heatmap_and_mi_with_intervals(app):
-    at = ok(app("pages/4_module_correlation.py"))
+    at = ok(app("views/4_module_correlation.py"))
     assert len(charts(at)) == 1
     mi = at.dataframe[-1].value
     assert {"batch", "ksg", "binned"} <= set(mi["estimator"])
@@ -140,7 +140,7 @@ def test_module_correlation_heatmap_and_mi_with_intervals(app):
 
 
 def test_predictions_filters_and_attribution(app):
-    at = ok(app("pages/5_predictions.py"))
+    at = ok(app("views/5_predictions.py"))
     at.selectbox(key="pred_split").select("ood").run()
     assert set(at.dataframe[0].value["split"]) == {"ood"}
     at.selectbox(key="pred_attr_method").select("integrated_gradients").run()
@@ -161,7 +161,7 @@ UPLOAD = (
 
 
 def test_custom_prompts_upload_lists_bad_lines_and_processes_good_ones(app):
-    at = ok(app("pages/6_custom_prompts.py"))
+    at = ok(app("views/6_custom_prompts.py"))
     at.file_uploader(key="prompts_upload").set_value(("mine.jsonl", UPLOAD, "application/jsonl")).run()
     assert not at.exception
     errors = at.dataframe[0].value
@@ -182,14 +182,14 @@ def test_custom_prompts_upload_lists_bad_lines_and_processes_good_ones(app):
 
 
 def test_custom_prompts_binary_upload_is_rejected_with_the_file_name(app):
-    at = app("pages/6_custom_prompts.py")
+    at = app("views/6_custom_prompts.py")
     at.file_uploader(key="prompts_upload").set_value(("blob.txt", b"\x00\x01\x02binary", "text/plain")).run()
     assert not at.exception
     assert "blob.txt" in at.error[0].value and "binary" in at.error[0].value
 
 
 def test_custom_prompts_typed_and_umap_placement(app):
-    at = app("pages/6_custom_prompts.py")
+    at = app("views/6_custom_prompts.py")
     at.text_area(key="prompts_text").input("first prompt\nsecond\\nprompt").run()
     ok(at)
     assert at.dataframe[0].value["prompt"].tolist() == ["first prompt", "second\nprompt"]
@@ -199,7 +199,7 @@ def test_custom_prompts_typed_and_umap_placement(app):
 
 
 def test_interventions_one_prompt_and_dataset_sample(app):
-    at = ok(app("pages/7_interventions.py"))
+    at = ok(app("views/7_interventions.py"))
     at.button(key="interventions_one").click().run()
     ok(at)
     one = at.dataframe[0].value
