@@ -214,7 +214,7 @@ def test_oracle_router_rejects_a_k_that_differs_from_the_dataset_count(tmp_path)
 
 
 def test_shipped_configs_load():
-    for name in ("paper", "cpu", "tiny"):
+    for name in ("paper", "cpu", "tiny", "ship/iclm-k2", "ship/no-invariant-k2", "ship/baseline"):
         config = load_train_config(Path(__file__).parent.parent / "configs" / f"{name}.yaml")
         assert config.model.backbone in ("tiny", "smollm2-135m")
 
