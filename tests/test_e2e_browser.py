@@ -123,11 +123,12 @@ def test_every_page_upload_and_export_in_a_real_browser(server_url, browser, tmp
     page.goto(f"{server_url}/clusters", wait_until="domcontentloaded")
     wait_for_title(page, "Router clusters")
     sidebar = page.locator("[data-testid='stSidebar']")
-    assert sidebar.get_by_role("button", name="Export figure set").count() == 1  # the shared sidebar
+    export_set = sidebar.get_by_role("button", name="Export figure set")
+    export_set.wait_for(timeout=30_000)  # the shared sidebar (raises if it never appears)
     assert page.get_by_text("Page not found").count() == 0
     page.goto(server_url, wait_until="domcontentloaded")
     wait_for_title(page, "Overview")
-    assert sidebar.get_by_role("button", name="Export figure set").count() == 1
+    export_set.wait_for(timeout=30_000)
     shots = os.environ.get("STUDIO_SCREENSHOTS")  # optional: a folder for one screenshot per page
     for path, title in PAGES.items():
         page.goto(f"{server_url}/{path}", wait_until="domcontentloaded")
