@@ -17,6 +17,9 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from iclm.checkpoint import training_max_length  # noqa: F401  (re-exported for analysis.predict)
+from iclm.data.examples import limit_per_dataset
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_LENGTH = 2048
@@ -75,19 +78,6 @@ def _load_path(path: str | os.PathLike) -> list[tuple[Path, list]]:
     return [(folder, result.examples)]
 
 
-def limit_per_dataset(examples: list, limit: int | None) -> list:
-    """The first `limit` examples of every dataset, in order (all when limit is None)."""
-    if limit is None:
-        return list(examples)
-    counts: dict[str, int] = {}
-    kept = []
-    for example in examples:
-        counts[example.dataset] = counts.get(example.dataset, 0) + 1
-        if counts[example.dataset] <= limit:
-            kept.append(example)
-    return kept
-
-
 def resolve_data(data: Sequence, limit: int | None = None) -> tuple[list, list[dict]]:
     """Data files / mix folders, or Examples -> (examples, manifest "data" entries).
 
@@ -115,18 +105,6 @@ def resolve_data(data: Sequence, limit: int | None = None) -> tuple[list, list[d
         for (name, split), group in groups.items()
     ]
     return examples, entries
-
-
-def training_max_length(checkpoint: str | os.PathLike | None) -> int | None:
-    """`training.max_length` of the checkpoint's training_config.json (None if absent or unreadable)."""
-    if checkpoint is None:
-        return None
-    path = Path(checkpoint) / "training_config.json"
-    try:
-        value = json.loads(path.read_text(encoding="utf-8")).get("training", {}).get("max_length")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return value if isinstance(value, int) and value > 0 else None
 
 
 def artifact_max_length(checkpoint: str | os.PathLike | None) -> int | None:

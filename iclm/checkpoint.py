@@ -162,3 +162,16 @@ def load_checkpoint(
     # whose max_length the analysis uses to cut prompts exactly as training did).
     model.name_or_path = str(folder)
     return model.eval()
+
+
+def training_max_length(folder: str | os.PathLike | None) -> int | None:
+    """`training.max_length` of the run's training_config.json beside a checkpoint (None if absent or
+    unreadable): evaluation and analysis cut prompts like training did unless told otherwise."""
+    if folder is None:
+        return None
+    try:
+        config = json.loads((Path(folder) / "training_config.json").read_text(encoding="utf-8"))
+        value = config.get("training", {}).get("max_length")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return value if isinstance(value, int) and value > 0 else None

@@ -242,7 +242,8 @@ def test_truncated_prompts_are_counted_in_a_warning(make_iclm, caplog):
 
 
 def test_evaluate_cli_max_length_defaults_to_the_training_config(tmp_path):
-    from iclm.cli.evaluate import DEFAULT_MAX_LENGTH, training_max_length
+    from iclm.checkpoint import training_max_length
+    from iclm.cli.evaluate import DEFAULT_MAX_LENGTH
 
     assert training_max_length(tmp_path) is None and DEFAULT_MAX_LENGTH == 2048
     (tmp_path / "training_config.json").write_text(json.dumps({"training": {"max_length": 448}}))

@@ -8,10 +8,11 @@ Writes `predictions.jsonl`, `results.json` and `results.md` to `--out` (default 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 from pathlib import Path
+
+from iclm.data.examples import limit_per_dataset
 
 logger = logging.getLogger(__name__)
 
@@ -94,9 +95,11 @@ def _load_and_evaluate(args: argparse.Namespace):
     examples = []
     for path in args.data:
         loaded = load_mix_role(path, "test") if Path(path).is_dir() else load_files([path])
-        examples += _limit_per_dataset(loaded, args.limit)
+        examples += limit_per_dataset(loaded, args.limit)
     out = Path(args.out) if args.out else checkpoint / "eval"
     name = args.name or checkpoint.name
+    from iclm.checkpoint import training_max_length
+
     max_length = args.max_length or training_max_length(checkpoint) or DEFAULT_MAX_LENGTH
     logger.info("evaluating %d examples with max_length=%d", len(examples), max_length)
     evaluation = evaluate(
@@ -126,29 +129,6 @@ def _set_threads(threads: int | None) -> None:
     chosen = threads or free_cores()
     torch.set_num_threads(chosen)
     logger.info("using %d CPU thread(s) (%d cores; --threads overrides)", chosen, os.cpu_count() or 1)
-
-
-def training_max_length(checkpoint: Path) -> int | None:
-    """`training.max_length` of the run's training_config.json (None if absent or unreadable)."""
-    path = checkpoint / "training_config.json"
-    try:
-        value = json.loads(path.read_text(encoding="utf-8")).get("training", {}).get("max_length")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return value if isinstance(value, int) and value > 0 else None
-
-
-def _limit_per_dataset(examples: list, limit: int | None) -> list:
-    """The first `limit` examples of every dataset (all when limit is None)."""
-    if limit is None:
-        return examples
-    counts: dict[str, int] = {}
-    kept = []
-    for example in examples:
-        counts[example.dataset] = counts.get(example.dataset, 0) + 1
-        if counts[example.dataset] <= limit:
-            kept.append(example)
-    return kept
 
 
 def _tokenizer(checkpoint: Path, backbone: str):

@@ -78,3 +78,16 @@ class LoaderLimits:
 
 
 DEFAULT_LIMITS = LoaderLimits()
+
+
+def limit_per_dataset(examples: list, limit: int | None) -> list:
+    """The first `limit` examples of every dataset, in order (all when limit is None)."""
+    if limit is None:
+        return list(examples)
+    counts: dict[str, int] = {}
+    kept = []
+    for example in examples:
+        counts[example.dataset] = counts.get(example.dataset, 0) + 1
+        if counts[example.dataset] <= limit:
+            kept.append(example)
+    return kept
