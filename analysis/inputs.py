@@ -17,7 +17,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from iclm.checkpoint import training_max_length  # noqa: F401  (re-exported for analysis.predict)
+from iclm.checkpoint import training_max_length
 from iclm.data.examples import limit_per_dataset
 
 logger = logging.getLogger(__name__)

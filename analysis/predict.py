@@ -44,7 +44,8 @@ def default_max_length(model) -> int:
     with (`<checkpoint>/analysis/manifest.json`), so live results match the precomputed ones; else its
     training run's (training_config.json), so prompts are cut as the router saw them in training;
     else 2048."""
-    from analysis.inputs import DEFAULT_MAX_LENGTH, artifact_max_length, training_max_length
+    from analysis.inputs import DEFAULT_MAX_LENGTH, artifact_max_length
+    from iclm.checkpoint import training_max_length
 
     folder = getattr(model, "name_or_path", "") or None
     return artifact_max_length(folder) or training_max_length(folder) or DEFAULT_MAX_LENGTH

@@ -31,5 +31,19 @@ def require_checkpoint() -> CheckpointFiles:
     return files
 
 
+def require_artifact(files: CheckpointFiles):
+    """The checkpoint's analysis artifact; without one, say how to make it and stop the page."""
+    from studio import loaders
+
+    art = loaders.artifact(files)
+    if art is None:
+        st.info(
+            "This checkpoint has no analysis artifact. "
+            "Run `python -m iclm analyze CHECKPOINT --data FILE...`."
+        )
+        st.stop()
+    return art
+
+
 def device() -> str:
     return st.session_state.get(DEVICE, "cpu")

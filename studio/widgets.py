@@ -66,24 +66,10 @@ def export_controls(fig: go.Figure, data: pd.DataFrame, name: str, *, key: str) 
     base = slug(name)
     available, reason = exporting.static_available()
     with st.container(horizontal=True, gap="small", key=f"export_row_{key}"):
-        if available:
-            for fmt in STATIC_FORMATS:
-                st.download_button(
-                    fmt.upper(),
-                    data=exporting.deferred_static(fig, fmt),
-                    file_name=f"{base}.{fmt}",
-                    mime=MIME[fmt],
-                    key=f"dl_{fmt}_{key}",
-                    on_click="ignore",
-                    icon=":material/download:",
-                    type="tertiary",
-                )
-        payloads = (
-            ("html", exporting.html(fig)),
-            ("csv", exporting.csv(data)),
-            ("json", exporting.json_data(data)),
-        )
-        for fmt, payload in payloads:
+        payloads = {fmt: exporting.deferred_static(fig, fmt) for fmt in STATIC_FORMATS} if available else {}
+        payloads |= {"html": exporting.html(fig), "csv": exporting.csv(data)}
+        payloads["json"] = exporting.json_data(data)
+        for fmt, payload in payloads.items():  # every payload is built only when its button is clicked
             st.download_button(
                 fmt.upper(),
                 data=payload,

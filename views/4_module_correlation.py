@@ -8,12 +8,7 @@ from studio import loaders, state, widgets
 
 files = state.require_checkpoint()
 st.title(f"Module correlation & MI · {files.name}")
-art = loaders.artifact(files)
-if art is None:
-    st.info(
-        "This checkpoint has no analysis artifact. Run `python -m iclm analyze CHECKPOINT --data FILE...`."
-    )
-    st.stop()
+art = state.require_artifact(files)
 stamp = art.manifest.get("created", "")
 
 METRICS = {"cka": "Linear CKA", "cka_debiased": "Debiased linear CKA", "correlation": "Mean |Pearson r|"}

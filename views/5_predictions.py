@@ -7,12 +7,7 @@ from studio import attribution_view, loaders, state, tables
 
 files = state.require_checkpoint()
 st.title(f"Predictions & attribution · {files.name}")
-art = loaders.artifact(files)
-if art is None:
-    st.info(
-        "This checkpoint has no analysis artifact. Run `python -m iclm analyze CHECKPOINT --data FILE...`."
-    )
-    st.stop()
+art = state.require_artifact(files)
 examples = art.examples
 
 filters = st.columns(4)
