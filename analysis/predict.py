@@ -13,7 +13,6 @@ A *field* is an `ICLMOutput` logits field: "logits" (the model's output: aggrega
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 
 import torch
@@ -106,67 +105,6 @@ def model_routes(model, collator, examples: Sequence, batch_size: int = 8) -> Te
     return torch.cat(routes).long()
 
 
-def _forward(model, ids: Tensor, mask: Tensor, routes: Tensor, drop_module: str | None):
-    """One forward pass with every input moved to the model's device."""
-    device = model_device(model)
-    ids, mask, routes = ids.to(device), mask.to(device), routes.to(device)
-    return model(input_ids=ids, attention_mask=mask, routes=routes, drop_module=drop_module)
-
-
-@torch.no_grad()
-def _choice_predictions(model, collator, examples, routes, fields, drop_module, batch_size):
-    """{field: [choice of each example]} for examples that all have choices."""
-    from iclm.evaluation.scoring import answer_logprob
-
-    pairs = [(i, dataclasses.replace(e, answer=c)) for i, e in enumerate(examples) for c in e.choices]
-    scores = {f: [[] for _ in examples] for f in fields}
-    for start in range(0, len(pairs), batch_size):
-        chunk = pairs[start : start + batch_size]
-        batch = collator([p for _, p in chunk])
-        rows = torch.tensor([i for i, _ in chunk])
-        out = _forward(model, batch["input_ids"], batch["attention_mask"], routes[rows], drop_module)
-        for field in fields:
-            labels = batch["labels"].to(model_device(model))
-            values = answer_logprob(getattr(out, field).float(), labels).tolist()
-            for (i, _), value in zip(chunk, values, strict=True):
-                scores[field][i].append(value)
-    return {
-        f: [
-            e.choices[max(range(len(s)), key=s.__getitem__)] for e, s in zip(examples, scores[f], strict=True)
-        ]
-        for f in fields
-    }
-
-
-@torch.no_grad()
-def _greedy_tokens(model, batch, routes, field, drop_module, max_new_tokens) -> list[list[int]]:
-    """Greedy continuations of a right-padded collated batch, one token per step (full recompute)."""
-    prompts = [batch["input_ids"][r][batch["prompt_mask"][r]].tolist() for r in range(len(routes))]
-    lengths = [
-        min(max(int((batch["labels"][r] != -100).sum()), 1), max_new_tokens) for r in range(len(routes))
-    ]
-    width = max(len(p) for p in prompts) + max(lengths)
-    ids = batch["input_ids"].new_zeros(len(prompts), width)
-    attention = ids.clone()
-    for row, prompt in enumerate(prompts):
-        ids[row, : len(prompt)] = torch.tensor(prompt)
-        attention[row, : len(prompt)] = 1
-    cursor = torch.tensor([len(p) for p in prompts])
-    rows = torch.arange(len(prompts))
-    generated: list[list[int]] = [[] for _ in prompts]
-    for step in range(max(lengths)):
-        upto = int(cursor.max())
-        out = _forward(model, ids[:, :upto], attention[:, :upto], routes, drop_module)
-        logits = getattr(out, field)
-        tokens = logits[rows.to(logits.device), (cursor - 1).to(logits.device)].argmax(-1).cpu()  # (B,)
-        for row in range(len(prompts)):
-            if step < lengths[row]:
-                generated[row].append(int(tokens[row]))
-        ids[rows, cursor], attention[rows, cursor] = tokens, 1
-        cursor = cursor + 1
-    return generated
-
-
 def predict_examples(
     model,
     tokenizer,
@@ -187,21 +125,18 @@ def predict_examples(
         raise ValueError(f"routes has {len(routes)} entries for {len(examples)} examples")
     collator = collator or make_collator(model, tokenizer, examples)
     routes = routes.long()
-    if drop_module is None:
-        return _shared_state_predictions(
-            model, tokenizer, examples, routes, fields, collator, batch_size, max_new_tokens
-        )
-    return _reference_predictions(
+    return _shared_state_predictions(
         model, tokenizer, examples, routes, fields, drop_module, collator, batch_size, max_new_tokens
     )
 
 
 def _shared_state_predictions(
-    model, tokenizer, examples, routes, fields, collator, batch_size, max_new_tokens
+    model, tokenizer, examples, routes, fields, drop_module, collator, batch_size, max_new_tokens
 ):
     """The evaluation's fast path (`iclm.evaluation.fast`): per batch one KV-cached pass per module needed,
     every field, choice and greedy token read from those states. The explicit routes play the part of
-    the evaluation's oracle routes (a readout with `oracle=True` reads the domain module given per row)."""
+    the evaluation's oracle routes (a readout with `oracle=True` reads the domain module given per row).
+    A dropped module enters the aggregation as zeros, as in `forward`."""
     from iclm.evaluation import fast
     from iclm.evaluation.prompts import encode_prompts
     from iclm.evaluation.scoring import Readout
@@ -210,7 +145,7 @@ def _shared_state_predictions(
     encoded = encode_prompts(
         list(examples), tokenizer, collator.dataset_ids, collator.max_length, max_new_tokens
     )
-    readouts = [Readout(field, field, oracle=True) for field in fields]
+    readouts = [Readout(field, field, oracle=True, drop_module=drop_module) for field in fields]
     order = sorted(range(len(examples)), key=lambda i: len(encoded[i].prompt_ids))
     result: dict[str, list[str | None]] = {f: [None] * len(examples) for f in fields}
     for start in range(0, len(order), batch_size):
@@ -239,36 +174,6 @@ def _shared_state_predictions(
                 else:
                     tokens = generated[field][row]
                     result[field][i] = tokenizer.decode(tokens, skip_special_tokens=True).strip()
-    return result
-
-
-def _reference_predictions(
-    model, tokenizer, examples, routes, fields, drop_module, collator, batch_size, max_new_tokens
-) -> dict[str, list[str | None]]:
-    """Plain full forwards (one per choice and per greedy token): the only path that can drop a module."""
-    result: dict[str, list[str | None]] = {f: [None] * len(examples) for f in fields}
-    with_choices = [i for i, e in enumerate(examples) if e.choices]
-    if with_choices:
-        chosen = _choice_predictions(
-            model,
-            collator,
-            [examples[i] for i in with_choices],
-            routes[with_choices],
-            fields,
-            drop_module,
-            batch_size,
-        )
-        for field in fields:
-            for i, choice in zip(with_choices, chosen[field], strict=True):
-                result[field][i] = choice
-    free = [i for i, e in enumerate(examples) if not e.choices]
-    for start in range(0, len(free), batch_size):
-        idx = free[start : start + batch_size]
-        batch = collator([examples[i] for i in idx])
-        for field in fields:
-            tokens = _greedy_tokens(model, batch, routes[idx], field, drop_module, max_new_tokens)
-            for i, toks in zip(idx, tokens, strict=True):
-                result[field][i] = tokenizer.decode(toks, skip_special_tokens=True).strip()
     return result
 
 

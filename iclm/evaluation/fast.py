@@ -48,6 +48,10 @@ def module_names(model, readout: Readout, item: BatchItem) -> tuple[str | None, 
     iclm = model.config.variant == "iclm"
     invariant = "invariant" if iclm and readout.field in ("logits", "invariant_logits") else None
     dom = None if readout.field == "invariant_logits" else f"domain_{domain}"
+    if readout.drop_module == "invariant":
+        invariant = None
+    elif readout.drop_module == "domain":
+        dom = None
     return invariant, dom
 
 
@@ -71,13 +75,19 @@ class Scorer:
                 i, d = module_names(self.model, readout, self.items[row])
                 inv.append(self.states.state(i, row, prefix) if i else None)
                 dom.append(self.states.state(d, row, prefix) if d else None)
-            out.append(torch.log_softmax(self._logits(inv, dom).float(), dim=-1))
+            out.append(torch.log_softmax(self._logits(readout, inv, dom).float(), dim=-1))
         return torch.cat(out)
 
-    def _logits(self, invariant: list, domain: list) -> Tensor:
-        if invariant[0] is not None and domain[0] is not None:  # the aggregation (iclm "logits")
-            return self.model.aggregation(torch.stack(invariant), torch.stack(domain), self.lm_head)
-        return self.lm_head(torch.stack(invariant if invariant[0] is not None else domain))  # (N, V)
+    def _logits(self, readout: Readout, invariant: list, domain: list) -> Tensor:
+        """(N, V) logits from module states (N lists of (H,)); a dropped module enters the iclm
+        aggregation as zeros, exactly as `ICLMForCausalLM._aggregate` does."""
+        inv = torch.stack(invariant) if invariant[0] is not None else None
+        dom = torch.stack(domain) if domain[0] is not None else None
+        if self.model.config.variant == "iclm" and readout.field == "logits":
+            inv = inv if inv is not None else torch.zeros_like(dom)
+            dom = dom if dom is not None else torch.zeros_like(inv)
+            return self.model.aggregation(inv, dom, self.lm_head)
+        return self.lm_head(inv if inv is not None else dom)
 
 
 def choice_scores(scorer: Scorer, readouts: list[Readout]) -> dict[str, dict[int, list[float]]]:

@@ -31,6 +31,7 @@ class Readout:
     field: str  # "logits" | "invariant_logits" | "domain_logits"
     force_route: int | None = None
     oracle: bool = False
+    drop_module: str | None = None  # None | "invariant" | "domain": the intervention of `forward`
 
 
 def readouts(config) -> list[Readout]:
