@@ -1,8 +1,12 @@
 """Training-step cost of an ICLM versus a single-LoRA baseline (issue: engine benchmark).
 
-Each configuration runs in its own subprocess so that its peak RSS is its own. Routing is oracle with
-balanced domain ids (example i -> domain i mod K): the worst case for sparse dispatch, which then runs
-one domain pass per module. Writes JSON to bench/results/train_step[-quick][-BxT].json and prints a table.
+Each configuration runs in its own subprocess so that its peak RSS is its own. A step is what
+`ICLMTrainer` runs: forward with `loss_only=True` (LM heads at the answer positions only), backward,
+AdamW. Routing is oracle with balanced domain ids (example i -> domain i mod K): the worst case for sparse
+dispatch, which then runs one domain pass per module. The oracle needs no router pass, and neither does a
+learned router once its embeddings are cached (`RouterEmbeddingCache`, from the second epoch on); the
+extra row "router pass" adds the frozen base's no-grad pass a learned router pays in its first epoch.
+Writes JSON to bench/results/train_step[-quick][-BxT].json and prints a table.
 
     python bench/train_step.py                      # smollm2-135m, batch 8 x 256
     python bench/train_step.py --batch 4 --seq 128  # the DESIGN comparison point
@@ -24,13 +28,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# (name, variant, K, execution)
-CONFIGURATIONS: list[tuple[str, str, int, str]] = [
-    ("baseline (single LoRA)", "baseline", 1, "sparse"),
-    ("ICLM sparse K=2", "iclm", 2, "sparse"),
-    ("ICLM sparse K=4", "iclm", 4, "sparse"),
-    ("ICLM sparse K=8", "iclm", 8, "sparse"),
-    ("ICLM dense K=4", "iclm", 4, "dense"),
+# (name, variant, K, execution, router pass every step)
+CONFIGURATIONS: list[tuple[str, str, int, str, bool]] = [
+    ("baseline (single LoRA)", "baseline", 1, "sparse", False),
+    ("ICLM sparse K=2", "iclm", 2, "sparse", False),
+    ("ICLM sparse K=4", "iclm", 4, "sparse", False),
+    ("ICLM sparse K=8", "iclm", 8, "sparse", False),
+    ("ICLM dense K=4", "iclm", 4, "dense", False),
+    ("ICLM sparse K=4 + router pass", "iclm", 4, "sparse", True),
 ]
 
 
@@ -40,6 +45,7 @@ class StepResult:
     variant: str
     num_domains: int
     execution: str
+    router_pass: bool
     seconds_per_step: float
     cpu_seconds_per_step: float
     tokens_per_second: float
@@ -78,7 +84,12 @@ def run_worker(args: argparse.Namespace) -> None:
 
     def step() -> float:
         optimizer.zero_grad(set_to_none=True)
-        out = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels, domain_ids=domain_ids)
+        if args.router_pass:  # what an uncached learned router adds: the frozen base, no grad
+            model.router_embeddings(input_ids, attention_mask, labels == -100)
+        out = model(
+            input_ids=input_ids, attention_mask=attention_mask, labels=labels, domain_ids=domain_ids,
+            loss_only=True,
+        )  # fmt: skip
         out.loss.backward()
         optimizer.step()
         return float(out.loss)
@@ -111,13 +122,13 @@ def _cpu_seconds() -> float:
 
 
 def run_configuration(
-    args: argparse.Namespace, name: str, variant: str, k: int, execution: str
+    args: argparse.Namespace, name: str, variant: str, k: int, execution: str, router_pass: bool
 ) -> StepResult:
     command = [
         sys.executable, __file__, "--worker", "--variant", variant, "--k", str(k), "--execution", execution,
         "--backbone", args.backbone, "--batch", str(args.batch), "--seq", str(args.seq),
         "--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads),
-    ]  # fmt: skip
+    ] + (["--router-pass"] if router_pass else [])  # fmt: skip
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise RuntimeError(f"{name} failed:\n{completed.stderr[-4000:]}")
@@ -127,6 +138,7 @@ def run_configuration(
         variant=variant,
         num_domains=k,
         execution=execution,
+        router_pass=router_pass,
         seconds_per_step=measured["seconds_per_step"],
         cpu_seconds_per_step=measured["cpu_seconds_per_step"],
         tokens_per_second=args.batch * args.seq / measured["seconds_per_step"],
@@ -174,6 +186,7 @@ def main() -> None:
     parser.add_argument("--variant", default="iclm", help=argparse.SUPPRESS)
     parser.add_argument("--k", type=int, default=2, help=argparse.SUPPRESS)
     parser.add_argument("--execution", default="sparse", help=argparse.SUPPRESS)
+    parser.add_argument("--router-pass", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     args.backbone = args.backbone or ("tiny" if args.quick else "smollm2-135m")
     args.batch = args.batch or (8 if not args.quick else 4)
@@ -183,10 +196,10 @@ def main() -> None:
         return
 
     results = []
-    for name, variant, k, execution in CONFIGURATIONS:
-        result = run_configuration(args, name, variant, k, execution)
+    for name, variant, k, execution, router_pass in CONFIGURATIONS:
+        result = run_configuration(args, name, variant, k, execution, router_pass)
         print(
-            f"{name:24s} {result.seconds_per_step:8.2f} s/step (wall) {result.cpu_seconds_per_step:8.2f} "
+            f"{name:30s} {result.seconds_per_step:8.2f} s/step (wall) {result.cpu_seconds_per_step:8.2f} "
             f"CPU s/step {result.tokens_per_second:8.1f} tok/s {result.peak_rss_gib:6.2f} GiB",
             flush=True,
         )
@@ -201,6 +214,7 @@ def main() -> None:
         "load_average_at_end": list(os.getloadavg()),
         "machine": {"python": platform.python_version(), "processor": platform.machine()},
         "routing": "oracle, balanced (example i -> domain i mod K)",
+        "step": "ICLMTrainer's: forward(loss_only=True) + backward + AdamW",
         "results": [asdict(r) for r in results],
         "targets": check_targets(results),
     }

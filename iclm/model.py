@@ -20,7 +20,7 @@ from iclm.backbone import Backbone, load_backbone
 from iclm.config import ICLMConfig
 from iclm.mi import answer_token_mi
 from iclm.outputs import ICLMOutput, LossTerms
-from iclm.router import CodebookUsage, Router, RouterOutput, codebook_usage, pool_prompt
+from iclm.router import CodebookUsage, Router, RouterOutput, codebook_usage, default_prompt_mask, pool_prompt
 
 DROP_MODULES = ("invariant", "domain")
 
@@ -31,6 +31,23 @@ def causal_lm_loss(logits: Tensor, labels: Tensor) -> Tensor:
     shift_labels = labels[:, 1:]  # (B, T-1)
     total = F.cross_entropy(shift_logits.transpose(1, 2), shift_labels, ignore_index=-100, reduction="sum")
     return total / (shift_labels != -100).sum().clamp_min(1)
+
+
+def next_token_targets(labels: Tensor) -> tuple[Tensor, Tensor]:
+    """The positions the loss reads and their targets: (B, T) bool, true at t when labels[t + 1] is a real
+    label, and those labels (N,) in the same row-major order."""
+    following = labels[:, 1:] != -100  # (B, T-1)
+    positions = torch.zeros_like(labels, dtype=torch.bool)
+    positions[:, :-1] = following
+    return positions, labels[:, 1:][following]
+
+
+def targets_lm_loss(logits: Tensor, targets: Tensor) -> Tensor:
+    """Mean cross-entropy of logits (N, V) at the read positions against targets (N,); 0 when N == 0.
+    Equals `causal_lm_loss` on the full logits."""
+    if targets.numel() == 0:
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits.float(), targets)
 
 
 class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
@@ -201,29 +218,37 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         dom = domain if domain is not None else torch.zeros_like(invariant)
         return self.aggregation(inv, dom, lm_head), invariant_logits, domain_logits
 
-    def _losses(self, out: ICLMOutput, labels: Tensor, routing_loss: Tensor) -> LossTerms:
-        zero = out.logits.new_zeros(())
+    def _losses(
+        self, invariant: Tensor | None, domain: Tensor | None, labels: Tensor, routing_loss: Tensor
+    ) -> LossTerms:
+        """Every loss term from the last hidden states (B, T, H). The LM heads run only at the N positions
+        whose next token is labelled (the answer): projecting all B x T positions onto the vocabulary
+        (49k for SmolLM2) cost about a second per head per training step on 2 CPU cores and most of the
+        step's activation memory, for logits the loss never reads."""
+        positions, targets = next_token_targets(labels)
+        pick = (lambda h: None if h is None else h[positions])  # (N, H)
+        logits, invariant_logits, domain_logits = self._aggregate(pick(invariant), pick(domain))
+        zero = logits.new_zeros((), dtype=torch.float32)
         iclm = self.config.variant == "iclm"
-        both = out.invariant_hidden is not None and out.domain_hidden is not None
         return LossTerms(
-            lm=causal_lm_loss(out.logits, labels),
-            invariant_lm=causal_lm_loss(out.invariant_logits, labels)
-            if out.invariant_logits is not None
-            else zero,
-            domain_lm=causal_lm_loss(out.domain_logits, labels)
-            if iclm and out.domain_logits is not None
-            else zero,
+            lm=targets_lm_loss(logits, targets),
+            invariant_lm=zero if invariant_logits is None else targets_lm_loss(invariant_logits, targets),
+            domain_lm=targets_lm_loss(domain_logits, targets) if iclm and domain_logits is not None else zero,
             routing=routing_loss.to(zero.dtype),
-            mi=answer_token_mi(out.invariant_hidden, out.domain_hidden, labels) if both else zero,
+            mi=answer_token_mi(invariant, domain, labels) if invariant is not None and domain is not None else zero,
         )
 
     # ---------------------------------------------------------------- forward
     def _resolve_routes(
-        self, input_ids, attention_mask, labels, prompt_mask, domain_ids, force_route, routes
-    ) -> tuple[Tensor, RouterOutput | None]:
+        self, input_ids, attention_mask, labels, prompt_mask, domain_ids, force_route, routes,
+        router_embeddings=None, loss_only=False,
+    ) -> tuple[Tensor, RouterOutput | None]:  # fmt: skip
         batch = input_ids.shape[0]
         if routes is not None:
             return routes.to(input_ids.device).long(), None
+        if loss_only and self.config.router.kind == "oracle" and domain_ids is not None:
+            # the oracle's route is the domain id: the base pass would only feed analysis outputs
+            return self.router._oracle_routes(domain_ids.to(input_ids.device), batch), None
         if force_route is not None:
             if not (isinstance(force_route, int) and 0 <= force_route < self.config.num_domains):
                 raise ValueError(
@@ -232,10 +257,8 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
                 )
             return torch.full((batch,), force_route, dtype=torch.long, device=input_ids.device), None
         if prompt_mask is None:
-            prompt_mask = (
-                attention_mask.bool() & (labels == -100) if labels is not None else attention_mask.bool()
-            )
-        router_out = self.route(input_ids, attention_mask, prompt_mask, domain_ids)
+            prompt_mask = default_prompt_mask(attention_mask, labels)
+        router_out = self.route(input_ids, attention_mask, prompt_mask, domain_ids, embeddings=router_embeddings)
         return router_out.routes, router_out
 
     def forward(
@@ -250,12 +273,20 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         routes: Tensor | None = None,
         past_key_values: adapter_ops.ICLMCache | None = None,
         use_cache: bool | None = None,
+        router_embeddings: Tensor | None = None,
+        loss_only: bool = False,
         **kwargs: Any,
     ) -> ICLMOutput:
         """See docs/api.md. input_ids, attention_mask, labels, prompt_mask: (B, T); domain_ids, routes: (B,).
 
         With a cache, input_ids holds only the new tokens and attention_mask covers past + new tokens.
+        `router_embeddings` (B, H): cached `router_embeddings()` of these inputs (the router base is frozen),
+        so the router's base pass is skipped. `loss_only=True` (training, needs labels): no (B, T, V) logits
+        in the output (the loss computes its own at the answer positions) and no base pass for an oracle
+        router given domain_ids.
         """
+        if loss_only and labels is None:
+            raise ValueError("loss_only=True needs labels")
         if drop_module not in (None, *DROP_MODULES):
             raise ValueError(
                 f"drop_module={drop_module!r} is invalid; choose None or one of {list(DROP_MODULES)}"
@@ -272,10 +303,13 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         if self.config.variant == "baseline" and routes is None:
             routes = torch.zeros(input_ids.shape[0], dtype=torch.long, device=input_ids.device)
         routes, router_out = self._resolve_routes(
-            input_ids, attention_mask, labels, prompt_mask, domain_ids, force_route, routes
-        )
+            input_ids, attention_mask, labels, prompt_mask, domain_ids, force_route, routes,
+            router_embeddings, loss_only,
+        )  # fmt: skip
         invariant, domain = self._run_modules(input_ids, attention_mask, routes, drop_module, past_key_values)
-        logits, invariant_logits, domain_logits = self._aggregate(invariant, domain)
+        logits = invariant_logits = domain_logits = None
+        if not loss_only:
+            logits, invariant_logits, domain_logits = self._aggregate(invariant, domain)
         out = ICLMOutput(
             logits=logits,
             invariant_logits=invariant_logits,
@@ -289,8 +323,8 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
             past_key_values=past_key_values,
         )
         if labels is not None:
-            routing = router_out.loss if router_out is not None else logits.new_zeros(())
-            out.loss_terms = self._losses(out, labels, routing)
+            routing = router_out.loss if router_out is not None else torch.zeros((), device=input_ids.device)
+            out.loss_terms = self._losses(invariant, domain, labels, routing)
             out.loss = out.loss_terms.total(self.config.loss_weights)
         return out
 

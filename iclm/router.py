@@ -52,6 +52,13 @@ def pool_prompt(hidden: Tensor, prompt_mask: Tensor) -> Tensor:
     return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp_min(1.0)
 
 
+def default_prompt_mask(attention_mask: Tensor, labels: Tensor | None) -> Tensor:
+    """The tokens the router pools when no prompt_mask is given: attended and unlabelled (B, T) bool."""
+    if labels is None:
+        return attention_mask.bool()
+    return attention_mask.bool() & (labels == -100)
+
+
 class Router(nn.Module):
     """Projector + K codes. kind="vq": codes are a trainable codebook; "kmeans": fixed centroids fitted by
     `init`; "oracle": route = domain_ids (the projector still runs so analysis gets projected embeddings)."""

@@ -28,6 +28,7 @@ from transformers import Trainer
 from iclm.training import state_io
 from iclm.training.metrics_log import MetricsWriter
 from iclm.training.probe import ProbeSet, model_inputs, probe_metrics
+from iclm.training.router_cache import RouterEmbeddingCache
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +39,16 @@ class ICLMTrainer(Trainer):
     """Trainer for ICLM models. Extra arguments: `metrics_writer` (rank-0 `MetricsWriter`) and
     `probe` (a fixed `ProbeSet`; None disables the probe metrics)."""
 
-    def __init__(self, *args: Any, metrics_writer: MetricsWriter, probe: ProbeSet | None = None, **kwargs):
+    def __init__(
+        self,
+        *args: Any,
+        metrics_writer: MetricsWriter,
+        probe: ProbeSet | None = None,
+        cache_router_embeddings: bool = True,
+        **kwargs: Any,
+    ):
         super().__init__(*args, **kwargs)
+        self.router_cache = RouterEmbeddingCache() if cache_router_embeddings else None
         self.metrics_writer = metrics_writer
         self.probe = probe
         self.model_accepts_loss_kwargs = False  # the model averages its own loss; divide by GA steps
@@ -65,11 +74,24 @@ class ICLMTrainer(Trainer):
 
     # ---- loss -------------------------------------------------------------------------------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        """Weighted ICLM loss of one batch (the model applies `config.loss_weights`)."""
-        outputs = model(**model_inputs(inputs))
+        """Weighted ICLM loss of one batch (the model applies `config.loss_weights`). Training calls skip
+        the full-vocabulary logits (`loss_only`) and reuse cached router embeddings of learned routers."""
+        batch = model_inputs(inputs)
+        extra: dict[str, Any] = {"loss_only": "labels" in batch}
+        unwrapped = self.accelerator.unwrap_model(model)
+        if self._uses_router_cache(unwrapped) and "labels" in batch:
+            extra["router_embeddings"] = self.router_cache.embeddings(
+                unwrapped, batch["input_ids"], batch["attention_mask"], batch.get("prompt_mask"), batch["labels"]
+            )
+        outputs = model(**batch, **extra)
         if model.training:
             self._accumulate(outputs)
         return (outputs.loss, outputs) if return_outputs else outputs.loss
+
+    def _uses_router_cache(self, model) -> bool:
+        """Learned routers (vq, kmeans) read the frozen base: cache their embeddings. The oracle needs none."""
+        config = model.config
+        return self.router_cache is not None and config.variant != "baseline" and config.router.kind != "oracle"
 
     def _accumulate(self, outputs) -> None:
         terms = outputs.loss_terms

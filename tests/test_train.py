@@ -247,3 +247,32 @@ def test_group_by_length_batches_examples_of_similar_length(tmp_path):
     widths = _WidthRecordingTrainer.widths
     assert len(widths) == 4
     assert sorted(widths)[:2] == [min(widths)] * 2 and min(widths) < 20 < max(widths)
+
+
+class _CacheStats(ICLMTrainer):
+    seen: dict = {}
+
+    def train(self, *args, **kwargs):
+        result = super().train(*args, **kwargs)
+        cache = self.router_cache
+        _CacheStats.seen = {"hits": cache.hits, "misses": cache.misses} if cache is not None else {}
+        return result
+
+
+def test_cached_router_embeddings_train_exactly_like_recomputed_ones(tmp_path):
+    # 96 examples, batch 8, 24 steps = two epochs: the second epoch routes from the cache only
+    overrides = {"max_steps": 24, "log_every": 6, "save_every": 100}
+    cached = run_training(config_from_dict(toy_config(tmp_path / "a", **overrides)), trainer_cls=_CacheStats)
+    stats = dict(_CacheStats.seen)
+    plain = run_training(
+        config_from_dict(toy_config(tmp_path / "b", cache_router_embeddings=False, **overrides)),
+        trainer_cls=_CacheStats,
+    )
+    assert _CacheStats.seen == {}
+    assert stats["misses"] == 96 and stats["hits"] == 24 * 8 - 96
+    a = read_metrics(cached.run_dir / "metrics.jsonl")
+    b = read_metrics(plain.run_dir / "metrics.jsonl")
+    assert [r["step"] for r in a] == [r["step"] for r in b] == [6, 12, 18, 24]
+    for ra, rb in zip(a, b, strict=True):
+        assert ra["loss"] == pytest.approx(rb["loss"], rel=1e-4, abs=1e-5)
+        assert ra["routing_fraction"] == rb["routing_fraction"]

@@ -113,6 +113,7 @@ class TrainingSection:
     router_init_examples: int = 256
     tensorboard: bool = True
     group_by_length: bool = False  # batches of similar length: less padding, faster steps
+    cache_router_embeddings: bool = True  # the router base is frozen: one base pass per distinct prompt
 
     def __post_init__(self) -> None:
         _check_positive("training.learning_rate", self.learning_rate, integer=False)
@@ -127,7 +128,7 @@ class TrainingSection:
         _check_positive("training.max_grad_norm", self.max_grad_norm, integer=False, allow_zero=True)
         if self.max_steps is not None:
             _check_positive("training.max_steps", self.max_steps, integer=True)
-        for name in ("bf16", "tensorboard"):
+        for name in ("bf16", "tensorboard", "cache_router_embeddings"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"training.{name}={getattr(self, name)!r} is invalid; expected true/false")
         if not isinstance(self.output_dir, str) or not self.output_dir:

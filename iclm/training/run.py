@@ -142,6 +142,7 @@ def run_training(
         processing_class=None,  # the engine saves the tokenizer; also keeps Trainer from editing config
         metrics_writer=writer,
         probe=probe,
+        cache_router_embeddings=t.cache_router_embeddings,
         callbacks=([tensorboard] if tensorboard else []) + list(callbacks or []),
     )
     if last:
