@@ -12,6 +12,12 @@ passes. Routes are computed once from the unperturbed prompt and held FIXED duri
 reads the same embedding layer; re-routing at IG's interpolation points would make f discontinuous).
 Only the read position's hidden state goes through the LM head (no (T, V) logits).
 
+The gradient methods ("input_x_gradient", "saliency") run each module ONCE for all readouts: the readouts
+share module passes (aggregated = invariant + routed domain), so one forward per module with gradients and
+one backward per readout replace captum's forward-per-readout (plus a no-grad forward to find the target);
+the scores equal captum's InputXGradient / Saliency (tested against them). Integrated gradients and
+feature ablation go through captum.
+
 Methods: "input_x_gradient", "saliency" (|gradient| summed over the embedding), "integrated_gradients"
 (baseline: the pad token's embedding at every position by default, or "zeros"; Gauss-Legendre steps;
 `progress(done, total)` fires per internal batch) and "feature_ablation" (word-level: each
@@ -34,6 +40,7 @@ from analysis import predict
 
 Method = Literal["input_x_gradient", "saliency", "integrated_gradients", "feature_ablation"]
 METHODS: tuple[str, ...] = ("input_x_gradient", "saliency", "integrated_gradients", "feature_ablation")
+GRADIENT_METHODS: tuple[str, ...] = ("input_x_gradient", "saliency")
 Baseline = Literal["zeros", "pad"]
 
 
@@ -181,11 +188,58 @@ def _attribute_module(model, module: str, ids: Tensor, setup: dict, target_id: i
         with torch.no_grad():
             base_logprob = float(logprobs(setup["base"])[0, token])
         delta = float(scores.sum()) - (logprob - base_logprob)
-    module_route = route if module == "aggregated" else None
-    if module.startswith("domain_"):
-        module_route = int(module.removeprefix("domain_"))
     text = setup["tokenizer"].decode([token])
-    return scores, ModuleTarget(module, module_route, token, text, logprob, base_logprob, delta)
+    return scores, ModuleTarget(module, _readout_route(module, route), token, text, logprob, base_logprob, delta)
+
+
+def _module_passes(model, readouts: Sequence[str], route: int) -> list[str]:
+    """The module passes that `readouts` read, each once, in a fixed order."""
+    needed: list[str] = []
+    for readout in readouts:
+        if readout == "aggregated":
+            wanted = (["invariant"] if model.config.variant == "iclm" else []) + [f"domain_{route}"]
+        else:
+            wanted = [readout]
+        needed += [name for name in wanted if name not in needed]
+    return needed
+
+
+def _gradient_attributions(model, ids: Tensor, chosen: Sequence[str], setup: dict, target_id, tick):
+    """Gradient methods for every readout from one forward pass per module -> {readout: (scores (T,),
+    ModuleTarget)}. f and the target token are taken from the same (gradient-carrying) forward."""
+    route, position = setup["route"], setup["position"]
+    embeds = setup["embeds"].clone().requires_grad_(True)  # (1, T, H)
+    mask = torch.ones_like(ids)
+    lm_head = model.base.get_output_embeddings()
+    with torch.enable_grad(), _embeddings_replaced(model, {"embeds": embeds}):
+        states = {
+            name: model._decode(name, ids, mask, None)[0][:, position]  # (1, H)
+            for name in _module_passes(model, chosen, route)
+        }
+        results = {}
+        for readout in chosen:
+            if readout != "aggregated":
+                logits = lm_head(states[readout])
+            elif model.config.variant == "iclm":
+                inv, dom = states["invariant"][:, None], states[f"domain_{route}"][:, None]
+                logits = model._aggregate(inv, dom)[0][:, 0]
+            else:
+                logits = lm_head(states[f"domain_{route}"])
+            logprobs = torch.log_softmax(logits.float(), dim=-1)[0]  # (V,)
+            token = int(logprobs.argmax()) if target_id is None else target_id
+            (grad,) = torch.autograd.grad(logprobs[token], embeds, retain_graph=True)  # (1, T, H)
+            tick(1)
+            scores = (grad * embeds).sum(-1)[0] if setup["method"] == "input_x_gradient" else grad.abs().sum(-1)[0]
+            text = setup["tokenizer"].decode([token])
+            target = ModuleTarget(readout, _readout_route(readout, route), token, text, float(logprobs[token].detach()))
+            results[readout] = (scores.detach(), target)
+    return results
+
+
+def _readout_route(readout: str, route: int) -> int | None:
+    if readout == "aggregated":
+        return route
+    return int(readout.removeprefix("domain_")) if readout.startswith("domain_") else None
 
 
 def _evaluations(method: str, n_steps: int, n_words: int) -> int:
@@ -259,8 +313,12 @@ def attribute(
     token_texts = tuple(tokenizer.decode([int(i)]) for i in ids[0])
     frames, targets = [], {}
     target_id = _target_id(tokenizer, target)
+    if method in GRADIENT_METHODS:
+        computed = _gradient_attributions(model, ids, chosen, setup, target_id, tick)
+    else:
+        computed = {module: _attribute_module(model, module, ids, setup, target_id, tick) for module in chosen}
     for module in chosen:
-        scores, targets[module] = _attribute_module(model, module, ids, setup, target_id, tick)
+        scores, targets[module] = computed[module]
         frames.append(_frame(token_texts, words, module, method, scores))
     frame = pd.concat(frames, ignore_index=True)
     return AttributionResult(method, token_texts, position, route, targets, frame)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
@@ -32,13 +33,17 @@ class ModulePrediction:
 class ModulePredictions:
     """route: the router's choice; distances (K,) to each code; modules: readout name -> prediction, in order
     "aggregated" (the routed model output; for no_invariant/baseline the routed domain module's), "invariant"
-    (iclm), "domain_0".., and for iclm "aggregated_domain_k" (the aggregation with domain k forced)."""
+    (iclm), "domain_0".., and for iclm "aggregated_domain_k" (the aggregation with domain k forced).
+    router_embeddings (H,) and router_projected (P,): the router's view of the prompt (float32), as stored
+    in the analysis artifact, so the prompt can be placed on the cluster map without another base pass."""
 
     prompt_tokens: int
     route: int
     distances: tuple[float, ...]
     choices: tuple[str, ...] | None
     modules: dict[str, ModulePrediction]
+    router_embeddings: np.ndarray
+    router_projected: np.ndarray
 
     def top_tokens_frame(self) -> pd.DataFrame:
         """Tidy (module, rank, token, probability) table of the next-token top-k of every readout."""
@@ -138,7 +143,15 @@ def predict_all_modules(
         name: _prediction(name, value, tokenizer, choices, targets, top_k) for name, value in logits.items()
     }
     distances = tuple(float(d) for d in router.distances[0])
-    return ModulePredictions(ids.shape[1], route, distances, tuple(choices) if choices else None, modules)
+    return ModulePredictions(
+        prompt_tokens=ids.shape[1],
+        route=route,
+        distances=distances,
+        choices=tuple(choices) if choices else None,
+        modules=modules,
+        router_embeddings=router.embeddings[0].float().cpu().numpy(),
+        router_projected=router.projected[0].float().cpu().numpy(),
+    )
 
 
 def _prediction(name, logits, tokenizer, choices, targets, top_k) -> ModulePrediction:

@@ -11,11 +11,13 @@ Writes JSON to bench/results/train_step[-quick][-BxT].json and prints a table.
     python bench/train_step.py                      # smollm2-135m, batch 8 x 256
     python bench/train_step.py --batch 4 --seq 128  # the DESIGN comparison point
     python bench/train_step.py --quick              # tiny backbone, seconds
+    python bench/train_step.py --bf16               # bf16 autocast (training.bf16: true)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -80,16 +82,19 @@ def run_worker(args: argparse.Namespace) -> None:
     answer_start = args.seq * 3 // 4  # the last quarter of every sequence is "answer"
     labels[:, answer_start:] = input_ids[:, answer_start:]
     domain_ids = torch.arange(args.batch) % args.k
+    # training.bf16 = the Trainer's bf16 autocast: fp32 weights, bf16 matmuls and activations
+    precision = torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext()
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
     def step() -> float:
         optimizer.zero_grad(set_to_none=True)
-        if args.router_pass:  # what an uncached learned router adds: the frozen base, no grad
-            model.router_embeddings(input_ids, attention_mask, labels == -100)
-        out = model(
-            input_ids=input_ids, attention_mask=attention_mask, labels=labels, domain_ids=domain_ids,
-            loss_only=True,
-        )  # fmt: skip
+        with precision:
+            if args.router_pass:  # what an uncached learned router adds: the frozen base, no grad
+                model.router_embeddings(input_ids, attention_mask, labels == -100)
+            out = model(
+                input_ids=input_ids, attention_mask=attention_mask, labels=labels, domain_ids=domain_ids,
+                loss_only=True,
+            )  # fmt: skip
         out.loss.backward()
         optimizer.step()
         return float(out.loss)
@@ -128,7 +133,7 @@ def run_configuration(
         sys.executable, __file__, "--worker", "--variant", variant, "--k", str(k), "--execution", execution,
         "--backbone", args.backbone, "--batch", str(args.batch), "--seq", str(args.seq),
         "--steps", str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads),
-    ] + (["--router-pass"] if router_pass else [])  # fmt: skip
+    ] + (["--router-pass"] if router_pass else []) + (["--bf16"] if args.bf16 else [])  # fmt: skip
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise RuntimeError(f"{name} failed:\n{completed.stderr[-4000:]}")
@@ -181,6 +186,7 @@ def main() -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1: honest CPU-time ratios when busy)"
     )
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast, as training.bf16: true")
     parser.add_argument("--output", type=Path, default=None)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--variant", default="iclm", help=argparse.SUPPRESS)
@@ -215,10 +221,11 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "processor": platform.machine()},
         "routing": "oracle, balanced (example i -> domain i mod K)",
         "step": "ICLMTrainer's: forward(loss_only=True) + backward + AdamW",
+        "precision": "bf16 autocast" if args.bf16 else "fp32",
         "results": [asdict(r) for r in results],
         "targets": check_targets(results),
     }
-    suffix = "-quick" if args.quick else ""
+    suffix = ("-quick" if args.quick else "") + ("-bf16" if args.bf16 else "")
     output = args.output or ROOT / "bench" / "results" / f"train_step{suffix}-{args.batch}x{args.seq}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n")

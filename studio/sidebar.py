@@ -16,6 +16,25 @@ def _device_options() -> list[str]:
     return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
 
 
+def _precision(device: str) -> str:
+    from analysis.precision import PRECISIONS, default_precision, native_bf16
+
+    fast = native_bf16(device)
+    hint = (
+        "bf16 autocast: several times faster here (native bf16), scores rounded to ~3 digits. "
+        if fast
+        else "This device has no native bf16: fp32 is faster and exact. "
+    )
+    return st.radio(
+        "Live precision",
+        list(PRECISIONS),
+        index=list(PRECISIONS).index(default_precision(device)),
+        horizontal=True,
+        key=f"sidebar_precision_{device}",
+        help=hint + "Applies to custom prompts, attribution and interventions; the analysis artifact is fp32.",
+    )
+
+
 def _pick_shipped() -> Path | None:
     folders = discover()
     if not folders:
@@ -58,6 +77,7 @@ def render() -> None:
         st.session_state[state.DEVICE] = st.radio(
             "Device", _device_options(), horizontal=True, key="sidebar_device", help="For live model runs."
         )
+        st.session_state[state.PRECISION] = _precision(st.session_state[state.DEVICE])
         if chosen is not None:
             _summary(chosen)
             widgets.figure_set_button()

@@ -8,6 +8,7 @@ from studio.checkpoints import CheckpointFiles, checkpoints_root
 
 CHECKPOINT = "studio_checkpoint"  # CheckpointFiles of the selected checkpoint (or None)
 DEVICE = "studio_device"  # "cpu" | "cuda"
+PRECISION = "studio_precision"  # "bf16" | "fp32": autocast of live model runs
 
 HOW_TO_GET_ONE = """\
 No checkpoint found under `{root}`. Train one, or point the studio at a folder:
@@ -47,3 +48,17 @@ def require_artifact(files: CheckpointFiles):
 
 def device() -> str:
     return st.session_state.get(DEVICE, "cpu")
+
+
+def precision() -> str:
+    from analysis.precision import default_precision
+
+    return st.session_state.get(PRECISION) or default_precision(device())
+
+
+def live():
+    """Context manager for a live model run (prompts, attribution, interventions): the sidebar's precision
+    on the sidebar's device."""
+    from analysis.precision import autocast
+
+    return autocast(device(), precision())

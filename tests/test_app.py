@@ -218,3 +218,15 @@ def test_interventions_one_prompt_and_dataset_sample(app):
     summary = at.dataframe[0].value
     assert set(summary["intervention"]) >= {"none", "swap_+1"}
     assert len(charts(at)) == 1
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_custom_prompts_run_in_the_chosen_live_precision(app, precision):
+    at = app(state={"sidebar_precision_cpu": precision})
+    ok(at)
+    assert at.session_state["studio_precision"] == precision
+    at.switch_page("views/6_custom_prompts.py").run()
+    at.text_area(key="prompts_text").input("first prompt\nsecond prompt").run()
+    ok(at)
+    assert at.session_state["prompts_signature"][1] == precision
+    assert at.dataframe[0].value["prompt"].tolist() == ["first prompt", "second prompt"]

@@ -106,3 +106,29 @@ def test_smollm2_input_x_gradient_all_modules():
     assert set(result.frame["module"]) == {"aggregated", "invariant", "domain_0", "domain_1"}
     assert result.frame["score"].notna().all() and (result.frame["score"] != 0).any()
     assert result.targets["invariant"].logprob > -5  # a real LM: Paris is likely (adapters start at identity)
+
+
+@pytest.mark.parametrize("variant", ["iclm", "no_invariant"])
+@pytest.mark.parametrize("method", ["input_x_gradient", "saliency"])
+@pytest.mark.parametrize("target", [None, "off"])
+def test_shared_pass_gradients_equal_captum_per_readout(make_iclm, variant, method, target):
+    """The fast gradient path (one pass per module, one backward per readout) against captum's
+    InputXGradient / Saliency run readout by readout (`_attribute_module`, the integrated-gradients path)."""
+    from analysis import attribution
+
+    model = make_iclm(perturb=True, num_domains=3, variant=variant)
+    ticks = []
+    fast = attribute(model, model.tokenizer, PROMPT, method=method, target=target, progress=lambda d, t: ticks.append(d))
+    ids = torch.tensor([model.tokenizer(PROMPT)["input_ids"]])
+    embeds = model.get_input_embeddings()(ids).detach()
+    setup = {"route": fast.route, "position": ids.shape[1] - 1, "embeds": embeds, "base": embeds * 0}
+    setup |= {"words": torch.zeros(ids.shape[1], dtype=torch.long), "method": method, "n_steps": 1}
+    setup |= {"batch": 1, "tokenizer": model.tokenizer}
+    target_id = attribution._target_id(model.tokenizer, target)
+    assert list(fast.targets) == ["aggregated", *model.module_names] and ticks[-1] == len(fast.targets)
+    for readout, expected_target in fast.targets.items():
+        scores, reference = attribution._attribute_module(model, readout, ids, setup, target_id, lambda n: None)
+        got = torch.tensor(fast.frame[fast.frame["module"] == readout]["score"].to_numpy(), dtype=scores.dtype)
+        torch.testing.assert_close(got, scores, atol=1e-5, rtol=1e-4, msg=readout)
+        assert expected_target.token_id == reference.token_id and expected_target.route == reference.route
+        assert expected_target.logprob == pytest.approx(reference.logprob, abs=1e-5)

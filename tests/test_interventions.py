@@ -128,7 +128,11 @@ def test_predict_all_modules_matches_choice_scoring(model, examples):
         expected = choice_scores(model, collator, [example], readout, 8)[0]
         assert result.modules[name].choice_logprobs == pytest.approx(expected, abs=1e-4), name
     ids = torch.tensor([model.tokenizer(example.prompt)["input_ids"]])
-    assert result.route == int(model.route(ids).routes[0])
+    routed = model.route(ids)
+    assert result.route == int(routed.routes[0])
+    # the router's view comes with the prediction (the studio places prompts with it, no second pass)
+    torch.testing.assert_close(torch.from_numpy(result.router_embeddings), routed.embeddings[0].float())
+    torch.testing.assert_close(torch.from_numpy(result.router_projected), routed.projected[0].float())
     assert set(result.modules) >= {"aggregated_domain_0", "aggregated_domain_1"}
     frame = result.top_tokens_frame()
     assert len(frame) == 3 * len(result.modules) and (frame.groupby("module")["probability"].sum() <= 1).all()

@@ -25,7 +25,7 @@ example = prompts.example_picker(files, key="interventions")
 if example is not None and st.button(
     "Run interventions on this prompt", key="interventions_one", type="primary"
 ):
-    with st.spinner("Running the interventions…"):
+    with st.spinner("Running the interventions…"), state.live():
         table = intervention_table(model, model.tokenizer, [example], interventions)
     st.dataframe(
         table[["intervention", "route", "prediction", "correct", "changed"]], hide_index=True, width="stretch"
@@ -43,7 +43,7 @@ size = columns[1].slider("Examples per dataset", 2, 64, 8, key="interventions_si
 seed = columns[2].number_input("Seed", 0, 10_000, 0, key="interventions_seed")
 sample = prompts.sample(pool, picked, size, int(seed))
 if st.button(f"Run on {len(sample)} examples", key="interventions_many", disabled=not sample):
-    with st.spinner(f"Predicting {len(sample)} examples under {len(interventions)} interventions…"):
+    with st.spinner(f"Predicting {len(sample)} examples under {len(interventions)} interventions…"), state.live():
         st.session_state["interventions_table"] = intervention_table(
             model, model.tokenizer, sample, interventions
         )

@@ -1,0 +1,53 @@
+"""Numeric precision of live model runs (custom prompts, attribution, interventions).
+
+bf16 autocast keeps fp32 weights and runs matmuls in bfloat16. On CPUs with native bf16 instructions
+(AVX512-BF16 or AMX) and on CUDA GPUs with bf16 support it is several times faster than fp32: a 250-token
+SmolLM2 forward on 2 EPYC cores takes 0.33 s in fp32 and 0.11 s under bf16 autocast. Scores then carry
+bf16 rounding (about 3 significant digits), so fp32 stays available for exact comparisons with the
+fp32 analysis artifact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+Precision = Literal["fp32", "bf16"]
+PRECISIONS: tuple[str, ...] = ("fp32", "bf16")
+_CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+@lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """True when /proc/cpuinfo lists AVX512-BF16 or AMX-BF16 (Linux; False elsewhere)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in _CPU_BF16_FLAGS)
+
+
+def native_bf16(device: str | torch.device) -> bool:
+    """Whether bf16 autocast is fast (hardware bf16 math) on `device`."""
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    return kind == "cpu" and cpu_has_native_bf16()
+
+
+def default_precision(device: str | torch.device) -> Precision:
+    """bf16 where the hardware does bf16 natively, else fp32 (emulated bf16 is slower than fp32)."""
+    return "bf16" if native_bf16(device) else "fp32"
+
+
+def autocast(device: str | torch.device, precision: Precision):
+    """Context manager for one live run: bf16 autocast on `device`, or nothing for fp32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} is invalid; choose one of {list(PRECISIONS)}")
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
