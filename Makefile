@@ -29,7 +29,7 @@ test-fast: setup
 	$(BIN)/python -m pytest -m "not slow and not browser"
 
 lint: setup
-	$(BIN)/ruff check iclm analysis pages app.py tests bench
+	$(BIN)/ruff check iclm analysis studio views app.py tests bench
 
 bench: setup
 	$(BIN)/python bench/train_step.py --quick

@@ -189,7 +189,9 @@ def _attribute_module(model, module: str, ids: Tensor, setup: dict, target_id: i
             base_logprob = float(logprobs(setup["base"])[0, token])
         delta = float(scores.sum()) - (logprob - base_logprob)
     text = setup["tokenizer"].decode([token])
-    return scores, ModuleTarget(module, _readout_route(module, route), token, text, logprob, base_logprob, delta)
+    return scores, ModuleTarget(
+        module, _readout_route(module, route), token, text, logprob, base_logprob, delta
+    )
 
 
 def _module_passes(model, readouts: Sequence[str], route: int) -> list[str]:
@@ -229,9 +231,13 @@ def _gradient_attributions(model, ids: Tensor, chosen: Sequence[str], setup: dic
             token = int(logprobs.argmax()) if target_id is None else target_id
             (grad,) = torch.autograd.grad(logprobs[token], embeds, retain_graph=True)  # (1, T, H)
             tick(1)
-            scores = (grad * embeds).sum(-1)[0] if setup["method"] == "input_x_gradient" else grad.abs().sum(-1)[0]
+            scores = (
+                (grad * embeds).sum(-1)[0] if setup["method"] == "input_x_gradient" else grad.abs().sum(-1)[0]
+            )
             text = setup["tokenizer"].decode([token])
-            target = ModuleTarget(readout, _readout_route(readout, route), token, text, float(logprobs[token].detach()))
+            target = ModuleTarget(
+                readout, _readout_route(readout, route), token, text, float(logprobs[token].detach())
+            )
             results[readout] = (scores.detach(), target)
     return results
 
@@ -316,7 +322,9 @@ def attribute(
     if method in GRADIENT_METHODS:
         computed = _gradient_attributions(model, ids, chosen, setup, target_id, tick)
     else:
-        computed = {module: _attribute_module(model, module, ids, setup, target_id, tick) for module in chosen}
+        computed = {
+            module: _attribute_module(model, module, ids, setup, target_id, tick) for module in chosen
+        }
     for module in chosen:
         scores, targets[module] = computed[module]
         frames.append(_frame(token_texts, words, module, method, scores))

@@ -105,6 +105,9 @@ def measure(root: Path, url_port: int, server_started: float) -> dict:
         page.wait_for_function(DONE, timeout=300_000)
         out["attribution_s"] = time.perf_counter() - start
         out["attribution_method"] = "input_x_gradient (all modules)"
+        from analysis.precision import default_precision
+
+        out["live_precision"] = f"{default_precision('cpu')} (the sidebar's default on this machine)"
         browser.close()
     return out
 

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # (name, variant, K, execution, router pass every step)
 CONFIGURATIONS: list[tuple[str, str, int, str, bool]] = [
+    ("plain peft LoRA (HF model, full logits)", "peft", 1, "sparse", False),
     ("baseline (single LoRA)", "baseline", 1, "sparse", False),
     ("ICLM sparse K=2", "iclm", 2, "sparse", False),
     ("ICLM sparse K=4", "iclm", 4, "sparse", False),
@@ -65,6 +66,9 @@ def run_worker(args: argparse.Namespace) -> None:
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
+    if args.variant == "peft":
+        run_plain_peft_worker(args)
+        return
     config = ICLMConfig(
         num_domains=args.k,
         variant=args.variant,
@@ -75,20 +79,12 @@ def run_worker(args: argparse.Namespace) -> None:
     )
     model = ICLMForCausalLM.from_config_and_backbone(config)
     model.train()
-    vocab = min(len(model.tokenizer), 1000)  # any real token ids do; the cost does not depend on which
-    input_ids = torch.randint(3, vocab, (args.batch, args.seq))
-    attention_mask = torch.ones_like(input_ids)
-    labels = torch.full_like(input_ids, -100)
-    answer_start = args.seq * 3 // 4  # the last quarter of every sequence is "answer"
-    labels[:, answer_start:] = input_ids[:, answer_start:]
-    domain_ids = torch.arange(args.batch) % args.k
-    # training.bf16 = the Trainer's bf16 autocast: fp32 weights, bf16 matmuls and activations
-    precision = torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext()
+    input_ids, attention_mask, labels, domain_ids = _batch(args, model.tokenizer)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
 
     def step() -> float:
         optimizer.zero_grad(set_to_none=True)
-        with precision:
+        with _precision(args):
             if args.router_pass:  # what an uncached learned router adds: the frozen base, no grad
                 model.router_embeddings(input_ids, attention_mask, labels == -100)
             out = model(
@@ -99,6 +95,58 @@ def run_worker(args: argparse.Namespace) -> None:
         optimizer.step()
         return float(out.loss)
 
+    _measure(args, step)
+
+
+def run_plain_peft_worker(args: argparse.Namespace) -> None:
+    """What a user gets without the engine: the Hugging Face model + peft LoRA (r 8, q/k/v/o), the model's
+    own loss over full (B, T, V) logits. The reference's "single LoRA" figure in DESIGN is this setup."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from iclm.backbone import load_backbone
+
+    backbone = load_backbone(args.backbone)
+    lora = LoraConfig(
+        r=8, lora_alpha=16, lora_dropout=0.0, target_modules=["q_proj", "k_proj", "v_proj", "o_proj"]
+    )
+    model = get_peft_model(backbone.model, lora).train()
+    input_ids, attention_mask, labels, _ = _batch(args, backbone.tokenizer)
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+    def step() -> float:
+        optimizer.zero_grad(set_to_none=True)
+        with _precision(args):
+            out = model(input_ids=input_ids, attention_mask=attention_mask, labels=labels)
+        out.loss.backward()
+        optimizer.step()
+        return float(out.loss)
+
+    _measure(args, step)
+
+
+def _batch(args: argparse.Namespace, tokenizer):
+    """Random real token ids (B, T); the last quarter of every sequence is the labelled answer."""
+    import torch
+
+    vocab = min(len(tokenizer), 1000)  # any real token ids do; the cost does not depend on which
+    input_ids = torch.randint(3, vocab, (args.batch, args.seq))
+    labels = torch.full_like(input_ids, -100)
+    answer_start = args.seq * 3 // 4
+    labels[:, answer_start:] = input_ids[:, answer_start:]
+    domain_ids = torch.arange(args.batch) % args.k
+    return input_ids, torch.ones_like(input_ids), labels, domain_ids
+
+
+def _precision(args: argparse.Namespace):
+    """training.bf16 = the Trainer's bf16 autocast: fp32 weights, bf16 matmuls and activations."""
+    import torch
+
+    return torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext()
+
+
+def _measure(args: argparse.Namespace, step) -> None:
+    """Warm-up + measured steps; prints one JSON line for the parent."""
     for _ in range(args.warmup):
         step()
     start, cpu_start = time.perf_counter(), _cpu_seconds()
@@ -171,6 +219,17 @@ def check_targets(results: list[StepResult]) -> dict[str, dict[str, float | bool
     }
 
 
+def versus_plain_peft(results: list[StepResult]) -> dict[str, float]:
+    """Sparse K=4 against the plain HF + peft LoRA step (no target: context for the engine's baseline,
+    which itself computes LM heads only at answer positions)."""
+    by_name = {r.name: r for r in results}
+    plain, k4 = by_name["plain peft LoRA (HF model, full logits)"], by_name["ICLM sparse K=4"]
+    return {
+        "sparse_k4_over_plain_peft_time": round(k4.cpu_seconds_per_step / plain.cpu_seconds_per_step, 3),
+        "sparse_k4_over_plain_peft_memory": round(k4.peak_rss_gib / plain.peak_rss_gib, 3),
+    }
+
+
 def _meets(value: float, op: str, target: float) -> bool:
     return value <= target if op == "<=" else value >= target
 
@@ -205,7 +264,7 @@ def main() -> None:
     for name, variant, k, execution, router_pass in CONFIGURATIONS:
         result = run_configuration(args, name, variant, k, execution, router_pass)
         print(
-            f"{name:30s} {result.seconds_per_step:8.2f} s/step (wall) {result.cpu_seconds_per_step:8.2f} "
+            f"{name:40s} {result.seconds_per_step:8.2f} s/step (wall) {result.cpu_seconds_per_step:8.2f} "
             f"CPU s/step {result.tokens_per_second:8.1f} tok/s {result.peak_rss_gib:6.2f} GiB",
             flush=True,
         )
@@ -224,6 +283,7 @@ def main() -> None:
         "precision": "bf16 autocast" if args.bf16 else "fp32",
         "results": [asdict(r) for r in results],
         "targets": check_targets(results),
+        "versus_plain_peft": versus_plain_peft(results),
     }
     suffix = ("-quick" if args.quick else "") + ("-bf16" if args.bf16 else "")
     output = args.output or ROOT / "bench" / "results" / f"train_step{suffix}-{args.batch}x{args.seq}.json"

@@ -226,7 +226,10 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         (49k for SmolLM2) cost about a second per head per training step on 2 CPU cores and most of the
         step's activation memory, for logits the loss never reads."""
         positions, targets = next_token_targets(labels)
-        pick = (lambda h: None if h is None else h[positions])  # (N, H)
+
+        def pick(hidden: Tensor | None) -> Tensor | None:  # (B, T, H) -> (N, H)
+            return None if hidden is None else hidden[positions]
+
         logits, invariant_logits, domain_logits = self._aggregate(pick(invariant), pick(domain))
         zero = logits.new_zeros((), dtype=torch.float32)
         iclm = self.config.variant == "iclm"
@@ -235,7 +238,9 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
             invariant_lm=zero if invariant_logits is None else targets_lm_loss(invariant_logits, targets),
             domain_lm=targets_lm_loss(domain_logits, targets) if iclm and domain_logits is not None else zero,
             routing=routing_loss.to(zero.dtype),
-            mi=answer_token_mi(invariant, domain, labels) if invariant is not None and domain is not None else zero,
+            mi=answer_token_mi(invariant, domain, labels)
+            if invariant is not None and domain is not None
+            else zero,
         )
 
     # ---------------------------------------------------------------- forward
@@ -258,7 +263,9 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
             return torch.full((batch,), force_route, dtype=torch.long, device=input_ids.device), None
         if prompt_mask is None:
             prompt_mask = default_prompt_mask(attention_mask, labels)
-        router_out = self.route(input_ids, attention_mask, prompt_mask, domain_ids, embeddings=router_embeddings)
+        router_out = self.route(
+            input_ids, attention_mask, prompt_mask, domain_ids, embeddings=router_embeddings
+        )
         return router_out.routes, router_out
 
     def forward(

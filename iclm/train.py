@@ -81,7 +81,11 @@ class ICLMTrainer(Trainer):
         unwrapped = self.accelerator.unwrap_model(model)
         if self._uses_router_cache(unwrapped) and "labels" in batch:
             extra["router_embeddings"] = self.router_cache.embeddings(
-                unwrapped, batch["input_ids"], batch["attention_mask"], batch.get("prompt_mask"), batch["labels"]
+                unwrapped,
+                batch["input_ids"],
+                batch["attention_mask"],
+                batch.get("prompt_mask"),
+                batch["labels"],
             )
         outputs = model(**batch, **extra)
         if model.training:
@@ -89,9 +93,11 @@ class ICLMTrainer(Trainer):
         return (outputs.loss, outputs) if return_outputs else outputs.loss
 
     def _uses_router_cache(self, model) -> bool:
-        """Learned routers (vq, kmeans) read the frozen base: cache their embeddings. The oracle needs none."""
+        """Learned routers (vq, kmeans) read the frozen base: cache their embeddings. An oracle needs none."""
         config = model.config
-        return self.router_cache is not None and config.variant != "baseline" and config.router.kind != "oracle"
+        return (
+            self.router_cache is not None and config.variant != "baseline" and config.router.kind != "oracle"
+        )
 
     def _accumulate(self, outputs) -> None:
         terms = outputs.loss_terms

@@ -37,10 +37,11 @@ def panel(model, prompt: str, gold: str | None, *, key: str) -> None:
         def progress(done: int, total: int) -> None:
             bar.progress(min(done / max(total, 1), 1.0), text=f"Attributing… {done}/{total} forward passes")
 
+        attributed = gold if target == "gold answer" else None
         with state.live():
             result = attribute(
-                model, model.tokenizer, prompt, method=method, target=gold if target == "gold answer" else None,
-                n_steps=int(steps), progress=progress,
+                model, model.tokenizer, prompt, method=method, target=attributed, n_steps=int(steps),
+                progress=progress,
             )  # fmt: skip
         bar.empty()
         st.session_state.setdefault(RESULTS, {})[key] = (prompt, result)

@@ -31,7 +31,8 @@ def _precision(device: str) -> str:
         index=list(PRECISIONS).index(default_precision(device)),
         horizontal=True,
         key=f"sidebar_precision_{device}",
-        help=hint + "Applies to custom prompts, attribution and interventions; the analysis artifact is fp32.",
+        help=hint
+        + "Applies to custom prompts, attribution and interventions; the analysis artifact is fp32.",
     )
 
 

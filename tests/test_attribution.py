@@ -118,7 +118,9 @@ def test_shared_pass_gradients_equal_captum_per_readout(make_iclm, variant, meth
 
     model = make_iclm(perturb=True, num_domains=3, variant=variant)
     ticks = []
-    fast = attribute(model, model.tokenizer, PROMPT, method=method, target=target, progress=lambda d, t: ticks.append(d))
+    fast = attribute(
+        model, model.tokenizer, PROMPT, method=method, target=target, progress=lambda d, t: ticks.append(d)
+    )
     ids = torch.tensor([model.tokenizer(PROMPT)["input_ids"]])
     embeds = model.get_input_embeddings()(ids).detach()
     setup = {"route": fast.route, "position": ids.shape[1] - 1, "embeds": embeds, "base": embeds * 0}
@@ -127,8 +129,12 @@ def test_shared_pass_gradients_equal_captum_per_readout(make_iclm, variant, meth
     target_id = attribution._target_id(model.tokenizer, target)
     assert list(fast.targets) == ["aggregated", *model.module_names] and ticks[-1] == len(fast.targets)
     for readout, expected_target in fast.targets.items():
-        scores, reference = attribution._attribute_module(model, readout, ids, setup, target_id, lambda n: None)
-        got = torch.tensor(fast.frame[fast.frame["module"] == readout]["score"].to_numpy(), dtype=scores.dtype)
+        scores, reference = attribution._attribute_module(
+            model, readout, ids, setup, target_id, lambda n: None
+        )
+        got = torch.tensor(
+            fast.frame[fast.frame["module"] == readout]["score"].to_numpy(), dtype=scores.dtype
+        )
         torch.testing.assert_close(got, scores, atol=1e-5, rtol=1e-4, msg=readout)
         assert expected_target.token_id == reference.token_id and expected_target.route == reference.route
         assert expected_target.logprob == pytest.approx(reference.logprob, abs=1e-5)

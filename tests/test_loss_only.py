@@ -25,8 +25,12 @@ def test_targets_loss_equals_the_full_causal_loss(tiny_batch):
 @pytest.mark.parametrize("variant", ["iclm", "no_invariant", "baseline"])
 @pytest.mark.parametrize("execution", ["sparse", "dense"])
 @pytest.mark.parametrize("aggregation", ["projected", "fresh_head"])
-def test_loss_only_gives_the_same_loss_terms_and_gradients(make_iclm, tiny_batch, variant, execution, aggregation):
-    model = make_iclm(num_domains=2, perturb=True, variant=variant, execution=execution, aggregation=aggregation)
+def test_loss_only_gives_the_same_loss_terms_and_gradients(
+    make_iclm, tiny_batch, variant, execution, aggregation
+):
+    model = make_iclm(
+        num_domains=2, perturb=True, variant=variant, execution=execution, aggregation=aggregation
+    )
     model.train()
     full = model(**tiny_batch)
     full.loss.backward()
@@ -90,6 +94,8 @@ def test_router_embedding_cache_is_exact_and_runs_only_new_prompts(make_iclm, ti
     computed = model(**tiny_batch)
     cached = model(**tiny_batch, router_embeddings=both)
     groups = len(torch.unique(computed.routes))  # sparse: one domain pass per route group
-    assert calls[0] == (2 + groups) + (1 + groups)  # computed: router + invariant + domains; cached: no router
+    assert calls[0] == (2 + groups) + (
+        1 + groups
+    )  # computed: router + invariant + domains; cached: no router
     torch.testing.assert_close(cached.routes, computed.routes)
     assert cached.loss.item() == pytest.approx(computed.loss.item(), rel=1e-5)

@@ -41,7 +41,9 @@ def test_bf16_predictions_and_attributions_stay_close_to_fp32(make_iclm):
         fast_attr = attribute(model, model.tokenizer, PROMPT, method="input_x_gradient")
     assert fast.route == exact.route
     for name, pred in exact.modules.items():
-        assert fast.modules[name].choice_logprobs == pytest.approx(pred.choice_logprobs, abs=0.1, rel=0.02), name
+        assert fast.modules[name].choice_logprobs == pytest.approx(pred.choice_logprobs, abs=0.1, rel=0.02), (
+            name
+        )
     a = torch.tensor(exact_attr.frame["score"].to_numpy())
     b = torch.tensor(fast_attr.frame["score"].to_numpy())
     assert torch.corrcoef(torch.stack([a, b]))[0, 1] > 0.98

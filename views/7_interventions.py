@@ -43,7 +43,10 @@ size = columns[1].slider("Examples per dataset", 2, 64, 8, key="interventions_si
 seed = columns[2].number_input("Seed", 0, 10_000, 0, key="interventions_seed")
 sample = prompts.sample(pool, picked, size, int(seed))
 if st.button(f"Run on {len(sample)} examples", key="interventions_many", disabled=not sample):
-    with st.spinner(f"Predicting {len(sample)} examples under {len(interventions)} interventions…"), state.live():
+    with (
+        st.spinner(f"Predicting {len(sample)} examples under {len(interventions)} interventions…"),
+        state.live(),
+    ):
         st.session_state["interventions_table"] = intervention_table(
             model, model.tokenizer, sample, interventions
         )

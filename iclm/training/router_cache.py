@@ -29,7 +29,12 @@ class RouterEmbeddingCache:
 
     @torch.no_grad()
     def embeddings(
-        self, model, input_ids: Tensor, attention_mask: Tensor, prompt_mask: Tensor | None, labels: Tensor | None
+        self,
+        model,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        prompt_mask: Tensor | None,
+        labels: Tensor | None,
     ) -> Tensor:
         """Router embeddings (B, H) of a batch; only the prompts not seen before go through the base."""
         pooled = prompt_mask.bool() & attention_mask.bool() if prompt_mask is not None else None
