@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from analysis.figures import attribution_heatmap
-from studio import state, widgets
+from studio import widgets
+from studio.live_runner import run_live
 
 METHODS = {
     "input_x_gradient": "Gradient × input",
@@ -38,11 +39,10 @@ def panel(model, prompt: str, gold: str | None, *, key: str) -> None:
             bar.progress(min(done / max(total, 1), 1.0), text=f"Attributing… {done}/{total} forward passes")
 
         attributed = gold if target == "gold answer" else None
-        with state.live():
-            result = attribute(
-                model, model.tokenizer, prompt, method=method, target=attributed, n_steps=int(steps),
-                progress=progress,
-            )  # fmt: skip
+        result = run_live(
+            attribute, model, model.tokenizer, prompt, method=method, target=attributed, n_steps=int(steps),
+            progress=progress,
+        )  # fmt: skip
         bar.empty()
         st.session_state.setdefault(RESULTS, {})[key] = (prompt, result)
     stored = st.session_state.get(RESULTS, {}).get(key)
