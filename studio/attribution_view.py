@@ -5,8 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from analysis.figures import attribution_heatmap
-from studio import widgets
-from studio.live_runner import run_live
+from studio import state, widgets
 
 METHODS = {
     "input_x_gradient": "Gradient × input",
@@ -39,10 +38,11 @@ def panel(model, prompt: str, gold: str | None, *, key: str) -> None:
             bar.progress(min(done / max(total, 1), 1.0), text=f"Attributing… {done}/{total} forward passes")
 
         attributed = gold if target == "gold answer" else None
-        result = run_live(
-            attribute, model, model.tokenizer, prompt, method=method, target=attributed, n_steps=int(steps),
-            progress=progress,
-        )  # fmt: skip
+        with state.live():
+            result = attribute(
+                model, model.tokenizer, prompt, method=method, target=attributed, n_steps=int(steps),
+                progress=progress,
+            )  # fmt: skip
         bar.empty()
         st.session_state.setdefault(RESULTS, {})[key] = (prompt, result)
     stored = st.session_state.get(RESULTS, {}).get(key)

@@ -54,3 +54,11 @@ def precision() -> str:
     from analysis.precision import default_precision
 
     return st.session_state.get(PRECISION) or default_precision(device())
+
+
+def live():
+    """Context manager for a live model run (prompts, attribution, interventions): the sidebar's precision
+    on the sidebar's device."""
+    from analysis.precision import autocast
+
+    return autocast(device(), precision())

@@ -7,7 +7,6 @@ import streamlit as st
 
 from analysis.figures import projection_scatter
 from studio import attribution_view, loaders, state, uploads, widgets
-from studio.live_runner import run_live
 
 MAX_PROMPTS = 64
 files = state.require_checkpoint()
@@ -43,13 +42,13 @@ if st.session_state.get("prompts_signature") != signature:
     bar = st.progress(0.0, text="Routing and predicting…")
     from studio.live import run_prompts
 
-    st.session_state["prompts_result"] = run_live(
-        run_prompts,
-        model,
-        model.tokenizer,
-        examples,
-        lambda done, total: bar.progress(done / total, text=f"{done}/{total}"),
-    )
+    with state.live():
+        st.session_state["prompts_result"] = run_prompts(
+            model,
+            model.tokenizer,
+            examples,
+            lambda done, total: bar.progress(done / total, text=f"{done}/{total}"),
+        )
     st.session_state["prompts_signature"] = signature
     bar.empty()
 rows, router_states, details = st.session_state["prompts_result"]
