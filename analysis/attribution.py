@@ -105,15 +105,22 @@ def _embeddings_replaced(model, holder: dict):
 def _readout_logits(model, module: str, ids: Tensor, route: int, position: int) -> Tensor:
     """Logits (B, V) of one readout at `position` for ids (B, T); routes fixed (`route` for aggregated)."""
     mask = torch.ones_like(ids)
+    states = {
+        name: model._decode(name, ids, mask, None)[0][:, position]  # (B, H)
+        for name in _module_passes(model, [module], route)
+    }
+    return _logits_from_states(model, module, states, route)
+
+
+def _logits_from_states(model, readout: str, states: dict[str, Tensor], route: int) -> Tensor:
+    """Logits (B, V) of one readout from the module states (B, H) at the read position."""
     lm_head = model.base.get_output_embeddings()
-    iclm = model.config.variant == "iclm"
-    if module == "aggregated":
-        domain = model._decode(f"domain_{route}", ids, mask, None)[0][:, position]  # (B, H)
-        if not iclm:
-            return lm_head(domain)
-        invariant = model._decode("invariant", ids, mask, None)[0][:, position]
-        return model._aggregate(invariant[:, None], domain[:, None])[0][:, 0]
-    return lm_head(model._decode(module, ids, mask, None)[0][:, position])
+    if readout != "aggregated":
+        return lm_head(states[readout])
+    domain = states[f"domain_{route}"]
+    if model.config.variant != "iclm":
+        return lm_head(domain)
+    return model._aggregate(states["invariant"][:, None], domain[:, None])[0][:, 0]
 
 
 def _modules(model, modules: Sequence[str] | None) -> list[str]:
@@ -212,7 +219,6 @@ def _gradient_attributions(model, ids: Tensor, chosen: Sequence[str], setup: dic
     route, position = setup["route"], setup["position"]
     embeds = setup["embeds"].clone().requires_grad_(True)  # (1, T, H)
     mask = torch.ones_like(ids)
-    lm_head = model.base.get_output_embeddings()
     with torch.enable_grad(), _embeddings_replaced(model, {"embeds": embeds}):
         states = {
             name: model._decode(name, ids, mask, None)[0][:, position]  # (1, H)
@@ -220,13 +226,7 @@ def _gradient_attributions(model, ids: Tensor, chosen: Sequence[str], setup: dic
         }
         results = {}
         for readout in chosen:
-            if readout != "aggregated":
-                logits = lm_head(states[readout])
-            elif model.config.variant == "iclm":
-                inv, dom = states["invariant"][:, None], states[f"domain_{route}"][:, None]
-                logits = model._aggregate(inv, dom)[0][:, 0]
-            else:
-                logits = lm_head(states[f"domain_{route}"])
+            logits = _logits_from_states(model, readout, states, route)  # (1, V)
             logprobs = torch.log_softmax(logits.float(), dim=-1)[0]  # (V,)
             token = int(logprobs.argmax()) if target_id is None else target_id
             (grad,) = torch.autograd.grad(logprobs[token], embeds, retain_graph=True)  # (1, T, H)

@@ -25,14 +25,6 @@ from iclm.router import CodebookUsage, Router, RouterOutput, codebook_usage, def
 DROP_MODULES = ("invariant", "domain")
 
 
-def causal_lm_loss(logits: Tensor, labels: Tensor) -> Tensor:
-    """Mean next-token cross-entropy; labels (B, T) aligned with input_ids (-100 ignored), shifted here."""
-    shift_logits = logits[:, :-1].float()  # (B, T-1, V)
-    shift_labels = labels[:, 1:]  # (B, T-1)
-    total = F.cross_entropy(shift_logits.transpose(1, 2), shift_labels, ignore_index=-100, reduction="sum")
-    return total / (shift_labels != -100).sum().clamp_min(1)
-
-
 def next_token_targets(labels: Tensor) -> tuple[Tensor, Tensor]:
     """The positions the loss reads and their targets: (B, T) bool, true at t when labels[t + 1] is a real
     label, and those labels (N,) in the same row-major order."""
@@ -43,8 +35,7 @@ def next_token_targets(labels: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def targets_lm_loss(logits: Tensor, targets: Tensor) -> Tensor:
-    """Mean cross-entropy of logits (N, V) at the read positions against targets (N,); 0 when N == 0.
-    Equals `causal_lm_loss` on the full logits."""
+    """Mean cross-entropy of logits (N, V) at the read positions against targets (N,); 0 when N == 0."""
     if targets.numel() == 0:
         return logits.sum() * 0.0
     return F.cross_entropy(logits.float(), targets)
@@ -219,18 +210,26 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         return self.aggregation(inv, dom, lm_head), invariant_logits, domain_logits
 
     def _losses(
-        self, invariant: Tensor | None, domain: Tensor | None, labels: Tensor, routing_loss: Tensor
+        self,
+        invariant: Tensor | None,
+        domain: Tensor | None,
+        labels: Tensor,
+        routing_loss: Tensor,
+        full_logits: tuple[Tensor | None, Tensor | None, Tensor | None] | None,
     ) -> LossTerms:
-        """Every loss term from the last hidden states (B, T, H). The LM heads run only at the N positions
-        whose next token is labelled (the answer): projecting all B x T positions onto the vocabulary
-        (49k for SmolLM2) cost about a second per head per training step on 2 CPU cores and most of the
-        step's activation memory, for logits the loss never reads."""
+        """Every loss term from the last hidden states (B, T, H), read only at the N positions whose next
+        token is labelled (the answer). Without `full_logits` (training: loss_only) the LM heads run at those
+        positions only: projecting all B x T positions onto the vocabulary (49k for SmolLM2) cost about a
+        second per head per training step on 2 CPU cores, for logits the loss never reads."""
         positions, targets = next_token_targets(labels)
 
-        def pick(hidden: Tensor | None) -> Tensor | None:  # (B, T, H) -> (N, H)
-            return None if hidden is None else hidden[positions]
+        def pick(tensor: Tensor | None) -> Tensor | None:  # (B, T, .) -> (N, .)
+            return None if tensor is None else tensor[positions]
 
-        logits, invariant_logits, domain_logits = self._aggregate(pick(invariant), pick(domain))
+        if full_logits is None:
+            logits, invariant_logits, domain_logits = self._aggregate(pick(invariant), pick(domain))
+        else:
+            logits, invariant_logits, domain_logits = (pick(x) for x in full_logits)
         zero = logits.new_zeros((), dtype=torch.float32)
         iclm = self.config.variant == "iclm"
         return LossTerms(
@@ -253,7 +252,7 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
             return routes.to(input_ids.device).long(), None
         if loss_only and self.config.router.kind == "oracle" and domain_ids is not None:
             # the oracle's route is the domain id: the base pass would only feed analysis outputs
-            return self.router._oracle_routes(domain_ids.to(input_ids.device), batch), None
+            return self.router.oracle_routes(domain_ids.to(input_ids.device), batch), None
         if force_route is not None:
             if not (isinstance(force_route, int) and 0 <= force_route < self.config.num_domains):
                 raise ValueError(
@@ -331,7 +330,8 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         )
         if labels is not None:
             routing = router_out.loss if router_out is not None else torch.zeros((), device=input_ids.device)
-            out.loss_terms = self._losses(invariant, domain, labels, routing)
+            full = None if loss_only else (logits, invariant_logits, domain_logits)
+            out.loss_terms = self._losses(invariant, domain, labels, routing, full)
             out.loss = out.loss_terms.total(self.config.loss_weights)
         return out
 

@@ -83,7 +83,7 @@ class Router(nn.Module):
         distances = torch.cdist(projected.float(), self.codebook.float()).pow(2)  # (B, K)
         zero = projected.sum() * 0.0
         if self.config.kind == "oracle":
-            routes = self._oracle_routes(domain_ids, embeddings.shape[0])
+            routes = self.oracle_routes(domain_ids, embeddings.shape[0])
             return RouterOutput(routes, embeddings, projected, distances.detach(), zero)
         routes = distances.argmin(dim=-1)  # (B,)
         loss = self._vq_loss(projected, routes) if self.config.kind == "vq" else zero
@@ -96,7 +96,7 @@ class Router(nn.Module):
         commitment = F.mse_loss(projected, chosen.detach())
         return codebook_loss + self.config.beta * commitment
 
-    def _oracle_routes(self, domain_ids: Tensor | None, batch: int) -> Tensor:
+    def oracle_routes(self, domain_ids: Tensor | None, batch: int) -> Tensor:
         if domain_ids is None:
             raise ValueError("router.kind='oracle' needs domain_ids (B,) in the batch; none were given")
         domain_ids = domain_ids.long().flatten()

@@ -3,9 +3,17 @@ embeddings (model level and through a real training run)."""
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from iclm.model import causal_lm_loss, next_token_targets, targets_lm_loss
+from iclm.model import next_token_targets, targets_lm_loss
 from iclm.training.router_cache import RouterEmbeddingCache
+
+
+def causal_lm_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Reference: mean next-token cross-entropy over full (B, T, V) logits, labels shifted here."""
+    shift_logits, shift_labels = logits[:, :-1].float(), labels[:, 1:]
+    total = F.cross_entropy(shift_logits.transpose(1, 2), shift_labels, ignore_index=-100, reduction="sum")
+    return total / (shift_labels != -100).sum().clamp_min(1)
 
 
 def _grads(model) -> dict[str, torch.Tensor]:
