@@ -53,6 +53,8 @@ class StepResult:
     cpu_seconds_per_step: float
     tokens_per_second: float
     peak_rss_gib: float
+    saved_activations_gib: float
+    saved_weights_gib: float
     loss: float
 
 
@@ -95,7 +97,7 @@ def run_worker(args: argparse.Namespace) -> None:
         optimizer.step()
         return float(out.loss)
 
-    _measure(args, step)
+    _measure(args, step, model)
 
 
 def run_plain_peft_worker(args: argparse.Namespace) -> None:
@@ -122,7 +124,7 @@ def run_plain_peft_worker(args: argparse.Namespace) -> None:
         optimizer.step()
         return float(out.loss)
 
-    _measure(args, step)
+    _measure(args, step, model)
 
 
 def _batch(args: argparse.Namespace, tokenizer):
@@ -145,7 +147,28 @@ def _precision(args: argparse.Namespace):
     return torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext()
 
 
-def _measure(args: argparse.Namespace, step) -> None:
+def _saved_for_backward(model, step) -> dict[str, float]:
+    """GiB that one more step keeps for backward (unique storages seen by `saved_tensors_hooks`), split into
+    the model's own weights (the frozen matrices the backward reads) and activations. Run after the peak
+    RSS was read, so it does not change the measured numbers."""
+    import torch
+
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    saved: dict[int, int] = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        saved[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        step()
+    activations = sum(n for ptr, n in saved.items() if ptr not in weights)
+    held_weights = sum(n for ptr, n in saved.items() if ptr in weights)
+    return {"saved_activations_gib": activations / 2**30, "saved_weights_gib": held_weights / 2**30}
+
+
+def _measure(args: argparse.Namespace, step, model) -> None:
     """Warm-up + measured steps; prints one JSON line for the parent."""
     for _ in range(args.warmup):
         step()
@@ -155,16 +178,13 @@ def _measure(args: argparse.Namespace, step) -> None:
     seconds = (time.perf_counter() - start) / args.steps
     cpu_seconds = (_cpu_seconds() - cpu_start) / args.steps
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    print(
-        json.dumps(
-            {
-                "seconds_per_step": seconds,
-                "cpu_seconds_per_step": cpu_seconds,
-                "peak_rss_gib": peak_kib / 2**20,
-                "loss": loss,
-            }
-        )
-    )
+    measured = {
+        "seconds_per_step": seconds,
+        "cpu_seconds_per_step": cpu_seconds,
+        "peak_rss_gib": peak_kib / 2**20,
+        "loss": loss,
+    }
+    print(json.dumps(measured | _saved_for_backward(model, step)))
 
 
 def _cpu_seconds() -> float:
@@ -196,6 +216,8 @@ def run_configuration(
         cpu_seconds_per_step=measured["cpu_seconds_per_step"],
         tokens_per_second=args.batch * args.seq / measured["seconds_per_step"],
         peak_rss_gib=measured["peak_rss_gib"],
+        saved_activations_gib=measured["saved_activations_gib"],
+        saved_weights_gib=measured["saved_weights_gib"],
         loss=measured["loss"],
     )
 
@@ -265,7 +287,8 @@ def main() -> None:
         result = run_configuration(args, name, variant, k, execution, router_pass)
         print(
             f"{name:40s} {result.seconds_per_step:8.2f} s/step (wall) {result.cpu_seconds_per_step:8.2f} "
-            f"CPU s/step {result.tokens_per_second:8.1f} tok/s {result.peak_rss_gib:6.2f} GiB",
+            f"CPU s/step {result.tokens_per_second:8.1f} tok/s {result.peak_rss_gib:6.2f} GiB "
+            f"(saved for backward: {result.saved_activations_gib:.2f} activations)",
             flush=True,
         )
         results.append(result)
