@@ -300,12 +300,17 @@ def attribution_heatmap(
     modules: Sequence[str],
     title: str | None = None,
     size: FigureSize = "one_column",
+    max_token_labels: int | None = None,
 ) -> FigureWithData:
     """Token attribution: tokens (rows, in order) x modules (columns), diverging scale centred at 0.
 
     Args:
         tokens: (T,) token strings (escaped; repeated tokens stay separate rows); scores: (T, M) attributions;
         modules: (M,) module names.
+        max_token_labels: label at most this many rows on the axis (every k-th token; every row still names
+            its token on hover). None labels every row, as a paper figure wants. Why a cap exists: plotly.js
+            lays out each tick label on its own, and 250 labels took about 1.8 s to draw in the studio's
+            headless Chromium on 2 cores, against 0.1 s for the rest of the heatmap.
     """
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != (len(tokens), len(modules)):
@@ -330,8 +335,13 @@ def attribution_heatmap(
             colorbar=dict(title=dict(text="attribution")),
         )
     )
+    every = 1 if not max_token_labels else max(1, -(-len(tokens) // max_token_labels))
     fig.update_yaxes(
-        tickmode="array", tickvals=positions, ticktext=labels, autorange="reversed", showgrid=False
+        tickmode="array",
+        tickvals=positions[::every],
+        ticktext=labels[::every],
+        autorange="reversed",
+        showgrid=False,
     )
     fig.update_xaxes(showgrid=False, side="top")
     data = pd.DataFrame(

@@ -38,11 +38,10 @@ def panel(model, prompt: str, gold: str | None, *, key: str) -> None:
             bar.progress(min(done / max(total, 1), 1.0), text=f"Attributing… {done}/{total} forward passes")
 
         attributed = gold if target == "gold answer" else None
-        with state.live():
-            result = attribute(
-                model, model.tokenizer, prompt, method=method, target=attributed, n_steps=int(steps),
-                progress=progress,
-            )  # fmt: skip
+        result = state.run_live(
+            attribute, model, model.tokenizer, prompt, method=method, target=attributed, n_steps=int(steps),
+            progress=progress,
+        )  # fmt: skip
         bar.empty()
         st.session_state.setdefault(RESULTS, {})[key] = (prompt, result)
     stored = st.session_state.get(RESULTS, {}).get(key)
@@ -51,20 +50,29 @@ def panel(model, prompt: str, gold: str | None, *, key: str) -> None:
     show(stored[1], key=key)
 
 
+# Tokens labelled on the on-screen heatmap (plotly.js draws each label on its own: see attribution_heatmap).
+SCREEN_TOKEN_LABELS = 64
+
+
 def show(result, *, key: str) -> None:
     """Heatmap (tokens x modules) and the attributed token of every module."""
     modules = list(result.targets)
     matrix = result.frame.pivot_table(index="token_index", columns="module", values="score", aggfunc="first")
     matrix = matrix.reindex(columns=modules)
-    heat = attribution_heatmap(
-        list(result.tokens),
-        matrix.to_numpy(),
-        modules,
-        title=f"{METHODS[result.method]} (route {result.route})",
+    title = f"{METHODS[result.method]} (route {result.route})"
+    tokens, scores = list(result.tokens), matrix.to_numpy()
+    heat = attribution_heatmap(tokens, scores, modules, title=title)  # exports: every token labelled
+    on_screen = attribution_heatmap(
+        tokens, scores, modules, title=title, max_token_labels=SCREEN_TOKEN_LABELS
     )
     left, right = st.columns([3, 2], gap="large")
     with left:
-        widgets.show_figure(heat.figure, heat.data, f"attribution_{result.method}", key=f"{key}_heat")
+        if len(tokens) > SCREEN_TOKEN_LABELS:
+            every = -(-len(tokens) // SCREEN_TOKEN_LABELS)
+            st.caption(f"One token in {every} labelled here (hover names every row); exports label them all.")
+        widgets.show_figure(
+            on_screen.figure, heat.data, f"attribution_{result.method}", key=f"{key}_heat", export=heat.figure
+        )
     with right:
         st.caption("Attributed token per module (log-probability; for IG the completeness error delta).")
         rows = [

@@ -98,20 +98,43 @@ def _artifact(folder: str, _mtime: float):
     return load_artifact(folder)
 
 
-def model(files: CheckpointFiles, device: str):
-    """The checkpoint's ICLMForCausalLM in eval mode on `device`; cached per folder and device."""
-    return _model(str(files.folder), device, _mtime(files.folder / "config.json"))
+def model(files: CheckpointFiles, device: str, precision: str = "fp32"):
+    """The checkpoint's ICLMForCausalLM in eval mode on `device`, for live runs in `precision` (a bf16 model
+    keeps its Linear weights in bf16 and must run under bf16 autocast, as `state.run_live` does); cached per
+    folder, device and precision."""
+    return _model(str(files.folder), device, precision, _mtime(files.folder / "config.json"))
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def _model(folder: str, device: str, _mtime: float):
+def _model(folder: str, device: str, precision: str, _mtime: float):
+    from studio import torch_lane
+
+    # Loading runs torch ops too: on the lane, so the script's pooled thread keeps no OpenMP team.
+    return torch_lane.run(_load_model, folder, device, precision)
+
+
+def _load_model(folder: str, device: str, precision: str):
     import iclm.model  # noqa: F401  (registers the iclm model type)
+    from analysis.precision import store_linear_weights_in_bf16
     from iclm.model import ICLMForCausalLM
 
     loaded = ICLMForCausalLM.from_pretrained(folder)
     loaded.name_or_path = folder  # analysis.predict.default_max_length reads training_config.json there
     loaded.to(device).eval()
+    if precision == "bf16":
+        store_linear_weights_in_bf16(loaded)
+    _warm_up(loaded, device, precision)
     return loaded
+
+
+def _warm_up(model, device: str, precision: str) -> None:
+    """One short attribution (forward + backward): PyTorch's first backward in a process pays for its
+    set-up, which the user's first click would otherwise pay."""
+    from analysis.attribution import attribute
+    from analysis.precision import autocast
+
+    with autocast(device, precision):
+        attribute(model, model.tokenizer, "Warm-up: the first backward sets up autograd.", method="saliency")
 
 
 def frame(records: list[dict[str, Any]]) -> pd.DataFrame:
@@ -200,12 +223,12 @@ def mi_table(folder: str, _mtime: float, n_boot: int, _files: CheckpointFiles) -
     return pd.DataFrame(rows)
 
 
-def require_model(files: CheckpointFiles, device: str):
+def require_model(files: CheckpointFiles, device: str, precision: str = "fp32"):
     """The model, or an st.error with the engine's message (missing/mismatched file) and a stopped page."""
     from iclm.checkpoint import CheckpointError as EngineError
 
     try:
-        return model(files, device)
+        return model(files, device, precision)
     except (EngineError, OSError, ValueError, RuntimeError) as exc:
         st.error(f"Cannot load the model of {files.name}: {exc}")
         st.stop()

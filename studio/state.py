@@ -56,9 +56,16 @@ def precision() -> str:
     return st.session_state.get(PRECISION) or default_precision(device())
 
 
-def live():
-    """Context manager for a live model run (prompts, attribution, interventions): the sidebar's precision
-    on the sidebar's device."""
+def run_live(job, *args, **kwargs):
+    """A live model run (prompts, attribution, interventions): `job(*args, **kwargs)` in the sidebar's
+    precision on the sidebar's device, on the torch lane (see `studio.torch_lane` for why)."""
     from analysis.precision import autocast
+    from studio import torch_lane
 
-    return autocast(device(), precision())
+    on_device, in_precision = device(), precision()  # read here: session state lives on the script thread
+
+    def in_autocast():
+        with autocast(on_device, in_precision):  # autocast is thread-local: entered on the lane
+            return job(*args, **kwargs)
+
+    return torch_lane.run(in_autocast)

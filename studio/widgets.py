@@ -48,16 +48,23 @@ def show_figure(
     key: str,
     on_select: bool = False,
     height: int | None = None,
+    export: go.Figure | None = None,
 ) -> Any:
-    """Draw a figure with its export controls; return the selection event when `on_select`."""
+    """Draw a figure with its export controls; return the selection event when `on_select`.
+
+    `export`: the figure the exports (and the figure set) hold when it differs from the one drawn, e.g.
+    every token labelled where the screen shows every k-th.
+    """
+    export = fig if export is None else export
     if height is not None:
         fig.update_layout(height=height)
+        export.update_layout(height=height)
     kwargs: dict[str, Any] = {"key": f"chart_{key}", "width": "stretch"}
     if on_select:
         kwargs.update(on_select="rerun", selection_mode=("lasso", "box"))
     event = st.plotly_chart(fig, **kwargs)
-    _remember(name, fig, data)
-    export_controls(fig, data, name, key=key)
+    _remember(name, export, data)
+    export_controls(export, data, name, key=key)
     return event
 
 

@@ -230,3 +230,24 @@ def test_custom_prompts_run_in_the_chosen_live_precision(app, precision):
     ok(at)
     assert at.session_state["prompts_signature"][1] == precision
     assert at.dataframe[0].value["prompt"].tolist() == ["first prompt", "second prompt"]
+
+
+def test_long_prompt_attribution_labels_a_subset_on_screen_and_every_token_in_exports(app):
+    from studio.attribution_view import SCREEN_TOKEN_LABELS
+    from studio.widgets import FIGURES
+
+    at = ok(app("views/6_custom_prompts.py"))
+    at.text_area(key="prompts_text").set_value(" ".join(["blue cube on machine"] * 60)).run()
+    at.button(key="prompts_attr_run").click().run()
+    ok(at)
+    heatmaps = [c for c in charts(at) if '"type":"heatmap"' in c.proto.spec.replace(" ", "")]
+    assert len(heatmaps) == 1
+    import json
+
+    on_screen = json.loads(heatmaps[0].proto.spec)["layout"]["yaxis"]["ticktext"]
+    (remembered,) = [fig for name, (fig, _) in next(iter(at.session_state[FIGURES].values())).items()
+                     if name.startswith("attribution_")]  # fmt: skip
+    exported = list(remembered.layout.yaxis.ticktext)
+    assert len(exported) > SCREEN_TOKEN_LABELS >= len(on_screen)
+    assert on_screen == exported[:: -(-len(exported) // SCREEN_TOKEN_LABELS)]
+    assert any("labelled here" in c.value for c in at.caption)

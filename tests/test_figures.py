@@ -173,6 +173,19 @@ def test_attribution_heatmap_diverging_centred():
     assert out.figure.layout.template.layout.colorscale.diverging is not None
 
 
+def test_attribution_heatmap_caps_axis_labels_but_keeps_every_row_named():
+    tokens = [f"t{i}" for i in range(250)]
+    capped = attribution_heatmap(tokens, np.zeros((250, 2)), ["invariant", "domain_0"], max_token_labels=64)
+    axis = capped.figure.layout.yaxis
+    assert len(axis.ticktext) <= 64 and list(axis.ticktext[:2]) == ["t0", "t4"]  # every 4th, from the first
+    assert list(axis.tickvals[:2]) == [0, 4]
+    assert [row[0] for row in capped.figure.data[0].text] == tokens  # hover still names every row
+    full = attribution_heatmap(tokens, np.zeros((250, 2)), ["invariant", "domain_0"])
+    assert list(full.figure.layout.yaxis.ticktext) == tokens
+    few = attribution_heatmap(tokens[:10], np.zeros((10, 2)), ["invariant", "domain_0"], max_token_labels=64)
+    assert list(few.figure.layout.yaxis.ticktext) == tokens[:10]
+
+
 def test_bad_color_by_rejected():
     with pytest.raises(ValueError, match="color_by"):
         projection_scatter(np.zeros((1, 2)), ["a"], ["x"], "colour")

@@ -7,7 +7,7 @@ import torch
 
 from analysis.attribution import attribute
 from analysis.interventions import predict_all_modules
-from analysis.precision import autocast, default_precision, native_bf16
+from analysis.precision import autocast, default_precision, native_bf16, store_linear_weights_in_bf16
 
 PROMPT = "The cube is on. The ball is off. Is the"
 
@@ -47,3 +47,26 @@ def test_bf16_predictions_and_attributions_stay_close_to_fp32(make_iclm):
     a = torch.tensor(exact_attr.frame["score"].to_numpy())
     b = torch.tensor(fast_attr.frame["score"].to_numpy())
     assert torch.corrcoef(torch.stack([a, b]))[0, 1] > 0.98
+
+
+def test_bf16_stored_linear_weights_give_the_same_results_under_autocast(make_iclm):
+    """Autocast casts Linear weights to bf16 anyway: storing them in bf16 must change no number."""
+    reference = make_iclm(perturb=True, num_domains=2)
+    stored = make_iclm(perturb=True, num_domains=2)
+    store_linear_weights_in_bf16(stored)
+    linears = [m for m in stored.modules() if isinstance(m, torch.nn.Linear)]
+    tied = stored.get_input_embeddings().weight
+    assert any(m.weight.dtype == torch.bfloat16 for m in linears)
+    assert all(m.weight.dtype == torch.bfloat16 for m in linears if m.weight is not tied)
+    assert tied.dtype == torch.float32  # embeddings (and a head tied to them) stay fp32
+    choices = ["on", "off", "undetermined"]
+    with autocast("cpu", "bf16"):
+        expected = predict_all_modules(reference, reference.tokenizer, PROMPT, choices)
+        got = predict_all_modules(stored, stored.tokenizer, PROMPT, choices)
+        expected_attr = attribute(reference, reference.tokenizer, PROMPT, method="input_x_gradient")
+        got_attr = attribute(stored, stored.tokenizer, PROMPT, method="input_x_gradient")
+    assert got.route == expected.route
+    for name, pred in expected.modules.items():
+        assert got.modules[name].choice_logprobs == pytest.approx(pred.choice_logprobs, abs=1e-5), name
+    expected_scores = expected_attr.frame["score"].to_numpy()
+    assert got_attr.frame["score"].to_numpy() == pytest.approx(expected_scores, abs=1e-5)

@@ -47,5 +47,5 @@ with right:
     st.dataframe(tables.module_predictions(row, columns), hide_index=True, width="stretch")
 
 st.subheader("Token attribution per module")
-model = loaders.require_model(files, state.device())
+model = loaders.require_model(files, state.device(), state.precision())
 attribution_view.panel(model, row["prompt"], str(row["gold"]) or None, key="pred_attr")

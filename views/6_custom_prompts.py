@@ -36,19 +36,19 @@ if len(examples) > MAX_PROMPTS:
     st.warning(f"{len(examples)} prompts: processing the first {MAX_PROMPTS}.")
     examples = examples[:MAX_PROMPTS]
 
-model = loaders.require_model(files, state.device())
+model = loaders.require_model(files, state.device(), state.precision())
 signature = (str(files.folder), state.precision(), tuple((e.id, e.prompt, e.choices) for e in examples))
 if st.session_state.get("prompts_signature") != signature:
     bar = st.progress(0.0, text="Routing and predicting…")
     from studio.live import run_prompts
 
-    with state.live():
-        st.session_state["prompts_result"] = run_prompts(
-            model,
-            model.tokenizer,
-            examples,
-            lambda done, total: bar.progress(done / total, text=f"{done}/{total}"),
-        )
+    st.session_state["prompts_result"] = state.run_live(
+        run_prompts,
+        model,
+        model.tokenizer,
+        examples,
+        lambda done, total: bar.progress(done / total, text=f"{done}/{total}"),
+    )
     st.session_state["prompts_signature"] = signature
     bar.empty()
 rows, router_states, details = st.session_state["prompts_result"]

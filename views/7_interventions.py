@@ -8,7 +8,7 @@ from studio import loaders, prompts, state, tables, widgets
 
 files = state.require_checkpoint()
 st.title(f"Interventions · {files.name}")
-model = loaders.require_model(files, state.device())
+model = loaders.require_model(files, state.device(), state.precision())
 options = {i.name: i for i in standard_interventions(model.config)}
 st.caption(
     "none: the model as trained · force_route_k: every input to domain module k · drop_invariant / "
@@ -25,8 +25,8 @@ example = prompts.example_picker(files, key="interventions")
 if example is not None and st.button(
     "Run interventions on this prompt", key="interventions_one", type="primary"
 ):
-    with st.spinner("Running the interventions…"), state.live():
-        table = intervention_table(model, model.tokenizer, [example], interventions)
+    with st.spinner("Running the interventions…"):
+        table = state.run_live(intervention_table, model, model.tokenizer, [example], interventions)
     st.dataframe(
         table[["intervention", "route", "prediction", "correct", "changed"]], hide_index=True, width="stretch"
     )
@@ -43,12 +43,9 @@ size = columns[1].slider("Examples per dataset", 2, 64, 8, key="interventions_si
 seed = columns[2].number_input("Seed", 0, 10_000, 0, key="interventions_seed")
 sample = prompts.sample(pool, picked, size, int(seed))
 if st.button(f"Run on {len(sample)} examples", key="interventions_many", disabled=not sample):
-    with (
-        st.spinner(f"Predicting {len(sample)} examples under {len(interventions)} interventions…"),
-        state.live(),
-    ):
-        st.session_state["interventions_table"] = intervention_table(
-            model, model.tokenizer, sample, interventions
+    with st.spinner(f"Predicting {len(sample)} examples under {len(interventions)} interventions…"):
+        st.session_state["interventions_table"] = state.run_live(
+            intervention_table, model, model.tokenizer, sample, interventions
         )
 table = st.session_state.get("interventions_table")
 if table is not None:

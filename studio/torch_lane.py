@@ -1,0 +1,56 @@
+"""Run the studio's PyTorch work on a short-lived thread of its own, one job at a time.
+
+Why: PyTorch's CPU kernels run on OpenMP (libgomp). Every thread that runs a parallel op keeps a team of
+OpenMP worker threads for as long as it lives, and once libgomp manages more threads than there are cores
+it stops its workers from spinning between parallel regions, so every op pays a wake-up. Streamlit runs
+reruns on pooled threads that outlive the run: model work done on them left teams behind, and the next
+click ran 2-2.8x slower (measured with `bench/live_model.py`: a 250-token prompt 0.75 s on a lone thread,
+1.4 s beside an idle team; gradient x input 1.9 s against 5.2 s). A thread that exits frees its team, so
+running each job on a fresh thread that ends with the job keeps one team alive at a time.
+
+The job still belongs to the script run that asked for it: the thread carries that run's Streamlit
+context, so progress bars update from inside the job.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+# One job at a time across sessions: two jobs side by side would hold two teams (and share 2 cores anyway).
+_ONE_AT_A_TIME = threading.Lock()
+
+
+def run(job: Callable[..., T], *args, **kwargs) -> T:
+    """`job(*args, **kwargs)` on a fresh thread that ends with it; returns its result or raises its error.
+
+    Thread-local PyTorch state (autocast, grad mode) does not cross threads: set it up inside `job`.
+    """
+    outcome: dict[str, object] = {}
+
+    def target() -> None:
+        try:
+            outcome["result"] = job(*args, **kwargs)
+        except BaseException as error:  # re-raised on the caller's thread, Streamlit's stop/rerun included
+            outcome["error"] = error
+
+    thread = threading.Thread(target=target, name="iclm-torch-lane", daemon=True)
+    _attach_script_context(thread)
+    with _ONE_AT_A_TIME:
+        thread.start()
+        thread.join()
+    if "error" in outcome:
+        raise outcome["error"]  # type: ignore[misc]
+    return outcome["result"]  # type: ignore[return-value]
+
+
+def _attach_script_context(thread: threading.Thread) -> None:
+    """Give `thread` the calling script run's context (none outside a Streamlit run: nothing to do)."""
+    from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+
+    context = get_script_run_ctx(suppress_warning=True)
+    if context is not None:
+        add_script_run_ctx(thread, context)
