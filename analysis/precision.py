@@ -1,6 +1,7 @@
 """Numeric precision of live model runs (custom prompts, attribution, interventions).
 
-bf16 autocast keeps fp32 weights and runs matmuls in bfloat16. On CPUs with native bf16 instructions
+bf16 autocast runs matmuls in bfloat16 (the studio also stores Linear weights in bf16 for it, see
+`store_linear_weights_in_bf16`). On CPUs with native bf16 instructions
 (AVX512-BF16 or AMX) and on CUDA GPUs with bf16 support it is several times faster than fp32: a 250-token
 SmolLM2 forward on 2 EPYC cores takes 0.33 s in fp32 and 0.11 s under bf16 autocast. Scores then carry
 bf16 rounding (about 3 significant digits), so fp32 stays available for exact comparisons with the
