@@ -58,9 +58,11 @@ def store_linear_weights_in_bf16(model: torch.nn.Module) -> torch.nn.Module:
     """Keep every Linear layer's weights in bf16, in place, for a model that only runs under bf16 autocast.
 
     Why: autocast caches its weight casts only for weights that require grad. The ICLM's base weights are
-    frozen, so every call re-cast each of them from fp32, about a third of a live run's time on CPU. Autocast
-    would cast these weights to bf16 anyway, so results are unchanged. Embeddings, norms and a Linear that
-    shares its weight with the input embeddings (tied LM head) stay fp32, like the residual stream.
+    frozen, so every call re-cast each of them from fp32 (dtype-copy kernels were about a third of a studio
+    attribution's samples under py-spy; `bench/live_model.py` shows no clear end-to-end gain on 2 CPU cores,
+    the ranges overlap). Autocast would cast these weights to bf16 anyway, so results are unchanged.
+    Embeddings, norms and a Linear that shares its weight with the input embeddings (tied LM head) stay
+    fp32, like the residual stream.
     The model must then run under `autocast(device, "bf16")`.
     """
     embeddings = model.get_input_embeddings()

@@ -56,6 +56,14 @@ def precision() -> str:
     return st.session_state.get(PRECISION) or default_precision(device())
 
 
+def live_model(files):
+    """The checkpoint's model for live runs on the sidebar's device and precision (or a stopped page with
+    the engine's message). Pairs with `run_live`: a bf16 model must run under the autocast it enters."""
+    from studio import loaders
+
+    return loaders.require_model(files, device(), precision())
+
+
 def run_live(job, *args, **kwargs):
     """A live model run (prompts, attribution, interventions): `job(*args, **kwargs)` in the sidebar's
     precision on the sidebar's device, on the torch lane (see `studio.torch_lane` for why)."""

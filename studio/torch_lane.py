@@ -4,8 +4,8 @@ Why: PyTorch's CPU kernels run on OpenMP (libgomp). Every thread that runs a par
 OpenMP worker threads for as long as it lives, and once libgomp manages more threads than there are cores
 it stops its workers from spinning between parallel regions, so every op pays a wake-up. Streamlit runs
 reruns on pooled threads that outlive the run: model work done on them left teams behind, and the next
-click ran 2-2.8x slower (measured with `bench/live_model.py`: a 250-token prompt 0.75 s on a lone thread,
-1.4 s beside an idle team; gradient x input 1.9 s against 5.2 s). A thread that exits frees its team, so
+click ran slower (`bench/live_model.py`, bf16, 250-token prompt: 0.77-1.08 s on the lane, 1.28-1.55 s beside
+an idle team; gradient x input 1.86-2.60 s against 2.87-4.94 s). A thread that exits frees its team, so
 running each job on a fresh thread that ends with the job keeps one team alive at a time.
 
 The job still belongs to the script run that asked for it: the thread carries that run's Streamlit

@@ -3,7 +3,7 @@ predictions and token attributions for one example."""
 
 import streamlit as st
 
-from studio import attribution_view, loaders, state, tables
+from studio import attribution_view, state, tables
 
 files = state.require_checkpoint()
 st.title(f"Predictions & attribution · {files.name}")
@@ -47,5 +47,5 @@ with right:
     st.dataframe(tables.module_predictions(row, columns), hide_index=True, width="stretch")
 
 st.subheader("Token attribution per module")
-model = loaders.require_model(files, state.device(), state.precision())
+model = state.live_model(files)
 attribution_view.panel(model, row["prompt"], str(row["gold"]) or None, key="pred_attr")

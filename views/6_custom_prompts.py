@@ -36,7 +36,7 @@ if len(examples) > MAX_PROMPTS:
     st.warning(f"{len(examples)} prompts: processing the first {MAX_PROMPTS}.")
     examples = examples[:MAX_PROMPTS]
 
-model = loaders.require_model(files, state.device(), state.precision())
+model = state.live_model(files)
 signature = (str(files.folder), state.precision(), tuple((e.id, e.prompt, e.choices) for e in examples))
 if st.session_state.get("prompts_signature") != signature:
     bar = st.progress(0.0, text="Routing and predicting…")

@@ -8,7 +8,7 @@ from studio import loaders, prompts, state, tables, widgets
 
 files = state.require_checkpoint()
 st.title(f"Interventions · {files.name}")
-model = loaders.require_model(files, state.device(), state.precision())
+model = state.live_model(files)
 options = {i.name: i for i in standard_interventions(model.config)}
 st.caption(
     "none: the model as trained · force_route_k: every input to domain module k · drop_invariant / "
