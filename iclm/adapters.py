@@ -54,16 +54,44 @@ def activate(layers: list[nn.Module], name: str | None) -> None:
             layer._active_adapter = [name]
 
 
+AdapterState = list[tuple[bool, str | list[str]]]
+
+
+def current_state(layers: list[nn.Module]) -> AdapterState:
+    """What every LoRA layer runs now (disabled flag, active adapter names), for `restored`."""
+    return [(layer._disable_adapters, _copy(layer._active_adapter)) for layer in layers]
+
+
+@contextmanager
+def restored(layers: list[nn.Module], state: AdapterState):
+    """Run with the LoRA layers set to `state` (from `current_state`), then put back what was there."""
+    previous = current_state(layers)
+    _apply(layers, state)
+    try:
+        yield
+    finally:
+        _apply(layers, previous)
+
+
+def _apply(layers: list[nn.Module], state: AdapterState) -> None:
+    for layer, (disabled, active) in zip(layers, state, strict=True):
+        layer._disable_adapters, layer._active_adapter = disabled, _copy(active)
+
+
+def _copy(active: str | list[str]) -> str | list[str]:
+    """peft keeps one name (str) or several (list); a list is copied so later switches cannot alias it."""
+    return active if isinstance(active, str) else list(active)
+
+
 @contextmanager
 def adapters_disabled(layers: list[nn.Module]):
     """Run the plain base model (the router's view)."""
-    previous = [(layer._disable_adapters, layer._active_adapter) for layer in layers]
+    previous = current_state(layers)
     activate(layers, None)
     try:
         yield
     finally:
-        for layer, (disabled, active) in zip(layers, previous, strict=True):
-            layer._disable_adapters, layer._active_adapter = disabled, active
+        _apply(layers, previous)
 
 
 class ICLMCache:

@@ -16,6 +16,7 @@ RouterKind = Literal["vq", "kmeans", "oracle"]
 Variant = Literal["iclm", "no_invariant", "baseline"]
 Aggregation = Literal["projected", "fresh_head"]
 Execution = Literal["sparse", "dense"]
+Recompute = Literal["none", "invariant", "all"]
 
 # Keys that transformers itself writes into / passes through config.json; accepted and handed to the base.
 _HF_KEYS = frozenset(
@@ -152,6 +153,8 @@ class ICLMConfig(PretrainedConfig):
 
     variant: "iclm" (invariant + K domain adapters, aggregation, MI), "no_invariant" (K domain adapters +
     router, logits from the base LM head), "baseline" (one adapter "domain_0", no router).
+    recompute: which passes recompute their activations during backward in training ("none", "invariant",
+    "all"; iclm/recompute.py): less memory for more time; outputs and gradients are the same.
     """
 
     model_type = "iclm"
@@ -163,6 +166,7 @@ class ICLMConfig(PretrainedConfig):
     loss_weights: Any = None
     aggregation: str = "projected"
     execution: str = "sparse"
+    recompute: str = "none"
     backbone: str = "tiny"
     dataset_names: list = field(default_factory=list)
 
@@ -180,6 +184,12 @@ class ICLMConfig(PretrainedConfig):
         _check_choice("variant", self.variant, Variant)
         _check_choice("aggregation", self.aggregation, Aggregation)
         _check_choice("execution", self.execution, Execution)
+        _check_choice("recompute", self.recompute, Recompute)
+        if self.recompute == "invariant" and self.variant != "iclm":
+            raise ValueError(
+                f"recompute='invariant' is invalid with variant={self.variant!r}: only variant='iclm' has an "
+                "invariant pass; use 'all' or 'none'"
+            )
         if not isinstance(self.backbone, str) or not self.backbone:
             raise ValueError(
                 f"backbone={self.backbone!r} is invalid; expected a backbone name, folder or hub id"

@@ -15,6 +15,7 @@ from torch import Tensor
 from transformers import GenerationMixin, PreTrainedModel
 
 from iclm import adapters as adapter_ops
+from iclm import recompute as recompute_ops
 from iclm.aggregation import build_aggregation
 from iclm.backbone import Backbone, load_backbone
 from iclm.config import ICLMConfig
@@ -56,6 +57,9 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         self.base = backbone.model
         self.base.requires_grad_(False)
         self._lora_layers = adapter_ops.inject_adapters(self.base, self.module_names, config.adapters)
+        self._checkpoint_layers = (
+            [] if config.recompute == "none" else recompute_ops.install(self.base, self._lora_layers)
+        )
         text_config = self.base.config.get_text_config()
         hidden = text_config.hidden_size
         with torch.random.fork_rng(devices=[]):
@@ -146,14 +150,25 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
             adapter_ops.activate(self._lora_layers, name)
         past = 0 if cache is None else cache.get_seq_length()
         position_ids = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)[:, past:]  # (B, T)
-        out = self.base.base_model(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            past_key_values=cache,
-            use_cache=cache is not None,
-        )
+        with recompute_ops.recomputing(self._checkpoint_layers, self._recomputes(name, cache)):
+            out = self.base.base_model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                past_key_values=cache,
+                use_cache=cache is not None,
+            )
         return out.last_hidden_state, cache
+
+    def _recomputes(self, name: str | None, cache: Any) -> bool:
+        """Whether the pass through adapter `name` recomputes its activations in backward (config.recompute):
+        only in training with gradients on and no KV cache (the router's no-grad pass never does)."""
+        mode = self.config.recompute
+        if mode == "none" or name is None or cache is not None:
+            return False
+        if not (self.training and torch.is_grad_enabled()):
+            return False
+        return mode == "all" or name == "invariant"
 
     def _run_domains(self, input_ids: Tensor, attention_mask: Tensor, routes: Tensor, cache: Any) -> Tensor:
         """Domain states (B, T, H): sparse = one pass per non-empty route group; dense = every adapter on

@@ -276,3 +276,18 @@ def test_cached_router_embeddings_train_exactly_like_recomputed_ones(tmp_path):
     for ra, rb in zip(a, b, strict=True):
         assert ra["loss"] == pytest.approx(rb["loss"], rel=1e-4, abs=1e-5)
         assert ra["routing_fraction"] == rb["routing_fraction"]
+
+
+def test_recomputing_the_invariant_pass_trains_like_keeping_its_activations(tmp_path):
+    overrides = {"max_steps": 10, "log_every": 5, "save_every": 100}
+    kept = run_training(config_from_dict(toy_config(tmp_path / "a", **overrides)))
+    config = toy_config(tmp_path / "b", **overrides)
+    config["model"]["recompute"] = "invariant"
+    recomputed = run_training(config_from_dict(config))
+    a = read_metrics(kept.run_dir / "metrics.jsonl")
+    b = read_metrics(recomputed.run_dir / "metrics.jsonl")
+    assert [r["step"] for r in a] == [r["step"] for r in b] == [5, 10]
+    for ra, rb in zip(a, b, strict=True):
+        assert ra["loss"] == pytest.approx(rb["loss"], rel=1e-4, abs=1e-5)
+    saved = json.loads((recomputed.run_dir / "config.json").read_text())
+    assert saved["recompute"] == "invariant"

@@ -43,6 +43,7 @@ class ModelSection:
     loss_weights: dict = field(default_factory=dict)
     aggregation: str = "projected"
     execution: str = "sparse"
+    recompute: str = "none"
     backbone: str = "tiny"
 
     def __post_init__(self) -> None:
@@ -242,6 +243,7 @@ def to_iclm_config(section: ModelSection, dataset_names: list[str]) -> Any:
         loss_weights=dict(section.loss_weights),
         aggregation=section.aggregation,
         execution=section.execution,
+        recompute=section.recompute,
         backbone=section.backbone,
         dataset_names=list(dataset_names),
     )
