@@ -183,6 +183,9 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
                 term = weights[:, k, None, None] * h_k
                 hidden = term if hidden is None else hidden + term
             return hidden
+        # One pass per route group. peft's mixed-batch LoRA (one pass, `adapter_names` per row) measured
+        # worse for training at 8 x 256, K = 4 (23.8 s, 7.5 GiB against 22.7 s, 6.7 GiB): it copies each
+        # adapter's rows out of the input separately for q, k and v, and keeps every copy for backward.
         hidden = None
         for k in torch.unique(routes).tolist():
             idx = torch.nonzero(routes == k).flatten()  # examples routed to k
