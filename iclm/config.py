@@ -155,6 +155,7 @@ class ICLMConfig(PretrainedConfig):
     router, logits from the base LM head), "baseline" (one adapter "domain_0", no router).
     recompute: which passes recompute their activations during backward in training ("none", "invariant",
     "all"; iclm/recompute.py): less memory for more time; outputs and gradients are the same.
+    recompute_share: the share of each recomputed pass's decoder layers that recompute (0 < share <= 1).
     """
 
     model_type = "iclm"
@@ -167,6 +168,7 @@ class ICLMConfig(PretrainedConfig):
     aggregation: str = "projected"
     execution: str = "sparse"
     recompute: str = "none"
+    recompute_share: float = 1.0
     backbone: str = "tiny"
     dataset_names: list = field(default_factory=list)
 
@@ -185,6 +187,9 @@ class ICLMConfig(PretrainedConfig):
         _check_choice("aggregation", self.aggregation, Aggregation)
         _check_choice("execution", self.execution, Execution)
         _check_choice("recompute", self.recompute, Recompute)
+        _check_number("recompute_share", self.recompute_share, low=0.0, integer=False, strict_low=True)
+        if self.recompute_share > 1:
+            raise ValueError(f"recompute_share={self.recompute_share!r} is invalid; expected 0 < share <= 1")
         if self.recompute == "invariant" and self.variant != "iclm":
             raise ValueError(
                 f"recompute='invariant' is invalid with variant={self.variant!r}: only variant='iclm' has an "

@@ -57,9 +57,10 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         self.base = backbone.model
         self.base.requires_grad_(False)
         self._lora_layers = adapter_ops.inject_adapters(self.base, self.module_names, config.adapters)
-        self._checkpoint_layers = (
-            [] if config.recompute == "none" else recompute_ops.install(self.base, self._lora_layers)
-        )
+        self._checkpoint_layers = []  # the decoder layers that recompute in backward (config.recompute)
+        if config.recompute != "none":
+            layers = recompute_ops.install(self.base, self._lora_layers)
+            self._checkpoint_layers = recompute_ops.spread(layers, config.recompute_share)
         text_config = self.base.config.get_text_config()
         hidden = text_config.hidden_size
         with torch.random.fork_rng(devices=[]):

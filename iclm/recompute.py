@@ -5,6 +5,7 @@ domain passes) and by default keeps every pass's activations for backward: about
 (bench/train_step.py, "saved for backward"). `recompute="invariant"` keeps only the invariant pass's layer
 inputs and recomputes its layers during backward, so the step holds about one pass of activations, for one
 more forward of that pass. `recompute="all"` does the same for every pass (plain activation checkpointing).
+`recompute_share` < 1 recomputes only that share of the layers (spread evenly): a dial between the two costs.
 
 Hugging Face's own activation checkpointing cannot be switched on as is: layers are recomputed during
 backward, when the LoRA layers are set to whichever adapter ran last, so the invariant pass would silently be
@@ -14,9 +15,9 @@ adapter state when the layer runs forward and restores it for the recomputation.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Literal
 
 import torch
 from torch import nn
@@ -24,8 +25,6 @@ from torch.utils.checkpoint import checkpoint
 from transformers.modeling_layers import GradientCheckpointingLayer
 
 from iclm import adapters as adapter_ops
-
-Recompute = Literal["none", "invariant", "all"]
 
 
 def adapter_aware_checkpoint(lora_layers: list[nn.Module]) -> Callable[..., torch.Tensor]:
@@ -58,6 +57,12 @@ def install(base: nn.Module, lora_layers: list[nn.Module]) -> list[GradientCheck
         layer._gradient_checkpointing_func = checkpoint_layer
         layer.gradient_checkpointing = False
     return layers
+
+
+def spread(layers: list[GradientCheckpointingLayer], share: float) -> list[GradientCheckpointingLayer]:
+    """The layers a pass recomputes for `share` in (0, 1]: floor(share x L) of them, spread evenly (layer i
+    when floor((i + 1) x share) > floor(i x share)), so the kept activations are not bunched at one end."""
+    return [layer for i, layer in enumerate(layers) if math.floor((i + 1) * share) > math.floor(i * share)]
 
 
 @contextmanager

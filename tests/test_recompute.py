@@ -77,6 +77,27 @@ def test_recompute_keeps_less_for_backward(make_iclm, tiny_batch):
     assert kept["invariant"] < 0.75 * kept["none"]
 
 
+def test_recompute_share_recomputes_that_share_of_layers_evenly(make_iclm, tiny_batch):
+    from iclm.recompute import spread
+
+    assert spread(list(range(30)), 1.0) == list(range(30))
+    assert spread(list(range(30)), 2 / 3) == [i for i in range(30) if i % 3 != 0]
+    assert len(spread(list(range(30)), 0.5)) == 15
+    assert spread(list(range(2)), 0.2) == []  # floor(0.2 x 2) = 0: nothing to recompute
+    routes = torch.tensor([0, 1, 0, 1])
+    _, grads = step_gradients(make_iclm(num_domains=2, perturb=True), tiny_batch, routes)
+    kept = {}
+    for share in (0.5, 1.0):
+        model = make_iclm(num_domains=2, perturb=True, recompute="invariant", recompute_share=share)
+        assert len(model._checkpoint_layers) == int(2 * share)
+        _, grads_recomputed = step_gradients(model, tiny_batch, routes)
+        for name, grad in grads.items():
+            torch.testing.assert_close(grads_recomputed[name], grad, atol=1e-6, rtol=1e-5, msg=name)
+        kept[share] = saved_bytes(model, tiny_batch, routes)
+    none = saved_bytes(make_iclm(num_domains=2, perturb=True), tiny_batch, routes)
+    assert kept[1.0] < kept[0.5] < none
+
+
 def test_baseline_with_full_recompute_matches(make_iclm, tiny_batch):
     routes = torch.zeros(4, dtype=torch.long)
     loss, grads = step_gradients(make_iclm(variant="baseline", perturb=True), tiny_batch, routes)
@@ -103,3 +124,6 @@ def test_invalid_recompute_is_refused():
         ICLMConfig(recompute="sometimes")
     with pytest.raises(ValueError, match="recompute='invariant' is invalid with variant='baseline'"):
         ICLMConfig(variant="baseline", recompute="invariant")
+    for share in (0, 1.5, "half"):
+        with pytest.raises(ValueError, match=f"recompute_share={share!r}"):
+            ICLMConfig(recompute="all", recompute_share=share)

@@ -44,6 +44,7 @@ class ModelSection:
     aggregation: str = "projected"
     execution: str = "sparse"
     recompute: str = "none"
+    recompute_share: float = 1.0
     backbone: str = "tiny"
 
     def __post_init__(self) -> None:
@@ -244,6 +245,7 @@ def to_iclm_config(section: ModelSection, dataset_names: list[str]) -> Any:
         aggregation=section.aggregation,
         execution=section.execution,
         recompute=section.recompute,
+        recompute_share=section.recompute_share,
         backbone=section.backbone,
         dataset_names=list(dataset_names),
     )
