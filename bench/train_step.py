@@ -44,7 +44,7 @@ class Configuration:
 
     name: str
     variant: str
-    k: int
+    num_domains: int
     execution: str = "sparse"
     router_pass: bool = False
     recompute: str = "none"
@@ -72,15 +72,21 @@ CONFIGURATIONS: list[Configuration] = [
 ]
 
 
-@dataclass(frozen=True)
-class StepResult:
-    name: str
-    variant: str
-    num_domains: int
-    execution: str
-    router_pass: bool
-    recompute: str
-    recompute_share: float
+# what a worker prints (its JSON line), copied into StepResult
+MEASURED = (
+    "seconds_per_step",
+    "cpu_seconds_per_step",
+    "peak_rss_gib",
+    "saved_activations_gib",
+    "saved_weights_gib",
+    "loss",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StepResult(Configuration):
+    """A configuration and what its worker measured."""
+
     seconds_per_step: float
     cpu_seconds_per_step: float
     tokens_per_second: float
@@ -230,7 +236,7 @@ def _cpu_seconds() -> float:
 
 def run_configuration(args: argparse.Namespace, row: Configuration) -> StepResult:
     command = [
-        sys.executable, __file__, "--worker", "--variant", row.variant, "--k", str(row.k),
+        sys.executable, __file__, "--worker", "--variant", row.variant, "--k", str(row.num_domains),
         "--execution", row.execution, "--recompute", row.recompute,
         "--recompute-share", str(row.recompute_share), "--backbone", args.backbone,
         "--batch", str(args.batch), "--seq", str(args.seq), "--steps", str(args.steps),
@@ -240,22 +246,9 @@ def run_configuration(args: argparse.Namespace, row: Configuration) -> StepResul
     if completed.returncode != 0:
         raise RuntimeError(f"{row.name} failed:\n{completed.stderr[-4000:]}")
     measured = json.loads(completed.stdout.strip().splitlines()[-1])
-    return StepResult(
-        name=row.name,
-        variant=row.variant,
-        num_domains=row.k,
-        execution=row.execution,
-        router_pass=row.router_pass,
-        recompute=row.recompute,
-        recompute_share=row.recompute_share,
-        seconds_per_step=measured["seconds_per_step"],
-        cpu_seconds_per_step=measured["cpu_seconds_per_step"],
-        tokens_per_second=args.batch * args.seq / measured["seconds_per_step"],
-        peak_rss_gib=measured["peak_rss_gib"],
-        saved_activations_gib=measured["saved_activations_gib"],
-        saved_weights_gib=measured["saved_weights_gib"],
-        loss=measured["loss"],
-    )
+    measured = {key: measured[key] for key in MEASURED}
+    tokens_per_second = args.batch * args.seq / measured["seconds_per_step"]
+    return StepResult(**asdict(row), **measured, tokens_per_second=tokens_per_second)
 
 
 def check_targets(results: list[StepResult], baseline_name: str) -> dict[str, dict[str, float | bool]]:
