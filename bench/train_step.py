@@ -34,8 +34,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# rows the ratios read (a misspelt name would only fail after the whole run)
 PLAIN_PEFT = "plain peft LoRA (HF model, full logits)"
 ENGINE_BASELINE = "baseline (single LoRA)"
+SPARSE_K4 = "ICLM sparse K=4"
+RECOMPUTE_INVARIANT = "ICLM sparse K=4, recompute=invariant"
+RECOMPUTE_SHARE = "ICLM sparse K=4, recompute=invariant, share 2/3"
+BASELINE_RECOMPUTED = "baseline (single LoRA), recompute=all"
 
 
 @dataclass(frozen=True)
@@ -55,20 +60,14 @@ CONFIGURATIONS: list[Configuration] = [
     Configuration(PLAIN_PEFT, "peft", 1),
     Configuration(ENGINE_BASELINE, "baseline", 1),
     Configuration("ICLM sparse K=2", "iclm", 2),
-    Configuration("ICLM sparse K=4", "iclm", 4),
+    Configuration(SPARSE_K4, "iclm", 4),
     Configuration("ICLM sparse K=8", "iclm", 8),
     Configuration("ICLM dense K=4", "iclm", 4, execution="dense"),
     Configuration("ICLM sparse K=4 + router pass", "iclm", 4, router_pass=True),
-    Configuration("ICLM sparse K=4, recompute=invariant", "iclm", 4, recompute="invariant"),
+    Configuration(RECOMPUTE_INVARIANT, "iclm", 4, recompute="invariant"),
     # a share sized so the kept activations fit DESIGN's 1.3x memory against the engine's own baseline
-    Configuration(
-        "ICLM sparse K=4, recompute=invariant, share 2/3",
-        "iclm",
-        4,
-        recompute="invariant",
-        recompute_share=2 / 3,
-    ),
-    Configuration("baseline (single LoRA), recompute=all", "baseline", 1, recompute="all"),
+    Configuration(RECOMPUTE_SHARE, "iclm", 4, recompute="invariant", recompute_share=2 / 3),
+    Configuration(BASELINE_RECOMPUTED, "baseline", 1, recompute="all"),
 ]
 
 
@@ -256,7 +255,7 @@ def check_targets(results: list[StepResult], baseline_name: str) -> dict[str, di
     with like. Time ratios use CPU seconds per step (see `_cpu_seconds`); wall seconds are reported beside."""
     by_name = {r.name: r for r in results}
     base = by_name[baseline_name]
-    k2, k4, k8 = by_name["ICLM sparse K=2"], by_name["ICLM sparse K=4"], by_name["ICLM sparse K=8"]
+    k2, k4, k8 = by_name["ICLM sparse K=2"], by_name[SPARSE_K4], by_name["ICLM sparse K=8"]
     dense = by_name["ICLM dense K=4"]
     ratios = {
         "sparse_k4_over_baseline_time": (k4.cpu_seconds_per_step / base.cpu_seconds_per_step, 2.5, "<="),
@@ -271,8 +270,8 @@ def check_targets(results: list[StepResult], baseline_name: str) -> dict[str, di
 
 
 RECOMPUTED_ROWS = {
-    "recompute_invariant": "ICLM sparse K=4, recompute=invariant",
-    "recompute_invariant_share_2_3": "ICLM sparse K=4, recompute=invariant, share 2/3",
+    "recompute_invariant": RECOMPUTE_INVARIANT,
+    "recompute_invariant_share_2_3": RECOMPUTE_SHARE,
 }
 
 
@@ -282,8 +281,8 @@ def recompute_ratios(results: list[StepResult]) -> dict[str, float]:
     references = {
         "engine_baseline": by_name[ENGINE_BASELINE],
         "plain_peft": by_name[PLAIN_PEFT],
-        "sparse_k4": by_name["ICLM sparse K=4"],
-        "recomputed_baseline": by_name["baseline (single LoRA), recompute=all"],
+        "sparse_k4": by_name[SPARSE_K4],
+        "recomputed_baseline": by_name[BASELINE_RECOMPUTED],
     }
     ratios = {}
     for prefix, row_name in RECOMPUTED_ROWS.items():

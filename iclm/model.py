@@ -164,12 +164,11 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
     def _recomputes(self, name: str | None, cache: Any) -> bool:
         """Whether the pass through adapter `name` recomputes its activations in backward (config.recompute):
         only in training with gradients on and no KV cache (the router's no-grad pass never does)."""
-        mode = self.config.recompute
-        if mode == "none" or name is None or cache is not None:
+        if not self._checkpoint_layers or name is None or cache is not None:
             return False
         if not (self.training and torch.is_grad_enabled()):
             return False
-        return mode == "all" or name == "invariant"
+        return self.config.recompute == "all" or name == "invariant"
 
     def _run_domains(self, input_ids: Tensor, attention_mask: Tensor, routes: Tensor, cache: Any) -> Tensor:
         """Domain states (B, T, H): sparse = one pass per non-empty route group; dense = every adapter on
@@ -184,9 +183,10 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
                 term = weights[:, k, None, None] * h_k
                 hidden = term if hidden is None else hidden + term
             return hidden
-        # One pass per route group. peft's mixed-batch LoRA (one pass, `adapter_names` per row) measured
-        # worse for training at 8 x 256, K = 4 (23.8 s, 7.5 GiB against 22.7 s, 6.7 GiB): it copies each
-        # adapter's rows out of the input separately for q, k and v, and keeps every copy for backward.
+        # One pass per route group. peft's mixed-batch LoRA (one pass, `adapter_names` per row) was tried and
+        # measured worse for training (one bench/train_step.py worker run at 8 x 256, K = 4: 23.8 s, 7.5 GiB
+        # against 22.7 s, 6.7 GiB): it copies each adapter's rows out of the input separately for q, k and v,
+        # and keeps every copy for backward.
         hidden = None
         for k in torch.unique(routes).tolist():
             idx = torch.nonzero(routes == k).flatten()  # examples routed to k
