@@ -27,15 +27,21 @@ MANIFEST = "manifest.json"
 @dataclass(frozen=True)
 class MixConfig:
     """seed: base seed (each file derives its own); n_train / n_test: lines per file;
-    renders: text and/or symbolic; tasks: acre and/or raven."""
+    renders: text and/or symbolic; tasks: acre and/or raven; raven_candidates: "iraven" (answer sets with
+    no context-free shortcut) or "benchmark" (built as the public benchmark's, odd-one-out solves them)."""
 
     seed: int = 0
     n_train: int = 2000
     n_test: int = 400
     renders: tuple[str, ...] = ("text", "symbolic")
     tasks: tuple[str, ...] = ("acre", "raven")
+    raven_candidates: str = "iraven"
 
     def __post_init__(self) -> None:
+        if self.raven_candidates not in ("iraven", "benchmark"):
+            raise ValueError(
+                f"raven_candidates must be 'iraven' or 'benchmark', got {self.raven_candidates!r}"
+            )
         for name in ("n_train", "n_test"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
@@ -72,6 +78,7 @@ class MixEntry:
     task: str
     n: int
     seed: int
+    source: str = ""  # the benchmark file an imported entry came from ("" for generated files)
 
 
 def plan(config: MixConfig) -> list[tuple[MixEntry, TaskSpec]]:
@@ -85,9 +92,10 @@ def plan(config: MixConfig) -> list[tuple[MixEntry, TaskSpec]]:
                 for s in ("iid", "comp", "sys")
             ]
         if "raven" in config.tasks:
-            jobs += [("train", dict(task="raven", render=render, config="center_single", part="train"))]
+            raven = dict(task="raven", render=render, candidates=config.raven_candidates)
+            jobs += [("train", dict(raven, config="center_single", part="train"))]
             for cfg in ("center_single", "distribute_four", "in_center_single_out_center_single"):
-                jobs += [("test", dict(task="raven", render=render, config=cfg, part="test"))]
+                jobs += [("test", dict(raven, config=cfg, part="test"))]
     out = []
     for role, kwargs in jobs:
         n = config.n_train if role == "train" else config.n_test
