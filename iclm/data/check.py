@@ -13,7 +13,7 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass, field
 
-from iclm.data.examples import DEFAULT_LIMITS, Example, LineError, LoaderLimits
+from iclm.data.examples import DEFAULT_LIMITS, Example, LineError, LoaderLimits, LoadResult
 from iclm.data.loader import load_examples
 
 _CANDIDATE = re.compile(r"^([A-H])\. (.*)$")
@@ -80,7 +80,11 @@ def odd_one_out_accuracy(examples: list[Example]) -> float | None:
 
 def check_file(path: str | os.PathLike[str], limits: LoaderLimits = DEFAULT_LIMITS) -> FileReport:
     """Load a file and compute its report (raises DataFileError when the file cannot be read)."""
-    result = load_examples(path, limits=limits)
+    return report_of(path, load_examples(path, limits=limits))
+
+
+def report_of(path: str | os.PathLike[str], result: LoadResult) -> FileReport:
+    """The report of a file already loaded."""
     exs = result.examples
     lengths = [len(e.prompt) for e in exs] or [0]
     return FileReport(

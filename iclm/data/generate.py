@@ -20,7 +20,9 @@ class TaskSpec:
     task: acre | raven | pvr. render: text | symbolic (PVR: symbolic only).
     split: acre iid|comp|sys; pvr iid|holdout; raven: ignored (the configuration is the split).
     part: train | test (which side of a split pair). config: RAVEN configuration.
-    complexity / aggregation / n_examples: PVR.
+    complexity / aggregation / n_examples / holdout: PVR (holdout: how many permutations the holdout
+    split holds out).
+    candidates: RAVEN answer sets, "iraven" (no context-free shortcut) or "benchmark" (as the benchmark's).
     """
 
     task: Literal["acre", "raven", "pvr"]
@@ -32,7 +34,9 @@ class TaskSpec:
     config: str = "center_single"
     complexity: int = 0
     aggregation: str = "sum"
-    n_examples: int = 4
+    n_examples: int = 3
+    holdout: int = 1
+    candidates: str = "iraven"
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -50,6 +54,8 @@ class TaskSpec:
             raise ValueError(f"split must be one of {splits} for {self.task}, got {self.split!r}")
         if self.task == "raven" and self.config not in raven.CONFIGS:
             raise ValueError(f"config must be one of {raven.CONFIGS}, got {self.config!r}")
+        if self.task == "raven" and self.candidates not in raven.CANDIDATE_MODES:
+            raise ValueError(f"candidates must be one of {raven.CANDIDATE_MODES}, got {self.candidates!r}")
 
     @property
     def is_ood(self) -> bool:
@@ -79,15 +85,23 @@ def generate_records(spec: TaskSpec) -> list[dict]:
     if spec.task == "acre":
         return acre.generate_acre(spec.n, spec.seed, spec.render, spec.split, spec.part)  # type: ignore[arg-type]
     if spec.task == "raven":
-        return raven.generate_raven(spec.n, spec.seed, spec.render, spec.config, spec.part)  # type: ignore[arg-type]
+        return raven.generate_raven(
+            spec.n,
+            spec.seed,
+            spec.render,  # type: ignore[arg-type]
+            spec.config,  # type: ignore[arg-type]
+            spec.part,
+            candidates=spec.candidates,
+        )
     return pvr.generate_pvr(
         spec.n,
         spec.seed,
         spec.complexity,
         spec.aggregation,
         spec.n_examples,
-        spec.split,
+        spec.split,  # type: ignore[arg-type]
         spec.part,  # type: ignore[arg-type]
+        holdout=spec.holdout,
     )
 
 
