@@ -5,9 +5,11 @@ routing; scored by greedy exact match and, where examples have choices, by choic
 `evaluate(model, tokenizer, examples) -> Evaluation` is the library entry point; `write_evaluation`
 writes `predictions.jsonl`, `results.json` and `results.md` (see `iclm.evaluation.report`).
 
-Speed: examples are batched by prompt length; a batch costs one router pass and one pass per module over
-its prompts (KV-cached), and every readout, choice and greedy token is read from those module states
-(`iclm.evaluation.states`, `iclm.evaluation.fast`). `scoring.choice_scores` / `scoring.greedy_batch` are
+Speed: consecutive examples that share a context (an ACRE puzzle's queries) form one group whose context
+runs once (`iclm.evaluation.groups`); groups are batched by context length; a batch costs one router pass
+and one pass per module over its contexts (KV-cached), then each example's own tokens, choices and greedy
+tokens as continuations, and every readout is read from those module states (`iclm.evaluation.states`,
+`iclm.evaluation.fast`). `scoring.choice_scores` / `scoring.greedy_batch` are
 the plain full-forward versions (one forward per choice and per greedy token), kept as the reference.
 """
 
@@ -22,8 +24,9 @@ import torch
 from tqdm.auto import tqdm
 
 from iclm.evaluation import fast, report, scoring
+from iclm.evaluation.groups import PromptGroup, group_prompts
 from iclm.evaluation.prompts import encode_prompts
-from iclm.evaluation.states import ModuleStates, pad_rows
+from iclm.evaluation.states import ModuleStates, shared_router_embeddings
 
 logger = logging.getLogger(__name__)
 
@@ -40,23 +43,30 @@ def _pad_id(tokenizer) -> int:
     return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
 
-def _batches(order: list[int], batch_size: int) -> list[list[int]]:
+def _batches(groups: list[PromptGroup], batch_size: int) -> list[list[PromptGroup]]:
+    """Groups sorted by context length, `batch_size` contexts a batch."""
+    order = sorted(groups, key=lambda g: len(g.context))
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
-def _routes(model, encoded: list, batches: list[list[int]], pad_id: int, progress: bool) -> list[int]:
-    """The router's route of every example (one base pass over each prompt; baseline: all 0)."""
+def _members(batch: list[PromptGroup]) -> list[int]:
+    return [m for group in batch for m in group.members]
+
+
+def _routes(model, encoded: list, batches: list[list[PromptGroup]], pad_id: int, progress: bool) -> list[int]:
+    """The router's route of every example (one base pass over each context; baseline: all 0)."""
     routes = [0] * len(encoded)
     if model.config.variant == "baseline":
         return routes
     with tqdm(total=len(encoded), desc="routing", unit="example", disable=not progress) as bar:
         for batch in batches:
-            ids, mask = pad_rows([encoded[i].prompt_ids for i in batch], pad_id)  # (B, T)
-            domain_ids = torch.tensor([encoded[i].domain_id for i in batch], dtype=torch.long)
-            found = model.route(ids, mask, mask.bool(), domain_ids).routes.tolist()
-            for i, route in zip(batch, found, strict=True):
+            members = _members(batch)
+            embeddings = shared_router_embeddings(model, batch, pad_id)  # (M, H)
+            domain_ids = torch.tensor([encoded[i].domain_id for i in members], dtype=torch.long)
+            found = model.route(None, domain_ids=domain_ids, embeddings=embeddings).routes.tolist()
+            for i, route in zip(members, found, strict=True):
                 routes[i] = route
-            bar.update(len(batch))
+            bar.update(len(members))
     return routes
 
 
@@ -70,12 +80,13 @@ def _row(example, tokenizer, greedy_ids: list[int], scores: list[float] | None) 
     return row
 
 
-def _score_batch(model, tokenizer, examples, encoded, batch, routes, oracle, readouts, pad_id) -> dict:
-    """{readout name: {example index: prediction dict}} for one batch (see `iclm.evaluation.fast`)."""
+def _score_batch(model, tokenizer, examples, encoded, groups, routes, oracle, readouts, pad_id) -> dict:
+    """{readout name: {example index: prediction dict}} for one batch of groups (`iclm.evaluation.fast`)."""
+    batch = _members(groups)
     items = [
         fast.BatchItem(encoded[i].choices, encoded[i].greedy_length, routes[i], oracle[i]) for i in batch
     ]
-    states = ModuleStates(model, model.module_names, [encoded[i].prompt_ids for i in batch], pad_id)
+    states = ModuleStates(model, model.module_names, [], pad_id, groups=groups)
     scorer = fast.Scorer(model, states, items)
     scores = fast.choice_scores(scorer, readouts)
     generated = fast.greedy(scorer, readouts)
@@ -114,12 +125,14 @@ def evaluate(
     max_new_tokens: int = 8,
     max_length: int = 2048,
     progress: bool = True,
+    share_context: bool = True,
 ) -> Evaluation:
     """Score `examples` (with non-empty answers) by every readout of `model`.
 
-    Cost per batch: one router pass over the prompts, one pass per module (invariant, domain_0..K-1) with
-    a KV cache, then a few tokens per choice and greedy step on copies of the cache (see
-    `iclm.evaluation.states`). Examples are batched by prompt length; the output keeps their order."""
+    Cost per batch: one router pass over the contexts, one pass per module (invariant, domain_0..K-1) with
+    a KV cache, then each example's own tokens, a few tokens per choice and greedy step on copies of the
+    cache (see `iclm.evaluation.states`). `share_context=False` runs every prompt whole (the same numbers,
+    slower). `batch_size` counts contexts; the output keeps the examples' order."""
 
     examples = [e for e in examples if e.answer.strip()]
     if not examples:
@@ -133,8 +146,8 @@ def evaluate(
     encoded = encode_prompts(examples, tokenizer, dataset_ids, max_length, max_new_tokens)
     _warn_truncated(examples, encoded, max_length)
     pad_id = _pad_id(tokenizer)
-    order = sorted(range(len(examples)), key=lambda i: len(encoded[i].prompt_ids))
-    batches = _batches(order, batch_size)
+    groups = group_prompts([e.prompt_ids for e in encoded], share=share_context)
+    batches = _batches(groups, batch_size)
     readouts = scoring.readouts(config)
     routes = _routes(model, encoded, batches, pad_id, progress)
     mapping = scoring.oracle_map(examples, routes, config)
@@ -146,7 +159,7 @@ def evaluate(
             found = _score_batch(model, tokenizer, examples, encoded, batch, routes, oracle, readouts, pad_id)
             for name, rows in found.items():
                 per_readout[name].update(rows)
-            bar.update(len(batch))
+            bar.update(len(_members(batch)))
     logger.info("scored %d examples in %.1f s", len(examples), time.perf_counter() - started)
     predictions = [
         {

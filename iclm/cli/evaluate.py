@@ -26,7 +26,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", help="output folder (default: CHECKPOINT/eval)")
     parser.add_argument("--limit", type=int, help="score at most N examples per dataset")
-    parser.add_argument("--batch-size", type=int, default=8, help="prompts per batch (default 8)")
+    parser.add_argument(
+        "--batch-size", type=int, default=8, help="contexts per batch (default 8; an ACRE puzzle is one)"
+    )
+    parser.add_argument(
+        "--no-share-context",
+        dest="share_context",
+        action="store_false",
+        help="run every prompt whole (consecutive prompts sharing a context otherwise run it once)",
+    )
     parser.add_argument(
         "--max-length",
         type=int,
@@ -109,6 +117,7 @@ def _load_and_evaluate(args: argparse.Namespace):
         batch_size=args.batch_size,
         max_new_tokens=args.max_new_tokens,
         max_length=max_length,
+        share_context=args.share_context,
     )
     return evaluation, out, name
 

@@ -1,0 +1,168 @@
+"""Throughput of whole-experiment work against the hardware limit: evaluation, shared contexts or not.
+
+One run measures both sides on the same examples (ratios are what to read: the machine is shared), counts
+the tokens the decoder really processed (a hook on the base model) and turns them into achieved GFLOP/s
+(2 x non-embedding parameters x tokens, plus the LM head at the positions read) beside the machine's peak
+measured in the same run by large matmuls in fp32 and bf16.
+
+    python bench/throughput.py                      # shipped iclm-k2 checkpoint, ACRE text + symbolic
+    python bench/throughput.py --quick              # tiny backbone, seconds
+    python bench/throughput.py --device cuda        # on a GPU machine
+
+Writes bench/results/throughput[-quick].json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def matmul_peak(device: str, dtype_name: str, size: int, repeats: int = 5) -> float:
+    """Best GFLOP/s of a (size x size) @ (size x size) matmul."""
+    import torch
+
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    best = float("inf")
+    for _ in range(repeats + 1):  # the first run warms up
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        a @ b
+        if device == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best / 1e9
+
+
+class TokenCounter:
+    """Counts tokens (batch x length, padding included) through the model's decoder."""
+
+    def __init__(self, model) -> None:
+        self.tokens = 0
+        self.handle = model.base.base_model.register_forward_pre_hook(self._count, with_kwargs=True)
+
+    def _count(self, module, args, kwargs) -> None:
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        self.tokens += int(ids.numel())
+
+    def close(self) -> None:
+        self.handle.remove()
+
+
+def decoder_flops_per_token(model) -> float:
+    """2 x the decoder's non-embedding parameters (a forward FLOP per multiply-add) per token."""
+    embedding = model.base.get_input_embeddings().weight.numel()
+    params = sum(p.numel() for p in model.base.base_model.parameters()) - embedding
+    return 2.0 * params
+
+
+def _examples(root: Path, n: int, renders: list[str]) -> list:
+    from iclm.data.generate import TaskSpec, write_task_file
+    from iclm.data.loader import load_examples
+
+    out = []
+    for render in renders:
+        spec = TaskSpec(task="acre", n=n, seed=0, render=render, split="iid", part="test")
+        path = write_task_file(spec, root / f"{spec.dataset}.jsonl")
+        out += load_examples(path, domain=spec.domain).examples
+    return out
+
+
+def _model(args):
+    from iclm.backbone import load_backbone
+    from iclm.config import ICLMConfig
+    from iclm.model import ICLMForCausalLM
+
+    if args.quick:
+        config = ICLMConfig(backbone="tiny", num_domains=2, dataset_names=["acre-text", "acre-symbolic"])
+        return ICLMForCausalLM.from_config_and_backbone(config, load_backbone("tiny")).eval()
+    return ICLMForCausalLM.from_pretrained(args.checkpoint).eval()
+
+
+def bench_evaluation(model, examples: list, device: str) -> dict:
+    """Examples/s and achieved GFLOP/s of `iclm.evaluate` with and without shared contexts."""
+    import torch
+
+    from iclm.evaluate import evaluate
+    from iclm.evaluation.scoring import readouts
+
+    n_readouts = len(readouts(model.config))
+    flops_per_token = decoder_flops_per_token(model)
+    rows, predictions = {}, {}
+    with torch.inference_mode():  # warm-up (first calls pay for allocation and kernel selection)
+        evaluate(model, model.tokenizer, examples[:4], progress=False)
+    for share in (False, True):
+        counter = TokenCounter(model)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            result = evaluate(model, model.tokenizer, examples, share_context=share, progress=False)
+        seconds = time.perf_counter() - start
+        counter.close()
+        predictions[share] = result.predictions
+        rows["shared" if share else "unshared"] = {
+            "seconds": seconds,
+            "examples_per_s": len(examples) / seconds,
+            "readouts": n_readouts,
+            "readout_examples_per_s": len(examples) * n_readouts / seconds,
+            "decoder_tokens": counter.tokens,
+            "decoder_gflop_per_s": counter.tokens * flops_per_token / seconds / 1e9,
+        }
+    same = predictions[True] == predictions[False]
+    rows["ratio_shared_vs_unshared"] = rows["shared"]["examples_per_s"] / rows["unshared"]["examples_per_s"]
+    rows["same_predictions"] = same
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "iclm-k2"))
+    parser.add_argument("--n", type=int, default=200, help="ACRE lines per rendering (4 per puzzle)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--quick", action="store_true", help="tiny backbone, a few examples")
+    parser.add_argument("--output", help="JSON path (default bench/results/throughput[-quick].json)")
+    args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
+    logging.basicConfig(level=logging.WARNING)
+    n = 24 if args.quick else args.n
+    model = _model(args).to(args.device)
+    results: dict = {
+        "machine": {"platform": platform.platform(), "threads": args.threads, "device": args.device},
+        "model": "tiny" if args.quick else args.checkpoint,
+        "decoder_gflop_per_token": decoder_flops_per_token(model) / 1e9,
+        "peak_gflop_per_s": {
+            d: matmul_peak(args.device, d, 1024 if args.quick else 2048) for d in ("fp32", "bf16")
+        },
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        for render in ("symbolic", "text"):
+            examples = _examples(Path(tmp), n, [render])
+            results[f"evaluation_acre_{render}"] = bench_evaluation(model, examples, args.device)
+            results[f"evaluation_acre_{render}"]["examples"] = len(examples)
+    fp32 = results["peak_gflop_per_s"]["fp32"]
+    for key in [k for k in results if k.startswith("evaluation_")]:
+        for side in ("shared", "unshared"):
+            results[key][side]["share_of_fp32_peak"] = results[key][side]["decoder_gflop_per_s"] / fp32
+    default = ROOT / "bench" / "results" / ("throughput-quick.json" if args.quick else "throughput.json")
+    out = Path(args.output) if args.output else default
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
