@@ -17,6 +17,7 @@ from iclm.data.examples import DEFAULT_LIMITS, Example, LineError, LoaderLimits,
 from iclm.data.loader import load_examples
 
 _CANDIDATE = re.compile(r"^([A-H])\. (.*)$")
+_PANEL = re.compile(r"^[1-9]\. ")
 _TOKEN = re.compile(r"[\w-]+")
 
 
@@ -38,12 +39,21 @@ class FileReport:
 
 
 def candidate_tokens(prompt: str) -> dict[str, list[str]] | None:
-    """Attribute tokens of the candidates A-H in a matrix prompt, or None if it has no 8 candidates."""
+    """Attribute tokens of the candidates A-H in a matrix prompt, or None if it has no 8 candidates.
+
+    A line that carries no "N. " / "X. " label continues the labelled line before it (symbolic panels of
+    up-down and inside-outside layouts span several lines)."""
     found: dict[str, list[str]] = {}
+    current: str | None = None
     for line in prompt.split("\n"):
         m = _CANDIDATE.match(line.strip())
         if m:
-            found[m.group(1)] = _TOKEN.findall(m.group(2))
+            current = m.group(1)
+            found[current] = _TOKEN.findall(m.group(2))
+        elif _PANEL.match(line.strip()):
+            current = None  # a context panel "1. ..." ends the previous candidate
+        elif current is not None:
+            found[current] += _TOKEN.findall(line)
     return found if len(found) == 8 else None
 
 

@@ -73,7 +73,8 @@ class TaskSpec:
     def dataset(self) -> str:
         """Dataset name, e.g. "acre-text-comp", "raven-symbolic-distribute_four", "pvr-symbolic-c2-sum"."""
         if self.task == "raven":
-            return f"raven-{self.render}-{self.config}"
+            suffix = "-benchmark" if self.candidates == "benchmark" else ""  # answer sets with the shortcut
+            return f"raven-{self.render}-{self.config}{suffix}"
         if self.task == "pvr":
             agg = "" if self.complexity == 0 else f"-{self.aggregation}"
             return f"pvr-symbolic-c{self.complexity}{agg}-{self.split}"

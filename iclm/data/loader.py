@@ -26,7 +26,7 @@ from iclm.data.examples import (
 
 GENERIC_STEMS = {"train", "test", "val", "valid", "validation", "dev"}
 OOD_TOKENS = {"comp", "sys", "ood", "holdout"}
-OOD_CONFIGS = ("distribute_four", "in_center")
+OOD_CONFIGS = ("distribute_four", "distribute_nine", "in_center", "left_center", "up_center")
 _ROLE_SUFFIX = re.compile(r"[-_](train|test|val|valid|validation|dev)$")
 
 
