@@ -250,3 +250,22 @@ def test_invalid_split_and_part_are_rejected():
         acre.make_puzzle(random.Random(0), "bogus", "train")
     with pytest.raises(ValueError, match="part must be"):
         acre.make_puzzle(random.Random(0), "iid", "validation")
+
+
+@pytest.mark.parametrize("split", ["iid", "sys"])
+def test_profile_of_the_rendered_file_matches_the_benchmark(tmp_path, split):
+    """The same targets read back from the text file alone, as `iclm data check` reads the benchmark's."""
+    from iclm.data.loader import load_examples
+    from iclm.data.profile import profile_examples
+
+    path = write_task_file(
+        TaskSpec(task="acre", n=4000, seed=0, split=split, part="test"), tmp_path / "f.jsonl"
+    )
+    metrics = profile_examples(load_examples(path).examples).metrics
+    labels, kinds, size, _ = BENCHMARK_PROFILE[split]
+    for label, share in zip(("off", "undetermined", "on"), labels, strict=True):
+        assert abs(metrics[f"label_share.{label}"] - share) <= 0.03, label
+    for kind, share in zip(("direct", "indirect", "screening_off", "potential"), kinds, strict=True):
+        assert abs(metrics[f"query_type.{kind}"] - share) <= 0.03, kind
+    assert abs(metrics["objects_per_evidence_panel"] - size) <= 0.1
+    assert abs(metrics["rule.seen_alone"] - 0.59) <= 0.05 and metrics["rule.entailment"] == 1.0
