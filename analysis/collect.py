@@ -91,6 +91,26 @@ def _resolve_model(checkpoint, tokenizer):
     return checkpoint, tokenizer or checkpoint.tokenizer, None, model_hash(checkpoint)
 
 
+def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
+    """Never replace what collect did not write: a file, or a non-empty folder that is no artifact."""
+    if not out_dir.exists():
+        return
+    if not out_dir.is_dir():
+        raise ArtifactError(f"{out_dir} is a file, not an artifact folder; choose another output folder")
+    try:
+        manifest = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+        ours = (
+            isinstance(manifest, dict) and manifest.get("format") == FORMAT and "checkpoint_hash" in manifest
+        )
+    except (OSError, ValueError):
+        ours = False
+    if not (ours or overwrite or not any(out_dir.iterdir())):
+        raise ArtifactError(
+            f"{out_dir} is a non-empty folder without an analysis {MANIFEST}; choose another output folder "
+            "or overwrite it (--overwrite) to replace its contents"
+        )
+
+
 def _reusable(out_dir: Path, checkpoint_sha: str, entries: list[dict], settings: dict) -> bool:
     """True when out_dir holds an artifact of the same checkpoint, data and settings (forced_sample, limit,
     max_length)."""
@@ -120,13 +140,15 @@ def collect(
     limit: int | None = None,
     max_length: int | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> Artifact:
     """Run `checkpoint` (a checkpoint folder or a loaded ICLMForCausalLM) over `data` (data files,
     `python -m iclm data mix` folders (their test files) or Examples) once and write the artifact to
     `out_dir` (default CHECKPOINT/analysis). The forced sample is `forced_sample` examples drawn with `seed`,
     run through every domain module. `limit`: at most N examples per dataset (the first, in file order).
     `max_length`: prompt + answer tokens kept (prompts cut from the left, BOS kept); default the
-    checkpoint's training max_length, else 2048."""
+    checkpoint's training max_length, else 2048. `out_dir` is replaced only when it is absent, empty or an
+    earlier artifact (else ArtifactError, unless `overwrite`); a regular file there is always refused."""
     if forced_sample < 0 or batch_size <= 0:
         raise ValueError(f"forced_sample={forced_sample}, batch_size={batch_size}: expected >= 0 and > 0")
     model, tokenizer, path, sha = _resolve_model(checkpoint, tokenizer)
@@ -139,6 +161,7 @@ def collect(
             raise ValueError("out_dir is required when checkpoint is an in-memory model")
         out_dir = Path(path) / "analysis"
     out_dir = Path(out_dir)
+    _check_out_dir(out_dir, overwrite)
     settings = {"forced_sample": forced_sample, "limit": limit, "max_length": max_length}
     if _reusable(out_dir, sha, entries, settings):
         logger.info("reusing the analysis artifact in %s (same checkpoint, data and settings)", out_dir)

@@ -24,6 +24,10 @@ TINY_SEED = 0
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+class BackboneError(ValueError):
+    """A base model cannot be loaded safely (unknown name, pickle-format weights, ...); names the file."""
+
+
 @dataclass(frozen=True)
 class Backbone:
     """A loaded base model, its tokenizer and the spec string it was loaded from."""
@@ -130,17 +134,35 @@ def load_smollm2(dtype: torch.dtype = torch.float32) -> Backbone:
     return Backbone(model=backbone.model, tokenizer=backbone.tokenizer, spec="smollm2-135m")
 
 
+def refuse_unsafe_weights(folder: Path) -> None:
+    """A base-model folder must hold safetensors weights only: pickle-format files (`torch.save`d
+    pytorch_model.bin, .pt, ...) can run code when loaded, so they are refused before transformers runs."""
+    from iclm.checkpoint import PICKLE_SUFFIXES
+
+    found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES)
+    if found:
+        raise BackboneError(
+            f"{found[0]} is a pickle-format file; a backbone folder must hold safetensors weights only "
+            f"(found {len(found)}: {[p.name for p in found[:5]]}); convert them to safetensors or remove them"
+        )
+    if not any(folder.glob("*.safetensors")):
+        raise BackboneError(f"backbone {str(folder)!r} could not be loaded: no *.safetensors weights in it")
+
+
 def load_hf(spec: str, dtype: torch.dtype = torch.float32) -> Backbone:
-    """Any local Hugging Face folder or hub id."""
+    """Any local Hugging Face folder or hub id; safetensors weights only (`use_safetensors=True`)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    if Path(spec).is_dir():
+        refuse_unsafe_weights(Path(spec))
     try:
         tokenizer = AutoTokenizer.from_pretrained(spec)
-        model = AutoModelForCausalLM.from_pretrained(spec, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(spec, dtype=dtype, use_safetensors=True)
     except (OSError, ValueError) as err:
-        raise ValueError(
-            f"backbone {spec!r} could not be loaded ({err}); valid names are {sorted(BACKBONES)} "
-            "or a local Hugging Face model folder / hub id"
+        reason = " ".join(str(err).split())  # one line: transformers' messages span several
+        raise BackboneError(
+            f"backbone {spec!r} could not be loaded ({reason}); valid names are {sorted(BACKBONES)} "
+            "or a local Hugging Face model folder / hub id with safetensors weights"
         ) from err
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -156,14 +178,14 @@ def load_backbone(spec: str, dtype: torch.dtype = torch.float32) -> Backbone:
     The returned model is in eval mode with every parameter frozen (requires_grad=False).
     """
     if not isinstance(spec, str) or not spec:
-        raise ValueError(f"backbone={spec!r} is invalid; valid names are {sorted(BACKBONES)}")
+        raise BackboneError(f"backbone={spec!r} is invalid; valid names are {sorted(BACKBONES)}")
     loader = BACKBONES.get(spec)
     if (
         loader is None
         and not Path(spec).is_dir()
         and (spec.startswith((".", "/", "~")) or spec.count("/") > 1)
     ):
-        raise ValueError(
+        raise BackboneError(
             f"backbone {spec!r} is neither a known name {sorted(BACKBONES)} nor an existing folder"
         )
     backbone = loader(dtype) if loader is not None else load_hf(spec, dtype)

@@ -3,6 +3,8 @@
 Files written: config.json, adapters.safetensors (every LoRA tensor), router.safetensors,
 aggregation.safetensors (variant "iclm"), the tokenizer's JSON files. Other files in the folder
 (metrics.jsonl, training_config.json, eval/, analysis/) are left alone. Every file is written atomically.
+Loading refuses pickle-format files, symlinks that leave the folder, a config.json out of bounds (checked
+before any adapter is built) and tensors of the wrong shape or dtype or with NaN/inf values.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ ADAPTERS_FILE = "adapters.safetensors"
 ROUTER_FILE = "router.safetensors"
 AGGREGATION_FILE = "aggregation.safetensors"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pkl", ".pth", ".ckpt", ".joblib", ".pickle")
+# dtypes a floating-point tensor may be stored in (shipped checkpoints use bfloat16); other dtypes are refused
+FLOAT_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 
 
 class CheckpointError(ValueError):
@@ -77,12 +81,54 @@ def save_checkpoint(model: ICLMForCausalLM, folder: str | os.PathLike) -> None:
 
 def refuse_pickles(folder: Path) -> None:
     """Raise CheckpointError if any pickle-format file is in the folder (they can run code when loaded)."""
-    found = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PICKLE_SUFFIXES)
+    found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES and p.is_file())
     if found:
         raise CheckpointError(
             f"{found[0]} is a pickle-format file; checkpoints must be JSON + safetensors only "
             f"(found {len(found)}: {[str(p.relative_to(folder)) for p in found[:5]]}). Remove them to load."
         )
+
+
+def refuse_outside_links(folder: Path) -> None:
+    """Raise CheckpointError if a symlink inside folder points outside it (a checkpoint is one folder:
+    a link out could make loading read any file)."""
+    root = folder.resolve()
+    for parent, dirs, files in os.walk(folder, followlinks=False):
+        for name in sorted(dirs + files):
+            path = Path(parent) / name
+            if path.is_symlink() and not path.resolve().is_relative_to(root):
+                raise CheckpointError(
+                    f"{path} is a symlink to {path.resolve()}, outside the checkpoint folder {folder}; "
+                    "copy the file in instead"
+                )
+
+
+def check_tensor(path: Path, key: str, value: torch.Tensor, expected: torch.Tensor | None = None) -> None:
+    """Raise CheckpointError unless `value` (tensor `key` of file `path`) has a usable dtype and, if
+    floating point, only finite values; with `expected`, its shape and dtype kind must match that."""
+    if expected is not None and tuple(value.shape) != tuple(expected.shape):
+        raise CheckpointError(
+            f"{path}: tensor {key!r} has shape {tuple(value.shape)}, expected {tuple(expected.shape)}"
+        )
+    want_float = expected.is_floating_point() if expected is not None else value.is_floating_point()
+    if want_float and value.dtype not in FLOAT_DTYPES:
+        allowed = [str(d) for d in FLOAT_DTYPES]
+        raise CheckpointError(f"{path}: tensor {key!r} has dtype {value.dtype}, expected one of {allowed}")
+    if not want_float and expected is not None and value.dtype != expected.dtype:
+        raise CheckpointError(f"{path}: tensor {key!r} has dtype {value.dtype}, expected {expected.dtype}")
+    if want_float and not bool(torch.isfinite(value).all()):
+        bad = int((~torch.isfinite(value)).sum())
+        raise CheckpointError(f"{path}: tensor {key!r} has {bad} non-finite value(s) (NaN/inf); refused")
+
+
+def read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a safetensors file; a missing or unreadable file raises CheckpointError naming it."""
+    if not path.is_file():
+        raise MissingCheckpointFileError(f"{path} is missing; expected the {path.stem} weights (safetensors)")
+    try:
+        return load_file(str(path))
+    except Exception as err:  # safetensors raises its own error types for corrupt files
+        raise CheckpointError(f"{path} is not a readable safetensors file: {err}") from err
 
 
 def read_config(folder: Path) -> ICLMConfig:
@@ -103,13 +149,8 @@ def read_config(folder: Path) -> ICLMConfig:
 
 
 def _load_into(module: torch.nn.Module, path: Path, only_lora: bool = False) -> None:
-    """Load a safetensors file into module, checking every key and shape against the model."""
-    if not path.is_file():
-        raise MissingCheckpointFileError(f"{path} is missing; expected the {path.stem} weights (safetensors)")
-    try:
-        tensors = load_file(str(path))
-    except Exception as err:  # safetensors raises its own error types for corrupt files
-        raise CheckpointError(f"{path} is not a readable safetensors file: {err}") from err
+    """Load a safetensors file into module, checking every key, shape, dtype and value against the model."""
+    tensors = read_tensors(path)
     expected = _state(module, only_lora=only_lora)
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -119,11 +160,7 @@ def _load_into(module: torch.nn.Module, path: Path, only_lora: bool = False) -> 
             f"unexpected tensors {unexpected[:5]} ({len(unexpected)})"
         )
     for key, value in tensors.items():
-        if tuple(value.shape) != tuple(expected[key].shape):
-            raise CheckpointError(
-                f"{path}: tensor {key!r} has shape {tuple(value.shape)}, "
-                f"expected {tuple(expected[key].shape)}"
-            )
+        check_tensor(path, key, value, expected[key])
     module.load_state_dict(tensors, strict=False)
 
 
@@ -143,6 +180,15 @@ def _check_num_domains(path: Path, config: ICLMConfig) -> None:
         )
 
 
+def _build(cls: type[ICLMForCausalLM], config: ICLMConfig, backbone: Backbone | None, path: Path):
+    from iclm.backbone import BackboneError
+
+    try:
+        return cls(config, backbone)
+    except BackboneError as err:  # the base model config.json names cannot be loaded (safely)
+        raise CheckpointError(f"{path}: backbone: {err}") from err
+
+
 def load_checkpoint(
     cls: type[ICLMForCausalLM], folder: str | os.PathLike, backbone: Backbone | None = None
 ) -> ICLMForCausalLM:
@@ -150,10 +196,11 @@ def load_checkpoint(
     folder = Path(folder)
     if not folder.is_dir():
         raise MissingCheckpointFileError(f"checkpoint folder {folder} does not exist")
+    refuse_outside_links(folder)
     refuse_pickles(folder)
     config = read_config(folder)
     _check_num_domains(folder / ADAPTERS_FILE, config)
-    model = cls(config, backbone)
+    model = _build(cls, config, backbone, folder / CONFIG_FILE)
     _load_into(model.base, folder / ADAPTERS_FILE, only_lora=True)
     _load_into(model.router, folder / ROUTER_FILE)
     if model.aggregation is not None:

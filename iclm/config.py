@@ -7,6 +7,7 @@ invalid value raises ``ValueError`` naming the field and the value; unknown keys
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -59,12 +60,32 @@ def _check_choice(name: str, value: Any, literal: Any) -> None:
         raise ValueError(f"{name}={value!r} is invalid; choose one of {list(options)}")
 
 
-def _check_number(name: str, value: Any, *, low: float, integer: bool, strict_low: bool = False) -> None:
+# Documented upper bounds, checked before anything is allocated (a config.json naming K = 10**9 would
+# otherwise build a billion adapters): K, LoRA rank, router projection size.
+MAX_NUM_DOMAINS = 64
+MAX_LORA_RANK = 1024
+MAX_PROJECTION_DIM = 8192
+
+
+def check_number(
+    name: str,
+    value: Any,
+    *,
+    low: float,
+    high: float = math.inf,
+    integer: bool = False,
+    strict_low: bool = False,
+) -> None:
+    """Raise ValueError naming `name` and `value` unless value is a finite number (an int if `integer`)
+    with low <= value <= high (low < value with `strict_low`). The one numeric check of every config."""
     kind = int if integer else (int, float)
     if isinstance(value, bool) or not isinstance(value, kind):
         raise ValueError(f"{name}={value!r} is invalid; expected {'an int' if integer else 'a number'}")
-    if value < low or (strict_low and value == low) or value != value:
-        raise ValueError(f"{name}={value!r} is invalid; expected {'>' if strict_low else '>='} {low}")
+    if isinstance(value, float) and not math.isfinite(value):  # ints are finite (and may exceed a float)
+        raise ValueError(f"{name}={value!r} is invalid; expected a finite number")
+    if value < low or (strict_low and value == low) or value > high:
+        bound = f"{'>' if strict_low else '>='} {low}" + (f" and <= {high}" if high != math.inf else "")
+        raise ValueError(f"{name}={value!r} is invalid; expected {bound}")
 
 
 def _from_dict(cls: type, name: str, value: Any) -> Any:
@@ -97,8 +118,10 @@ class RouterConfig:
 
     def __post_init__(self) -> None:
         _check_choice("router.kind", self.kind, RouterKind)
-        _check_number("router.projection_dim", self.projection_dim, low=1, integer=True)
-        _check_number("router.beta", self.beta, low=0.0, integer=False)
+        check_number(
+            "router.projection_dim", self.projection_dim, low=1, high=MAX_PROJECTION_DIM, integer=True
+        )
+        check_number("router.beta", self.beta, low=0.0)
 
 
 @dataclass(frozen=True)
@@ -111,10 +134,10 @@ class AdapterConfig:
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
 
     def __post_init__(self) -> None:
-        _check_number("adapters.r", self.r, low=1, integer=True)
-        _check_number("adapters.alpha", self.alpha, low=0, integer=False, strict_low=True)
-        _check_number("adapters.dropout", self.dropout, low=0.0, integer=False)
-        if self.dropout >= 1.0:
+        check_number("adapters.r", self.r, low=1, high=MAX_LORA_RANK, integer=True)
+        check_number("adapters.alpha", self.alpha, low=0, strict_low=True)
+        check_number("adapters.dropout", self.dropout, low=0.0, high=1.0)
+        if self.dropout == 1.0:
             raise ValueError(f"adapters.dropout={self.dropout!r} is invalid; expected 0 <= dropout < 1")
         modules = self.target_modules
         if isinstance(modules, str) or not isinstance(modules, list | tuple) or not modules:
@@ -138,7 +161,7 @@ class LossWeights:
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            _check_number(f"loss_weights.{f.name}", getattr(self, f.name), low=0.0, integer=False)
+            check_number(f"loss_weights.{f.name}", getattr(self, f.name), low=0.0)
 
 
 _SUBCONFIGS: dict[str, type] = {
@@ -151,6 +174,8 @@ _SUBCONFIGS: dict[str, type] = {
 class ICLMConfig(PretrainedConfig):
     """Configuration of an `ICLMForCausalLM`; see docs/api.md for the meaning of every field.
 
+    num_domains: K, 1 <= K <= MAX_NUM_DOMAINS (64); adapters.r <= MAX_LORA_RANK, router.projection_dim <=
+    MAX_PROJECTION_DIM; every number must be finite (checked on load, before any adapter is built).
     variant: "iclm" (invariant + K domain adapters, aggregation, MI), "no_invariant" (K domain adapters +
     router, logits from the base LM head), "baseline" (one adapter "domain_0", no router).
     recompute: which passes recompute their activations during backward in training ("none", "invariant",
@@ -182,14 +207,12 @@ class ICLMConfig(PretrainedConfig):
         super().__post_init__(**kwargs)
 
     def _validate_top_level(self) -> None:
-        _check_number("num_domains", self.num_domains, low=1, integer=True)
+        check_number("num_domains", self.num_domains, low=1, high=MAX_NUM_DOMAINS, integer=True)
         _check_choice("variant", self.variant, Variant)
         _check_choice("aggregation", self.aggregation, Aggregation)
         _check_choice("execution", self.execution, Execution)
         _check_choice("recompute", self.recompute, Recompute)
-        _check_number("recompute_share", self.recompute_share, low=0.0, integer=False, strict_low=True)
-        if self.recompute_share > 1:
-            raise ValueError(f"recompute_share={self.recompute_share!r} is invalid; expected 0 < share <= 1")
+        check_number("recompute_share", self.recompute_share, low=0.0, high=1.0, strict_low=True)
         if self.recompute == "invariant" and self.variant != "iclm":
             raise ValueError(
                 f"recompute='invariant' is invalid with variant={self.variant!r}: only variant='iclm' has an "

@@ -3,14 +3,19 @@
 What it adds to the stock Trainer:
 - `compute_loss` calls the model (which combines the loss terms with the configured `LossWeights`)
   and accumulates every loss term and the routes for logging;
-- a non-finite loss skips the whole optimizer step (gradients dropped, weights unchanged; the learning
-  rate schedule still advances) and is recorded in `metrics.jsonl` as `{"event": "skipped_nonfinite"}`;
+- a non-finite loss or gradient skips the whole optimizer step (gradients dropped, weights unchanged; the
+  learning rate schedule still advances) and is recorded in `metrics.jsonl` as
+  `{"event": "skipped_nonfinite", "cause": "loss" | "gradient"}`; a record logged at a skipped step says
+  `"skipped": true` with `grad_norm` null (and `loss` null when no step since the previous record counted);
+- a run resumed from its final checkpoint trains nothing ("already finished");
 - every `logging_steps` steps one record goes to `metrics.jsonl` (atomic line writes, rank 0 only) and
   to TensorBoard: loss terms, learning rate, grad norm, routing fractions and the probe-set metrics of
   `iclm.training.probe` (codebook perplexity, router purity/NMI, MI, CKA, Pearson);
 - checkpoints without pickle (`iclm.training.state_io`): the model through the engine's
   `save_pretrained` plus `trainable_state.safetensors`, optimizer/scheduler/RNG as safetensors + JSON.
   (DeepSpeed/FSDP fall back to the stock files, which use `torch.save`, inside `<run>/checkpoints/`.)
+  Each checkpoint folder, the Trainer's own files included, is written atomically
+  (`iclm.training.checkpoints`: temp folder, fsync, manifest, rename).
 """
 
 from __future__ import annotations
@@ -19,13 +24,14 @@ import logging
 import math
 import os
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
 from transformers import Trainer
 
-from iclm.training import state_io
+from iclm.training import checkpoints, state_io
 from iclm.training.metrics_log import MetricsWriter
 from iclm.training.probe import ProbeSet, model_inputs, probe_metrics
 from iclm.training.router_cache import RouterEmbeddingCache
@@ -53,8 +59,11 @@ class ICLMTrainer(Trainer):
         self.probe = probe
         self.model_accepts_loss_kwargs = False  # the model averages its own loss; divide by GA steps
         self._reset_accumulators()
+        self._reset_step_accumulators()
         self._poisoned_step = -1
         self._last_dynamics_step = -1
+        self._last_merged_step = -1
+        self._staging: str | None = None
 
     def _get_train_sampler(self, train_dataset=None):
         """With `group_by_length`, batches hold examples of similar length: a batch is padded to its longest
@@ -68,9 +77,25 @@ class ICLMTrainer(Trainer):
         return _LengthGroupedSampler(lengths, batch)
 
     def _reset_accumulators(self) -> None:
+        """Sums since the previous metrics record, over the optimizer steps that were applied."""
         self._term_sums: dict[str, float] = defaultdict(float)
         self._term_count = 0
         self._route_counts: dict[int, int] = defaultdict(int)
+
+    def _reset_step_accumulators(self) -> None:
+        """Sums of the current optimizer step's micro-batches (merged once the step is applied)."""
+        self._step_sums: dict[str, float] = defaultdict(float)
+        self._step_count = 0
+        self._step_routes: dict[int, int] = defaultdict(int)
+
+    def _merge_step(self, skipped: bool) -> None:
+        if not skipped:
+            for name, value in self._step_sums.items():
+                self._term_sums[name] += value
+            self._term_count += self._step_count
+            for route, count in self._step_routes.items():
+                self._route_counts[route] += count
+        self._reset_step_accumulators()
 
     # ---- loss -------------------------------------------------------------------------------------
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -107,14 +132,15 @@ class ICLMTrainer(Trainer):
             self._last_nonfinite_terms = values
             return
         for name, value in values.items():
-            self._term_sums[name] += value
-        self._term_count += 1
+            self._step_sums[name] += value
+        self._step_count += 1
         for route in outputs.routes.detach().cpu().tolist():
-            self._route_counts[int(route)] += 1
+            self._step_routes[int(route)] += 1
 
     # ---- safe step --------------------------------------------------------------------------------
     def training_step(self, model, inputs, num_items_in_batch=None) -> torch.Tensor:
-        """Forward + backward of one micro-batch; a non-finite loss on any rank skips the whole step."""
+        """Forward + backward of one micro-batch; a non-finite loss or gradient on any rank skips the
+        whole step."""
         if self._poisoned_step == self.state.global_step:  # an earlier micro-batch of this step failed
             return torch.tensor(float("nan"), device=self.args.device)
         model.train()
@@ -123,31 +149,45 @@ class ICLMTrainer(Trainer):
         with self.compute_loss_context_manager():
             loss = self.compute_loss(model, inputs, num_items_in_batch=num_items_in_batch)
         loss = loss / self.current_gradient_accumulation_steps
-        if not self._finite_everywhere(loss):
-            self._skip_step(loss)
+        if not self._finite_everywhere(torch.isfinite(loss.detach()).all(), loss.device):
+            self._skip_step(loss, cause="loss")
             return loss.detach()
         self.accelerator.backward(loss)
+        if not self._finite_everywhere(_gradients_finite(model, loss.device), loss.device):
+            self._skip_step(loss, cause="gradient")
         return loss.detach()
 
-    def _finite_everywhere(self, loss: torch.Tensor) -> bool:
-        bad = torch.tensor(0.0 if torch.isfinite(loss.detach()).all() else 1.0, device=loss.device)
+    def _finite_everywhere(self, finite: torch.Tensor, device: torch.device) -> bool:
+        """True when `finite` (a bool tensor of this rank) holds on every rank."""
+        bad = (~finite).float().reshape(()).to(device)
         if dist.is_available() and dist.is_initialized() and self.args.world_size > 1:
             dist.all_reduce(bad, op=dist.ReduceOp.MAX)
         return bad.item() == 0.0
 
-    def _skip_step(self, loss: torch.Tensor) -> None:
+    def _skip_step(self, loss: torch.Tensor, cause: str) -> None:
         self.model.zero_grad(set_to_none=True)  # AdamW leaves parameters without gradients untouched
         self._poisoned_step = self.state.global_step
         step = self.state.global_step + 1
         value = float(loss.detach())
-        logger.warning("non-finite loss %s at step %d: optimizer step skipped", value, step)
-        record = {"step": step, "event": "skipped_nonfinite", "loss": value}
+        logger.warning("non-finite %s (loss %s) at step %d: optimizer step skipped", cause, value, step)
+        record = {"step": step, "event": "skipped_nonfinite", "cause": cause, "loss": value}
         terms = getattr(self, "_last_nonfinite_terms", None)
         self.metrics_writer.write(record | ({"loss_terms": terms} if terms else {}))
+
+    def _run_epoch(self, *args, **kwargs):
+        """A run resumed from its final checkpoint trains nothing (the stock loop would run one more step
+        at learning rate 0, log it and rotate the final checkpoint out)."""
+        if self.state.global_step >= self.state.max_steps:
+            self.control.should_training_stop = True
+            return None
+        return super()._run_epoch(*args, **kwargs)
 
     # ---- dynamics logging --------------------------------------------------------------------------
     def _maybe_log_save_evaluate(self, tr_loss, grad_norm, *args, **kwargs):
         step = self.state.global_step
+        if step != self._last_merged_step:  # once per optimizer step (this is also called at epoch end)
+            self._last_merged_step = step
+            self._merge_step(skipped=self._step_was_skipped())
         if self.control.should_log and step != self._last_dynamics_step:
             self._log_dynamics(grad_norm, kwargs.get("learning_rate"))
         super()._maybe_log_save_evaluate(tr_loss, grad_norm, *args, **kwargs)
@@ -164,24 +204,57 @@ class ICLMTrainer(Trainer):
                 for name, value in flat.items():
                     callback.tb_writer.add_scalar(f"iclm/{name}", value, self.state.global_step)
 
+    def _step_was_skipped(self) -> bool:
+        """Whether the optimizer step that produced the current global_step was skipped."""
+        return self._poisoned_step == self.state.global_step - 1
+
     def dynamics_record(self, grad_norm=None, learning_rate=None) -> dict[str, Any]:
-        """One metrics.jsonl record for the current step (averages since the previous record)."""
-        count = max(self._term_count, 1)
+        """One metrics.jsonl record for the current step (averages over the applied steps since the
+        previous record). At a skipped step: `skipped: true`, `grad_norm` null; loss and routing fractions
+        are null when no applied step since the previous record contributed (never drawn as zero)."""
+        count = self._term_count
         record: dict[str, Any] = {"step": self.state.global_step, "epoch": self.state.epoch}
-        record["loss"] = self._term_sums["loss"] / count
-        record["loss_terms"] = {name: self._term_sums[name] / count for name in LOSS_TERMS}
+        record["loss"] = self._term_sums["loss"] / count if count else None
+        record["loss_terms"] = {name: self._term_sums[name] / count if count else None for name in LOSS_TERMS}
         lr = learning_rate if learning_rate is not None else self._get_learning_rate()
         record["learning_rate"] = float(lr)
+        skipped = self._step_was_skipped()
+        if skipped:
+            record["skipped"] = True
         if grad_norm is not None:
-            record["grad_norm"] = float(grad_norm)
-        total = max(sum(self._route_counts.values()), 1)
+            record["grad_norm"] = None if skipped else float(grad_norm)
+        total = sum(self._route_counts.values())
         k = self.model.config.num_domains
-        record["routing_fraction"] = {f"domain_{d}": self._route_counts[d] / total for d in range(k)}
+        fractions = {f"domain_{d}": self._route_counts[d] / total if total else None for d in range(k)}
+        record["routing_fraction"] = fractions
         if self.probe is not None and self.is_world_process_zero():
             record.update(probe_metrics(self.accelerator.unwrap_model(self.model), self.probe))
         return record
 
-    # ---- pickle-free checkpoints -------------------------------------------------------------------
+    # ---- pickle-free, atomic checkpoints ----------------------------------------------------------
+    def _get_output_dir(self, trial) -> str:
+        return self._staging or super()._get_output_dir(trial)
+
+    def _save_checkpoint(self, model, trial) -> None:
+        """The stock checkpoint (model, optimizer, scheduler, RNG, trainer_state.json) written by every
+        process into a temp folder, then committed by the main process (fsync, manifest, rename)."""
+        run_dir = Path(super()._get_output_dir(trial))
+        name = f"checkpoint-{self.state.global_step}"
+        staging = checkpoints.staging_folder(run_dir, self.state.global_step)
+        if self.args.should_save:
+            checkpoints.remove_staging(run_dir)
+        self.accelerator.wait_for_everyone()
+        self._staging = str(staging)
+        try:
+            super()._save_checkpoint(model, trial)  # writes <staging>/checkpoint-<step>/
+        finally:
+            self._staging = None
+        self.accelerator.wait_for_everyone()
+        if self.args.should_save:
+            checkpoints.commit(staging / name, run_dir / name)
+            checkpoints.rotate(run_dir, self.args.save_total_limit)
+        self.accelerator.wait_for_everyone()
+
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         output_dir = output_dir or self.args.output_dir
         if not self.args.should_save:
@@ -242,6 +315,15 @@ class _LengthGroupedSampler(torch.utils.data.Sampler):
 
         mult = max(1, min(50, len(self.lengths) // self.batch_size))
         return iter(get_length_grouped_indices(self.lengths, self.batch_size, mega_batch_mult=mult))
+
+
+def _gradients_finite(model: torch.nn.Module, device: torch.device) -> torch.Tensor:
+    """A bool tensor: every gradient of the model is finite (NaN/inf gradients can come from a finite
+    loss, e.g. through a sqrt at 0; applying them would turn every weight into NaN)."""
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if not grads:
+        return torch.tensor(True, device=device)
+    return torch.stack([torch.isfinite(g).all() for g in grads]).all()
 
 
 def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, float]:

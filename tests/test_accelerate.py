@@ -10,6 +10,7 @@ from pathlib import Path
 
 from test_train import toy_config
 
+from iclm.training import checkpoints
 from iclm.training.metrics_log import read_metrics
 
 ROOT = Path(__file__).parent.parent
@@ -31,3 +32,8 @@ def test_two_process_run_completes_and_only_rank_zero_writes(tmp_path):
     assert [r["step"] for r in records] == [2, 4]  # one writer: no duplicated lines
     assert records[0]["epoch"] == 2 * 2 * 8 / 96  # world size 2: 2 steps x 2 ranks x batch 8 of 96 examples
     assert (run / "config.json").is_file() and (run / "checkpoints" / "checkpoint-4").is_dir()
+    # both ranks wrote their RNG state into the temp folder before rank 0 committed it
+    assert checkpoints.incomplete_reason(run / "checkpoints" / "checkpoint-4") is None
+    manifest = json.loads((run / "checkpoints" / "checkpoint-4" / checkpoints.MANIFEST).read_text())
+    assert {"rng_state_0.json", "rng_state_1.json"} <= set(manifest["files"])
+    assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]

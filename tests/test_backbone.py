@@ -1,9 +1,11 @@
+import re
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
-from iclm.backbone import BACKBONES, load_backbone
+from iclm.backbone import BACKBONES, BackboneError, load_backbone
 
 
 def test_tiny_is_deterministic_and_frozen():
@@ -56,3 +58,30 @@ def test_smollm2_loads_offline_and_knows_paris():
     enc = tok("The capital of France is", return_tensors="pt")
     out = backbone.model.generate(**enc, max_new_tokens=6, do_sample=False)
     assert "Paris" in tok.decode(out[0, enc["input_ids"].shape[1] :])
+
+
+def _hf_folder(folder, tiny_backbone, safetensors: bool):
+    tiny_backbone.tokenizer.save_pretrained(folder)
+    if safetensors:
+        tiny_backbone.model.save_pretrained(folder)
+    else:
+        tiny_backbone.model.config.save_pretrained(folder)
+        torch.save(tiny_backbone.model.state_dict(), folder / "pytorch_model.bin")
+    return folder
+
+
+def test_a_safetensors_folder_loads(tmp_path, tiny_backbone):
+    backbone = load_backbone(str(_hf_folder(tmp_path, tiny_backbone, safetensors=True)))
+    ids = torch.tensor([[5, 6, 7]])
+    torch.testing.assert_close(backbone.model(ids).logits, tiny_backbone.model(ids).logits)
+
+
+@pytest.mark.parametrize("name", ["pytorch_model.bin", "extra/weights.pt", "training_args.pth", "x.pkl"])
+def test_pickle_files_in_a_backbone_folder_are_refused(tmp_path, tiny_backbone, name):
+    folder = _hf_folder(tmp_path, tiny_backbone, safetensors=name != "pytorch_model.bin")
+    if name != "pytorch_model.bin":
+        (folder / name).parent.mkdir(exist_ok=True)
+        (folder / name).write_bytes(b"\x80\x04K\x01.")
+    with pytest.raises(BackboneError, match=re.escape(f"{Path(name).name} is a pickle-format file")) as error:
+        load_backbone(str(folder))
+    assert "\n" not in str(error.value)

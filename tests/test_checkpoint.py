@@ -1,4 +1,6 @@
 import json
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -133,3 +135,78 @@ def test_bfloat16_weights_load_into_the_float32_model(saved, tiny_batch, tmp_pat
     assert lora.dtype == torch.float32
     reference = model(**tiny_batch).logits
     torch.testing.assert_close(loaded(**tiny_batch).logits, reference, atol=5e-2, rtol=5e-2)
+
+
+@pytest.mark.parametrize("name", ["adapters.safetensors", "router.safetensors", "aggregation.safetensors"])
+def test_nan_weight_is_refused_naming_file_and_tensor(saved, name):
+    _, folder = saved
+    tensors = load_file(folder / name)
+    key = sorted(k for k, v in tensors.items() if v.is_floating_point())[0]
+    poisoned = tensors[key].clone()
+    poisoned.view(-1)[0] = float("nan")
+    tensors[key] = poisoned
+    save_file(tensors, folder / name)
+    expected = re.escape(f"{name}: tensor '{key}' has 1 non-finite")
+    with pytest.raises(CheckpointError, match=expected) as error:
+        ICLMForCausalLM.from_pretrained(folder)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.float64, torch.int8])
+def test_wrong_dtype_is_refused_naming_file_and_tensor(saved, dtype):
+    _, folder = saved
+    tensors = load_file(folder / "adapters.safetensors")
+    key = sorted(tensors)[0]
+    tensors[key] = tensors[key].to(dtype)
+    save_file(tensors, folder / "adapters.safetensors")
+    with pytest.raises(CheckpointError, match=rf"adapters.safetensors: tensor '{re.escape(key)}' has dtype"):
+        ICLMForCausalLM.from_pretrained(folder)
+
+
+def test_symlink_out_of_the_folder_is_refused(saved, tmp_path_factory):
+    _, folder = saved
+    outside = tmp_path_factory.mktemp("elsewhere") / "router.safetensors"
+    (folder / "router.safetensors").rename(outside)
+    (folder / "router.safetensors").symlink_to(outside)
+    with pytest.raises(CheckpointError, match="router.safetensors is a symlink to .*outside the checkpoint"):
+        ICLMForCausalLM.from_pretrained(folder)
+
+
+def test_symlink_inside_the_folder_is_accepted(saved):
+    _, folder = saved
+    (folder / "weights").mkdir()
+    (folder / "router.safetensors").rename(folder / "weights" / "router.safetensors")
+    (folder / "router.safetensors").symlink_to(Path("weights") / "router.safetensors")
+    assert ICLMForCausalLM.from_pretrained(folder).config.num_domains == 3
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("num_domains", 10**9), ("num_domains", 65), ("adapters.r", 10**7), ("router.projection_dim", 10**8)],
+)
+def test_config_out_of_bounds_is_refused_before_building(saved, field, value):
+    _, folder = saved
+    config = json.loads((folder / "config.json").read_text())
+    if "." in field:
+        section, key = field.split(".")
+        config[section][key] = value
+    else:
+        config[field] = value
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=rf"config.json: {re.escape(field)}={value} is invalid"):
+        ICLMForCausalLM.from_pretrained(folder)
+
+
+def test_backbone_folder_with_pickle_weights_is_refused(saved, tmp_path_factory, tiny_backbone):
+    """config.json's backbone may name any folder: a torch.save'd pytorch_model.bin there must not load."""
+    _, folder = saved
+    base = tmp_path_factory.mktemp("base")
+    tiny_backbone.model.config.save_pretrained(base)
+    tiny_backbone.tokenizer.save_pretrained(base)
+    torch.save(tiny_backbone.model.state_dict(), base / "pytorch_model.bin")
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps(config | {"backbone": str(base)}))
+    expected = r"config\.json: backbone: .*pytorch_model\.bin is a pickle-format file"
+    with pytest.raises(CheckpointError, match=expected) as error:
+        ICLMForCausalLM.from_pretrained(folder)
+    assert "\n" not in str(error.value)

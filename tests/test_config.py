@@ -66,6 +66,17 @@ def test_baseline_has_one_domain():
         ({"loss_weights": {"mi": -0.1}}, "loss_weights.mi", "-0.1"),
         ({"loss_weights": {"lm": "1"}}, "loss_weights.lm", "'1'"),
         ({"router": "vq"}, "router", "'vq'"),
+        ({"num_domains": 65}, "num_domains", "65"),
+        ({"num_domains": 10**9}, "num_domains", "1000000000"),
+        ({"router": {"beta": float("inf")}}, "router.beta", "inf"),
+        ({"router": {"beta": float("nan")}}, "router.beta", "nan"),
+        ({"router": {"projection_dim": 10**6}}, "router.projection_dim", "1000000"),
+        ({"adapters": {"alpha": float("inf")}}, "adapters.alpha", "inf"),
+        ({"adapters": {"r": 4096}}, "adapters.r", "4096"),
+        ({"loss_weights": {"lm": float("inf")}}, "loss_weights.lm", "inf"),
+        ({"loss_weights": {"mi": float("nan")}}, "loss_weights.mi", "nan"),
+        ({"recompute_share": 1.5}, "recompute_share", "1.5"),
+        ({"recompute_share": float("inf")}, "recompute_share", "inf"),
     ],
 )
 def test_invalid_value_names_field_and_value(kwargs, field, value):
@@ -89,3 +100,9 @@ def test_special_token_ids_written_by_the_trainer_round_trip(tmp_path):
     config.save_pretrained(tmp_path)
     loaded = ICLMConfig.from_pretrained(tmp_path)
     assert (loaded.pad_token_id, loaded.eos_token_id, loaded.bos_token_id) == (0, 2, 1)
+
+
+def test_the_largest_documented_k_is_accepted():
+    from iclm.config import MAX_NUM_DOMAINS
+
+    assert ICLMConfig(num_domains=MAX_NUM_DOMAINS).num_domains == 64

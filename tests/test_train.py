@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -291,3 +293,109 @@ def test_recomputing_the_invariant_pass_trains_like_keeping_its_activations(tmp_
         assert ra["loss"] == pytest.approx(rb["loss"], rel=1e-4, abs=1e-5)
     saved = json.loads((recomputed.run_dir / "config.json").read_text())
     assert saved["recompute"] == "invariant"
+
+
+class _NaNGradientAtStep3(ICLMTrainer):
+    """A finite loss whose gradient is NaN at step 3: 0 * sqrt(|u|) at u = 0 has value 0, gradient 0/0."""
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        loss = super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        if self.state.global_step == 2 and model.training:
+            param = next(p for p in model.parameters() if p.requires_grad)
+            loss = loss + 0.0 * (param.sum() - param.sum().detach()).abs().sqrt()
+        return loss
+
+
+def test_nonfinite_gradient_with_a_finite_loss_skips_the_step(tmp_path):
+    snapshots = _Snapshots()
+    config = config_from_dict(toy_config(tmp_path, max_steps=4, log_every=1))
+    run_training(config, trainer_cls=_NaNGradientAtStep3, callbacks=[snapshots])
+    for name, before in snapshots.before[3].items():
+        assert torch.equal(before, snapshots.after[3][name]), name  # skipped: nothing moved
+    assert any(not torch.equal(v, snapshots.after[4][n]) for n, v in snapshots.before[4].items())
+    assert all(torch.isfinite(v).all() for v in snapshots.after[4].values())
+    records = read_metrics(Path(config.training.output_dir) / "metrics.jsonl")
+    events = [(r["step"], r["event"], r["cause"]) for r in records if "event" in r]
+    assert events == [(3, "skipped_nonfinite", "gradient")]
+    assert math.isfinite(next(r for r in records if "event" in r)["loss"])  # the loss itself was finite
+
+
+def test_a_skipped_step_is_logged_as_skipped_not_as_zero(tmp_path):
+    config = config_from_dict(toy_config(tmp_path, max_steps=4, log_every=1))
+    run_training(config, trainer_cls=_NaNAtStep3)
+    records = read_metrics(Path(config.training.output_dir) / "metrics.jsonl")
+    records = [r for r in records if "event" not in r]
+    assert [r["step"] for r in records] == [1, 2, 3, 4]
+    skipped = records[2]
+    assert skipped["skipped"] is True
+    assert skipped["loss"] is None and skipped["grad_norm"] is None
+    assert set(skipped["loss_terms"].values()) == {None}
+    assert set(skipped["routing_fraction"].values()) == {None}
+    for record in (records[1], records[3]):
+        assert "skipped" not in record and record["loss"] > 0 and record["grad_norm"] > 0
+
+
+def test_rerunning_a_finished_run_trains_nothing(tmp_path, caplog):
+    config = config_from_dict(toy_config(tmp_path, max_steps=4, log_every=2, save_every=2))
+    first = run_training(config)
+    run = first.run_dir
+    metrics = (run / "metrics.jsonl").read_text()
+    adapters = (run / "adapters.safetensors").read_bytes()
+    with caplog.at_level(logging.INFO, logger="iclm.training.run"):
+        again = run_training(config)
+    assert again.global_step == 4 and "already finished at step 4" in caplog.text
+    assert (run / "metrics.jsonl").read_text() == metrics
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["checkpoint-2", "checkpoint-4"]
+    assert json.loads((run / "checkpoints/checkpoint-4/trainer_state.json").read_text())["global_step"] == 4
+    assert (run / "adapters.safetensors").read_bytes() == adapters
+    longer = run_training(config, max_steps=6)  # a larger --max-steps continues the run
+    assert longer.global_step == 6 and longer.resumed_from.endswith("checkpoint-4")
+
+
+def test_output_dir_that_is_a_file_is_refused_and_kept(tmp_path, caplog):
+    from iclm.__main__ import main
+
+    raw = toy_config(tmp_path, max_steps=1)
+    target = Path(raw["training"]["output_dir"])
+    target.write_text("my notes\n")
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps(raw))
+    assert main(["train", str(path)]) == 2
+    assert "training.output_dir" in caplog.text and "is a file" in caplog.text
+    assert target.read_text() == "my notes\n" and sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["cfg.json", "data", "run"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "shown"),
+    [
+        ("training", "learning_rate", ".inf", "inf"),
+        ("training", "learning_rate", "1.0e+30", "1e+30"),
+        ("training", "learning_rate", ".nan", "nan"),
+        ("training", "learning_rate", "0", "0"),
+        ("training", "epochs", ".inf", "inf"),
+        ("training", "weight_decay", ".inf", "inf"),
+        ("training", "max_grad_norm", ".inf", "inf"),
+        ("model", "loss_weights", "{lm: .inf}", "inf"),
+        ("model", "loss_weights", "{mi: -.inf}", "-inf"),
+        ("model", "router", "{beta: .inf}", "inf"),
+        ("model", "adapters", "{alpha: .inf}", "inf"),
+        ("model", "num_domains", "65", "65"),
+        ("model", "recompute_share", "1.5", "1.5"),
+    ],
+)
+def test_numeric_training_config_values_must_be_finite_and_in_range(tmp_path, section, key, value, shown):
+    field = {
+        "loss_weights": "loss_weights.lm" if "lm" in value else "loss_weights.mi",
+        "router": "router.beta",
+        "adapters": "adapters.alpha",
+    }.get(key, key)
+    sections = {"model": ["variant: iclm"], "data": ["train: [a.jsonl]"], "training": []}
+    sections[section].append(f"{key}: {value}")
+    path = tmp_path / "cfg.yaml"
+    path.write_text("".join(f"{name}: {{{', '.join(items)}}}\n" for name, items in sections.items()))
+    expected = re.escape(f"cfg.yaml: {section}.{field}={shown} is invalid")
+    with pytest.raises(ValueError, match=expected) as error:
+        load_train_config(path)
+    assert "\n" not in str(error.value)

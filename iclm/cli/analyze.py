@@ -1,10 +1,12 @@
-"""`python -m iclm analyze CHECKPOINT --data FILE_OR_MIX_FOLDER... [--out DIR] [--limit N] [--max-length T]
-[--forced-sample N] [--batch-size B]`.
+"""`python -m iclm analyze CHECKPOINT --data FILE_OR_MIX_FOLDER... [--out DIR] [--overwrite] [--limit N]
+[--max-length T] [--forced-sample N] [--batch-size B]`.
 
 Runs the checkpoint over the data once and writes the analysis artifact (docs/api.md, "Analysis artifact")
 to `--out` (default CHECKPOINT/analysis/). `--data` takes evals-format files and `python -m iclm data mix`
 folders (their test files, with dataset, split (iid/ood) and domain from the manifest), as `evaluate` does.
-An artifact of the same checkpoint, data, --limit, --max-length and --forced-sample is reused.
+An artifact of the same checkpoint, data, --limit, --max-length and --forced-sample is reused. `--out` is
+replaced only when absent, empty or an earlier artifact: a non-empty folder of other files is refused
+unless `--overwrite`, a regular file always is.
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data", nargs="+", required=True, help="evals-format files, or a `data mix` folder (its test files)"
     )
     parser.add_argument("--out", help="artifact folder (default: CHECKPOINT/analysis)")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace --out even when it is a non-empty folder that holds no analysis artifact",
+    )
     parser.add_argument("--limit", type=int, help="at most N examples per dataset (first N in file order)")
     parser.add_argument(
         "--max-length",
@@ -57,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
             limit=args.limit,
             max_length=args.max_length,
             progress=not args.no_progress,
+            overwrite=args.overwrite,
         )
     except (FileNotFoundError, ArtifactError, ValueError) as error:
         logger.error("%s", error)

@@ -22,8 +22,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from iclm.backbone import BackboneError
+    from iclm.checkpoint import CheckpointError
     from iclm.training.config import load_train_config
-    from iclm.training.run import run_training
+    from iclm.training.run import RunFolderError, run_training
 
     try:
         config = load_train_config(args.config)
@@ -33,6 +35,10 @@ def run(args: argparse.Namespace) -> int:
     if args.max_steps is not None and args.max_steps <= 0:
         logger.error("--max-steps=%s is invalid; expected a positive number of steps", args.max_steps)
         return 2
-    result = run_training(config, output_dir=args.output_dir, max_steps=args.max_steps)
+    try:
+        result = run_training(config, output_dir=args.output_dir, max_steps=args.max_steps)
+    except (RunFolderError, CheckpointError, BackboneError) as error:
+        logger.error("%s", error)
+        return 2
     logger.info("training finished at step %d; run folder %s", result.global_step, result.run_dir)
     return 0

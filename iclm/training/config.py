@@ -15,6 +15,8 @@ from typing import Any, Literal, get_args
 
 import yaml
 
+from iclm.config import MAX_NUM_DOMAINS, ICLMConfig, check_number
+
 Split = Literal["iid", "ood"]
 
 
@@ -24,11 +26,8 @@ def _check_choice(name: str, value: Any, literal: Any) -> None:
 
 
 def _check_positive(name: str, value: Any, *, integer: bool, allow_zero: bool = False) -> None:
-    kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind) or value != value:
-        raise ValueError(f"{name}={value!r} is invalid; expected {'an int' if integer else 'a number'}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name}={value!r} is invalid; expected {'>= 0' if allow_zero else '> 0'}")
+    """A finite number > 0 (>= 0 with `allow_zero`); `iclm.config.check_number` does the checking."""
+    check_number(name, value, low=0, integer=integer, strict_low=not allow_zero)
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,11 @@ class ModelSection:
             if not isinstance(getattr(self, name), dict):
                 raise ValueError(f"model.{name}={getattr(self, name)!r} is invalid; expected a mapping")
         if self.num_domains is not None:
-            _check_positive("model.num_domains", self.num_domains, integer=True)
+            check_number("model.num_domains", self.num_domains, low=1, high=MAX_NUM_DOMAINS, integer=True)
+        try:  # every model field is checked here, so a bad value names the YAML file before any loading
+            ICLMConfig(**_iclm_fields(self, self.num_domains or 1, []))
+        except ValueError as error:
+            raise ValueError(f"model.{error}") from error
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ class TrainingSection:
     cache_router_embeddings: bool = True  # the router base is frozen: one base pass per distinct prompt
 
     def __post_init__(self) -> None:
-        _check_positive("training.learning_rate", self.learning_rate, integer=False)
+        check_number("training.learning_rate", self.learning_rate, low=0.0, high=1.0, strict_low=True)
         _check_positive("training.epochs", self.epochs, integer=False)
         for name in ("batch_size", "grad_accumulation", "log_every", "save_every", "keep_last"):
             _check_positive(f"training.{name}", getattr(self, name), integer=True)
@@ -222,11 +225,9 @@ def save_train_config(config: TrainConfig, path: str | Path, extra: dict[str, An
     tmp.replace(path)
 
 
-def to_iclm_config(section: ModelSection, dataset_names: list[str]) -> Any:
+def to_iclm_config(section: ModelSection, dataset_names: list[str]) -> ICLMConfig:
     """The `ICLMConfig` for this run. K = `num_domains` (default 2); with oracle routing K = the number
     of training datasets (route = dataset index), and a different explicit `num_domains` is an error."""
-    from iclm.config import ICLMConfig
-
     kind = section.router.get("kind", "vq")
     num_domains = section.num_domains
     if kind == "oracle":
@@ -236,16 +237,20 @@ def to_iclm_config(section: ModelSection, dataset_names: list[str]) -> Any:
                 f"the number of training datasets ({len(dataset_names)}: {dataset_names}); leave it out"
             )
         num_domains = len(dataset_names)
-    return ICLMConfig(
-        num_domains=num_domains or 2,
-        variant=section.variant,
-        router=dict(section.router),
-        adapters=dict(section.adapters),
-        loss_weights=dict(section.loss_weights),
-        aggregation=section.aggregation,
-        execution=section.execution,
-        recompute=section.recompute,
-        recompute_share=section.recompute_share,
-        backbone=section.backbone,
-        dataset_names=list(dataset_names),
-    )
+    return ICLMConfig(**_iclm_fields(section, num_domains or 2, dataset_names))
+
+
+def _iclm_fields(section: ModelSection, num_domains: int, dataset_names: list[str]) -> dict[str, Any]:
+    return {
+        "num_domains": num_domains,
+        "variant": section.variant,
+        "router": dict(section.router),
+        "adapters": dict(section.adapters),
+        "loss_weights": dict(section.loss_weights),
+        "aggregation": section.aggregation,
+        "execution": section.execution,
+        "recompute": section.recompute,
+        "recompute_share": section.recompute_share,
+        "backbone": section.backbone,
+        "dataset_names": list(dataset_names),
+    }

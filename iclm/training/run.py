@@ -6,7 +6,9 @@ Run folder layout (`<run>` = `training.output_dir` or `--output-dir`):
   <run>/metrics.jsonl                                   training dynamics, one JSON object a line
   <run>/checkpoints/checkpoint-<step>/                  intermediate checkpoints (last `keep_last` kept)
   <run>/tensorboard/                                    TensorBoard event files (if tensorboard is installed)
-Rerunning the same command after a kill resumes from the last checkpoint in `<run>/checkpoints/`.
+Rerunning the same command after a kill resumes from the newest complete checkpoint in
+`<run>/checkpoints/` (`iclm.training.checkpoints`; incomplete ones are skipped and logged); rerunning a
+finished run trains nothing ("already finished") and rewrites the final model from its last checkpoint.
 """
 
 from __future__ import annotations
@@ -18,13 +20,17 @@ from pathlib import Path
 
 import torch
 from transformers import TrainingArguments, set_seed
-from transformers.trainer_utils import get_last_checkpoint
 
+from iclm.training import checkpoints as run_checkpoints
 from iclm.training import data as run_data
 from iclm.training.config import TrainConfig, save_train_config, to_iclm_config
 from iclm.training.metrics_log import MetricsWriter
 
 logger = logging.getLogger(__name__)
+
+
+class RunFolderError(ValueError):
+    """`training.output_dir` cannot hold a run (e.g. it is a regular file); the message names it."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,23 @@ def _tensorboard_callback(run_dir: Path):
     return callback
 
 
+def _run_folders(output_dir: str) -> tuple[Path, Path]:
+    """(run folder, its checkpoints folder); a regular file in either place is refused, never renamed."""
+    run_dir = Path(output_dir)
+    for folder in (run_dir, run_dir / "checkpoints"):
+        if folder.exists() and not folder.is_dir():
+            raise RunFolderError(f"training.output_dir: {folder} is a file, not a run folder; choose another")
+    return run_dir, run_dir / "checkpoints"
+
+
+def _resume_point(checkpoints: Path, main: bool) -> Path | None:
+    """The newest complete checkpoint (incomplete ones are logged and skipped); the main process first
+    removes the temp folders of interrupted saves."""
+    if main:
+        run_checkpoints.remove_staging(checkpoints)
+    return run_checkpoints.latest_complete(checkpoints)
+
+
 def run_training(
     config: TrainConfig,
     output_dir: str | None = None,
@@ -119,17 +142,18 @@ def run_training(
     overrides = {k: v for k, v in (("output_dir", output_dir), ("max_steps", max_steps)) if v is not None}
     config = config.replace_training(**overrides) if overrides else config
     t = config.training
-    run_dir, checkpoints = Path(t.output_dir), Path(t.output_dir) / "checkpoints"
+    run_dir, checkpoints = _run_folders(t.output_dir)
     set_seed(t.seed)
     data = run_data.load_run_data(config.data, t.seed)
     model, tokenizer = build_model(config, data.dataset_names)
     collator = ICLMCollator(tokenizer, data.dataset_ids, t.max_length)
     args = training_arguments(config, checkpoints)
-    last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+    found = _resume_point(checkpoints, args.should_save)
+    last = str(found) if found is not None else None
     if last is None:
         init_router(model, data.train, collator, t.router_init_examples, t.batch_size, t.seed)
     writer = MetricsWriter(run_dir / "metrics.jsonl", enabled=args.process_index == 0)
-    writer.truncate_after(int(Path(last).name.split("-")[-1]) if last else 0)
+    writer.truncate_after(run_checkpoints.step_of(found) if found is not None else 0)
     probe = run_data.build_probe(
         run_data.probe_examples(config.data, data, t.seed), collator, data.dataset_ids, t.batch_size
     )
@@ -148,6 +172,8 @@ def run_training(
     if last:
         logger.info("resuming from %s", last)
     trainer.train(resume_from_checkpoint=last)
+    if found is not None and trainer.state.global_step == run_checkpoints.step_of(found):
+        logger.info("%s already finished at step %d: nothing to train", run_dir, trainer.state.global_step)
     if trainer.is_world_process_zero():
         model.save_pretrained(run_dir)  # config, adapters/router/aggregation safetensors, tokenizer
         save_train_config(config, run_dir / "training_config.json", {"dataset_names": data.dataset_names})

@@ -45,14 +45,23 @@ def save_trainable_state(model: torch.nn.Module, folder: str | Path) -> None:
 
 
 def load_trainable_state(model: torch.nn.Module, folder: str | Path) -> None:
-    """Load `trainable_state.safetensors`; every saved tensor must match a model entry."""
-    path = Path(folder) / TRAINABLE
+    """Load `trainable_state.safetensors`; every saved tensor must match a model entry in shape and dtype
+    and hold finite values (a NaN weight would otherwise resume into a NaN model)."""
+    from iclm.checkpoint import check_tensor, read_tensors, refuse_outside_links
+
+    folder = Path(folder)
+    path = folder / TRAINABLE
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: {folder} is not an ICLM training checkpoint")
-    state = load_file(str(path))
-    unexpected = model.load_state_dict(state, strict=False).unexpected_keys
+    refuse_outside_links(folder)
+    state = read_tensors(path)
+    expected = model.state_dict()
+    unexpected = sorted(set(state) - set(expected))
     if unexpected:
         raise ValueError(f"{path}: entries {unexpected[:5]} do not exist in the model (wrong config?)")
+    for key, value in state.items():
+        check_tensor(path, key, value, expected[key])
+    model.load_state_dict(state, strict=False)
 
 
 def save_optimizer(optimizer: torch.optim.Optimizer, folder: str | Path) -> None:
@@ -73,9 +82,14 @@ def load_optimizer(optimizer: torch.optim.Optimizer, folder: str | Path) -> bool
     folder = Path(folder)
     if not (folder / "optimizer.json").is_file():
         return False
+    from iclm.checkpoint import check_tensor, read_tensors
+
     meta = json.loads((folder / "optimizer.json").read_text(encoding="utf-8"))
+    tensors = read_tensors(folder / "optimizer.safetensors")
+    for key, value in tensors.items():
+        check_tensor(folder / "optimizer.safetensors", key, value)
     per_param: dict[int, dict[str, Any]] = {}
-    entries = list(load_file(str(folder / "optimizer.safetensors")).items()) + list(meta["scalars"].items())
+    entries = list(tensors.items()) + list(meta["scalars"].items())
     for key, value in entries:
         index, name = key.split(".", 1)
         per_param.setdefault(int(index), {})[name] = value
