@@ -25,7 +25,7 @@ for run in [files] + [loaders.inspect_checkpoint(str(f)) for f in others if f.na
     frame, skipped = tables.training_records(loaders.metrics(run))
     frames[run.name] = frame
     if skipped:
-        st.warning(f"{run.name}: {skipped} optimizer step(s) skipped because of a non-finite loss.")
+        st.warning(f"{skipped} optimizer step(s) skipped because of a non-finite loss or gradient.")
 if frames[files.name].empty:
     st.info("This checkpoint has no training log (metrics.jsonl). It is written by `python -m iclm train`.")
     st.stop()

@@ -105,6 +105,8 @@ def _load_and_evaluate(args: argparse.Namespace):
         loaded = load_mix_role(path, "test") if Path(path).is_dir() else load_files([path])
         examples += limit_per_dataset(loaded, args.limit)
     out = Path(args.out) if args.out else checkpoint / "eval"
+    if out.exists() and not out.is_dir():  # checked before the model work, not after it
+        raise ValueError(f"--out {out}: is a file, not a folder")
     name = args.name or checkpoint.name
     from iclm.checkpoint import training_max_length
 
