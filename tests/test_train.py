@@ -19,7 +19,7 @@ from iclm.training.config import config_from_dict, load_train_config
 from iclm.training.metrics_log import read_metrics
 from iclm.training.run import build_model, run_training
 
-PROBE_FIELDS = ("codebook_perplexity", "router_purity", "router_nmi")
+PROBE_FIELDS = ("codebook_perplexity", "router_purity", "router_nmi", "probe_loss")
 PER_MODULE_FIELDS = ("mi_batch", "mi_ksg", "cka", "pearson", "probe_routing_fraction", "routing_fraction")
 
 
@@ -72,6 +72,7 @@ def test_tiny_run_lowers_loss_and_logs_every_field(tmp_path):
     records = read_metrics(result.run_dir / "metrics.jsonl")
     assert [r["step"] for r in records] == [5, 10, 15, 20]
     assert records[-1]["loss"] < records[0]["loss"]
+    assert records[-1]["probe_loss"] < records[0]["probe_loss"]  # the probe set learns too
     for record in records:
         for name in ("loss", "learning_rate", "epoch", "loss_terms", *PROBE_FIELDS, *PER_MODULE_FIELDS):
             assert name in record and _finite_numbers(record[name]), (name, record.get(name))

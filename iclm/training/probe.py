@@ -1,5 +1,8 @@
 """Training-dynamics metrics of a model on a FIXED probe set (same examples at every logging step).
 
+`probe_loss` is the model's answer-token cross-entropy on the probe set (token-weighted): with probe files
+that are not trained on (`data.probe`), it is the held-out learning curve.
+
 Pooling: the last hidden states of each module are averaged over the ANSWER tokens (labels != -100),
 the tokens the modules are trained on and where the MI penalty acts. Per domain module k the probe set
 is run with `force_route=k`, so every domain module is compared with the invariant module on all
@@ -44,11 +47,14 @@ def _pool(hidden: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, tor
 
 def _collect(model, probe: ProbeSet, force_route: int | None) -> dict[str, list]:
     device = next(model.parameters()).device
-    got: dict[str, list] = {"routes": [], "inv": [], "inv_tok": [], "dom": [], "dom_tok": []}
+    got: dict[str, list] = {"routes": [], "inv": [], "inv_tok": [], "dom": [], "dom_tok": [], "lm": []}
     for batch in probe.batches:
         inputs = model_inputs(batch, device)
         out = model(**inputs, force_route=force_route)
         got["routes"].append(out.routes.detach().cpu())
+        if out.loss_terms is not None:  # (summed answer-token loss, answer tokens) of the model's readout
+            tokens = int((inputs["labels"][:, 1:] != -100).sum())
+            got["lm"].append((float(out.loss_terms.lm) * tokens, tokens))
         for name, hidden in (("inv", out.invariant_hidden), ("dom", out.domain_hidden)):
             if hidden is not None:
                 pooled, tokens = _pool(hidden.detach(), inputs["labels"])
@@ -78,6 +84,9 @@ def probe_metrics(model, probe: ProbeSet) -> dict:
         routes = torch.cat(natural["routes"]).numpy()
         k = config.num_domains
         record: dict = {"probe_routing_fraction": _by_module(dynamics.routing_fractions(routes, k))}
+        tokens = sum(n for _, n in natural["lm"])
+        if tokens:  # the held-out learning curve when the probe set comes from held-out files
+            record["probe_loss"] = sum(total for total, _ in natural["lm"]) / tokens
         if config.variant != "baseline":
             record["codebook_perplexity"] = dynamics.codebook_perplexity(routes, k)
             record["router_purity"] = dynamics.cluster_purity(routes, probe.labels)
