@@ -400,3 +400,13 @@ def test_numeric_training_config_values_must_be_finite_and_in_range(tmp_path, se
     with pytest.raises(ValueError, match=expected) as error:
         load_train_config(path)
     assert "\n" not in str(error.value)
+
+
+def test_probe_set_from_a_mix_folder_keeps_its_domains(tmp_path):
+    from iclm.data.mix import MixConfig, build_mix
+    from iclm.training.data import load_probe_pool
+
+    build_mix(MixConfig(seed=1, n_train=8, n_test=4), tmp_path / "probe-mix")
+    pool = load_probe_pool((str(tmp_path / "probe-mix"),))
+    assert {e.domain for e in pool} == {"acre-text", "acre-symbolic", "raven-text", "raven-symbolic"}
+    assert len(pool) == 32 and all(e.split == "iid" for e in pool)

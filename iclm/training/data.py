@@ -97,9 +97,18 @@ def load_run_data(section: DataSection, seed: int) -> RunData:
     return RunData(train=examples, dataset_names=names)
 
 
+def load_probe_pool(paths: tuple[str, ...]) -> list:
+    """Probe candidates: files, or `data mix` folders whose training files (with their domains) are read;
+    a mix built with another seed gives held-out examples of the training distribution."""
+    pool = []
+    for path in paths:
+        pool += load_mix_role(path, "train") if Path(path).is_dir() else load_files([path])
+    return pool
+
+
 def probe_examples(section: DataSection, data: RunData, seed: int) -> list:
     """A fixed, seeded probe set: `probe_size` examples stratified by domain (probe files or train)."""
-    pool = load_files(section.probe) if section.probe else data.train
+    pool = load_probe_pool(section.probe) if section.probe else data.train
     by_domain: dict[str, list] = {}
     for example in pool:
         by_domain.setdefault(domain_of(example), []).append(example)
