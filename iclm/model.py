@@ -2,7 +2,9 @@
 
 forward = _route (base with adapters off -> prompt-mean embedding -> router) -> _run_modules (invariant on
 the whole batch; each example's routed domain adapter, one pass per non-empty route group) -> _aggregate
--> _losses. Save/load lives in iclm/checkpoint.py, generation helpers at the end of this file.
+-> _losses. A `packed` batch (iclm/packing.py: examples sharing a context in one row) takes the same steps on
+its rows with a 4D mask and position ids. Save/load lives in iclm/checkpoint.py, generation helpers at the
+end of this file.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from iclm.backbone import Backbone, load_backbone
 from iclm.config import ICLMConfig
 from iclm.mi import answer_token_mi
 from iclm.outputs import ICLMOutput, LossTerms
+from iclm.packing import PackedBatch, check_packed, split_by_routes
 from iclm.router import CodebookUsage, Router, RouterOutput, codebook_usage, default_prompt_mask, pool_prompt
 
 DROP_MODULES = ("invariant", "domain")
@@ -114,6 +117,17 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
             hidden = self._decode(None, input_ids, attention_mask, None)[0]  # (B, T, H)
         return pool_prompt(hidden, prompt_mask)
 
+    @torch.no_grad()
+    def packed_router_embeddings(self, packed: PackedBatch) -> Tensor:
+        """Router embeddings (S, H) of a packed batch's examples: the frozen base runs once over the rows and
+        each example pools its row's context + its own query (its prompt), as `router_embeddings` would."""
+        packed = packed.to(self.device)
+        with adapter_ops.adapters_disabled(self._lora_layers):
+            mask = self._packed_mask(packed)
+            hidden = self._decode(None, packed.input_ids, mask, None, packed.position_ids)[0]  # (R, T, H)
+        rows, mask = packed.pool_mask()  # (S,), (S, T)
+        return pool_prompt(hidden[rows], mask)  # (S, T, H) -> (S, H)
+
     def route(
         self,
         input_ids: Tensor,
@@ -144,13 +158,20 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
 
     # ---------------------------------------------------------------- modules
     def _decode(
-        self, name: str | None, input_ids: Tensor, attention_mask: Tensor, cache: Any
+        self,
+        name: str | None,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        cache: Any,
+        position_ids: Tensor | None = None,
     ) -> tuple[Tensor, Any]:
-        """Run the base decoder with adapter `name` active: -> last hidden states (B, T, H), cache."""
+        """Run the base decoder with adapter `name` active: -> last hidden states (B, T, H), cache. Positions
+        follow the 2D attention_mask unless given (a packed batch's 4D mask comes with its position ids)."""
         if name is not None:
             adapter_ops.activate(self._lora_layers, name)
-        past = 0 if cache is None else cache.get_seq_length()
-        position_ids = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)[:, past:]  # (B, T)
+        if position_ids is None:
+            past = 0 if cache is None else cache.get_seq_length()
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp_min(0)[:, past:]  # (B, T)
         with recompute_ops.recomputing(self._checkpoint_layers, self._recomputes(name, cache)):
             out = self.base.base_model(
                 input_ids=input_ids,
@@ -170,16 +191,18 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
             return False
         return self.config.recompute == "all" or name == "invariant"
 
-    def _run_domains(self, input_ids: Tensor, attention_mask: Tensor, routes: Tensor, cache: Any) -> Tensor:
+    def _run_domains(
+        self, input_ids: Tensor, attention_mask: Tensor, routes: Tensor, cache: Any, position_ids=None
+    ) -> Tensor:
         """Domain states (B, T, H): sparse = one pass per non-empty route group; dense = every adapter on
-        every example, combined with the one-hot routing weights."""
+        every example, combined with the one-hot routing weights. position_ids (B, T) or None (_decode)."""
         batch, length = input_ids.shape
         if self.config.execution == "dense":
             weights = F.one_hot(routes, self.config.num_domains).to(self.base.dtype)  # (B, K)
             hidden = None
             for k in range(self.config.num_domains):
                 sub_cache = None if cache is None else cache.domain(k)
-                h_k = self._decode(f"domain_{k}", input_ids, attention_mask, sub_cache)[0]  # (B, T, H)
+                h_k = self._decode(f"domain_{k}", input_ids, attention_mask, sub_cache, position_ids)[0]
                 term = weights[:, k, None, None] * h_k
                 hidden = term if hidden is None else hidden + term
             return hidden
@@ -191,7 +214,8 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         for k in torch.unique(routes).tolist():
             idx = torch.nonzero(routes == k).flatten()  # examples routed to k
             sub_cache = None if cache is None else cache.domain(k)
-            h_k = self._decode(f"domain_{k}", input_ids[idx], attention_mask[idx], sub_cache)[0]
+            positions = None if position_ids is None else position_ids[idx]
+            h_k = self._decode(f"domain_{k}", input_ids[idx], attention_mask[idx], sub_cache, positions)[0]
             if hidden is None:
                 hidden = h_k.new_zeros(batch, length, h_k.shape[-1])
             hidden = hidden.index_copy(0, idx, h_k)  # scatter back, (B, T, H)
@@ -208,6 +232,36 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         domain = None
         if drop_module != "domain":
             domain = self._run_domains(input_ids, attention_mask, routes, cache)
+        return invariant, domain
+
+    def _packed_mask(self, packed: PackedBatch) -> Tensor:
+        """The 4D mask (R, 1, T, T) of a packed batch in the form the base's attention takes (bool for sdpa,
+        additive for eager); other implementations (flash attention) cannot take a 4D mask."""
+        kind = self.base.config._attn_implementation
+        if kind not in ("sdpa", "eager"):
+            raise ValueError(
+                f"packed batches need the base's attention to be 'sdpa' or 'eager' (got {kind!r}); "
+                "set training.pack_shared_context: false or load the backbone with sdpa attention"
+            )
+        return packed.attention_mask(None if kind == "sdpa" else self.base.dtype)
+
+    def _run_packed_modules(
+        self, packed: PackedBatch, routes: Tensor, drop_module: str | None
+    ) -> tuple[Tensor | None, Tensor | None]:
+        """_run_modules on packed rows: the invariant pass over every row; the domain passes (sparse or dense,
+        as _run_domains) over the rows re-packed so that each row's examples share a route (split_by_routes),
+        their states put back in the packed layout, so every segment reads its own route's states."""
+        invariant = domain = None
+        if self.config.variant == "iclm" and drop_module != "invariant":
+            mask = self._packed_mask(packed)
+            invariant = self._decode("invariant", packed.input_ids, mask, None, packed.position_ids)[0]
+        if drop_module != "domain":
+            split = split_by_routes(packed, routes)
+            sub = split.batch
+            hidden = self._run_domains(
+                sub.input_ids, self._packed_mask(sub), split.row_routes, None, sub.position_ids
+            )
+            domain = split.restore(hidden, tuple(packed.input_ids.shape))
         return invariant, domain
 
     def _aggregate(
@@ -264,10 +318,13 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
     # ---------------------------------------------------------------- forward
     def _resolve_routes(
         self, input_ids, attention_mask, labels, prompt_mask, domain_ids, force_route, routes,
-        router_embeddings=None, loss_only=False,
+        router_embeddings=None, loss_only=False, packed=None,
     ) -> tuple[Tensor, RouterOutput | None]:  # fmt: skip
-        batch = input_ids.shape[0]
+        batch = input_ids.shape[0] if packed is None else packed.num_examples
         if routes is not None:
+            if packed is not None and routes.shape != (batch,):
+                raise ValueError(f"routes of a packed batch are per example: expected ({batch},), got "
+                                 f"{tuple(routes.shape)}")  # fmt: skip
             return routes.to(input_ids.device).long(), None
         if loss_only and self.config.router.kind == "oracle" and domain_ids is not None:
             # the oracle's route is the domain id: the base pass would only feed analysis outputs
@@ -279,6 +336,8 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
                     f"expected an int in [0, {self.config.num_domains})"
                 )
             return torch.full((batch,), force_route, dtype=torch.long, device=input_ids.device), None
+        if packed is not None and router_embeddings is None:
+            router_embeddings = self.packed_router_embeddings(packed)
         if prompt_mask is None:
             prompt_mask = default_prompt_mask(attention_mask, labels)
         router_out = self.route(
@@ -300,6 +359,7 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         use_cache: bool | None = None,
         router_embeddings: Tensor | None = None,
         loss_only: bool = False,
+        packed: PackedBatch | None = None,
         **kwargs: Any,
     ) -> ICLMOutput:
         """See docs/api.md. input_ids, attention_mask, labels, prompt_mask: (B, T); domain_ids, routes: (B,).
@@ -309,6 +369,11 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         so the router's base pass is skipped. `loss_only=True` (training, needs labels): no (B, T, V) logits
         in the output (the loss computes its own at the answer positions) and no base pass for an oracle
         router given domain_ids.
+
+        `packed` (iclm/packing.py, from `ICLMCollator(pack_shared_context=True)`): S examples in R rows that
+        share their context; input_ids / attention_mask / labels are then the packed rows (R, T) (the loss
+        reads packed.labels), domain_ids, routes and router_embeddings are per example (S,) / (S, H), and the
+        outputs' logits and hidden states are in the packed layout (R, T, .). No KV cache, no prompt_mask.
         """
         if loss_only and labels is None:
             raise ValueError("loss_only=True needs labels")
@@ -320,18 +385,26 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
             raise ValueError(
                 f"drop_module={drop_module!r} needs variant='iclm' (got {self.config.variant!r})"
             )
+        if packed is not None:
+            packed = check_packed(packed, input_ids, prompt_mask, past_key_values, use_cache)
+            labels = None if labels is None else packed.labels
         if use_cache and past_key_values is None:
             past_key_values = adapter_ops.ICLMCache()
         if attention_mask is None:  # covers cached + new tokens
             past = 0 if past_key_values is None else past_key_values.get_seq_length()
             attention_mask = input_ids.new_ones(input_ids.shape[0], past + input_ids.shape[1])
         if self.config.variant == "baseline" and routes is None:
-            routes = torch.zeros(input_ids.shape[0], dtype=torch.long, device=input_ids.device)
+            batch = input_ids.shape[0] if packed is None else packed.num_examples
+            routes = torch.zeros(batch, dtype=torch.long, device=input_ids.device)
         routes, router_out = self._resolve_routes(
             input_ids, attention_mask, labels, prompt_mask, domain_ids, force_route, routes,
-            router_embeddings, loss_only,
+            router_embeddings, loss_only, packed,
         )  # fmt: skip
-        invariant, domain = self._run_modules(input_ids, attention_mask, routes, drop_module, past_key_values)
+        if packed is None:
+            cache = past_key_values
+            invariant, domain = self._run_modules(input_ids, attention_mask, routes, drop_module, cache)
+        else:
+            invariant, domain = self._run_packed_modules(packed, routes, drop_module)
         logits = invariant_logits = domain_logits = None
         if not loss_only:
             logits, invariant_logits, domain_logits = self._aggregate(invariant, domain)

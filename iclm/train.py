@@ -35,6 +35,7 @@ from iclm.training import checkpoints, state_io
 from iclm.training.metrics_log import MetricsWriter
 from iclm.training.probe import ProbeSet, model_inputs, probe_metrics
 from iclm.training.router_cache import RouterEmbeddingCache
+from iclm.training.sampler import GroupSampler, LengthGroupedGroupSampler, find_groups, group_lengths
 
 logger = logging.getLogger(__name__)
 
@@ -68,9 +69,19 @@ class ICLMTrainer(Trainer):
     def _get_train_sampler(self, train_dataset=None):
         """With `group_by_length`, batches hold examples of similar length: a batch is padded to its longest
         prompt, so mixing 130-token ACRE-symbolic with 400-token RAVEN-text prompts wastes most of a step.
-        The stock sampler can only read lengths from dict items; ours are `Example`s, so we pass them."""
+        The stock sampler can only read lengths from dict items; ours are `Example`s, so we pass them.
+        With a packing collator, examples sharing a context (ACRE's 4 queries) stay together and batches
+        hold whole groups (`iclm.training.sampler`), so the collator can pack them into one row."""
         dataset = train_dataset if train_dataset is not None else self.train_dataset
-        if self.args.train_sampling_strategy != "group_by_length" or not hasattr(dataset, "examples"):
+        by_length = self.args.train_sampling_strategy == "group_by_length"
+        if getattr(self.data_collator, "pack_shared_context", False) and hasattr(dataset, "examples"):
+            groups = find_groups(dataset.examples)
+            if any(len(g) > 1 for g in groups):  # else nothing to pack: the samplers below, as before
+                batch = self.args.train_batch_size  # one DataLoader batch = one packed forward
+                if by_length:
+                    return LengthGroupedGroupSampler(groups, group_lengths(dataset.examples, groups), batch)
+                return GroupSampler(groups, batch)
+        if not by_length or not hasattr(dataset, "examples"):
             return super()._get_train_sampler(train_dataset)
         lengths = [len(e.prompt) + len(e.answer) for e in dataset.examples]  # characters: a length proxy
         batch = self.args.train_batch_size * self.args.gradient_accumulation_steps
@@ -102,16 +113,22 @@ class ICLMTrainer(Trainer):
         """Weighted ICLM loss of one batch (the model applies `config.loss_weights`). Training calls skip
         the full-vocabulary logits (`loss_only`) and reuse cached router embeddings of learned routers."""
         batch = model_inputs(inputs)
+        packed = inputs.get("packed")  # a PackedBatch from ICLMCollator(pack_shared_context=True), or None
         extra: dict[str, Any] = {"loss_only": "labels" in batch}
+        if packed is not None:
+            extra["packed"] = packed
         unwrapped = self.accelerator.unwrap_model(model)
         if self._uses_router_cache(unwrapped) and "labels" in batch:
-            extra["router_embeddings"] = self.router_cache.embeddings(
-                unwrapped,
-                batch["input_ids"],
-                batch["attention_mask"],
-                batch.get("prompt_mask"),
-                batch["labels"],
-            )
+            if packed is not None:
+                extra["router_embeddings"] = self.router_cache.packed_embeddings(unwrapped, packed)
+            else:
+                extra["router_embeddings"] = self.router_cache.embeddings(
+                    unwrapped,
+                    batch["input_ids"],
+                    batch["attention_mask"],
+                    batch.get("prompt_mask"),
+                    batch["labels"],
+                )
         outputs = model(**batch, **extra)
         if model.training:
             self._accumulate(outputs)

@@ -410,3 +410,39 @@ def test_probe_set_from_a_mix_folder_keeps_its_domains(tmp_path):
     pool = load_probe_pool((str(tmp_path / "probe-mix"),))
     assert {e.domain for e in pool} == {"acre-text", "acre-symbolic", "raven-text", "raven-symbolic"}
     assert len(pool) == 32 and all(e.split == "iid" for e in pool)
+
+
+def _acre_toy_config(tmp_path: Path, **training) -> dict:
+    from iclm.data.acre import generate_acre
+    from iclm.data.evals_format import write_jsonl
+
+    path = tmp_path / "data" / "acre-symbolic-iid.jsonl"
+    write_jsonl(path, generate_acre(48, 0, "symbolic", "iid", "train"))
+    raw = toy_config(tmp_path, max_length=512, **training)
+    raw["data"]["train"] = [str(path), raw["data"]["train"][0]]  # ACRE puzzles beside unpackable toy lines
+    return raw
+
+
+@pytest.mark.parametrize("pack", [True, False])
+def test_training_packs_shared_contexts_when_asked(tmp_path, pack):
+    from iclm.packing import PackedBatch
+
+    seen: list[int] = []
+
+    class Recording(ICLMTrainer):
+        def compute_loss(self, model, inputs, *args, **kwargs):
+            packed = inputs.get("packed")
+            seen.append(
+                len(packed.rows) if isinstance(packed, PackedBatch) else -inputs["input_ids"].shape[0]
+            )
+            return super().compute_loss(model, inputs, *args, **kwargs)
+
+    raw = _acre_toy_config(tmp_path, max_steps=6, log_every=3, save_every=6, pack_shared_context=pack)
+    records = read_metrics(
+        run_training(config_from_dict(raw), trainer_cls=Recording).run_dir / "metrics.jsonl"
+    )
+    assert all(math.isfinite(r["loss"]) for r in records)
+    if pack:  # packed batches hold fewer rows than examples: whole puzzles share one row
+        assert any(0 < rows < 8 for rows in seen), seen
+    else:
+        assert all(rows == -8 for rows in seen), seen

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.utils.data import Dataset
@@ -83,20 +84,44 @@ class ICLMCollator:
 
     Returns input_ids (B, T) long, attention_mask (B, T) long, labels (B, T) long (-100 on prompt and
     padding), prompt_mask (B, T) bool (prompt tokens only), domain_ids (B,) long. Right padding.
+
+    `pack_shared_context=True` (training): consecutive examples whose prompts share a context go into one
+    row (iclm/packing.py); the batch is then input_ids, attention_mask, labels of the R packed rows (R, T),
+    domain_ids (S,) per example and `packed` (the PackedBatch the model reads), without prompt_mask. A
+    batch in which no two examples share a context stays unpacked (the batch above, exactly).
     """
 
     def __init__(
-        self, tokenizer: PreTrainedTokenizerBase, dataset_ids: dict[str, int], max_length: int
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        dataset_ids: dict[str, int],
+        max_length: int,
+        pack_shared_context: bool = False,
     ) -> None:
         self.tokenizer = tokenizer
         self.dataset_ids = dict(dataset_ids)
         self.max_length = max_length
+        self.pack_shared_context = pack_shared_context
         self.pad_id, _ = _special_ids(tokenizer)
 
-    def __call__(self, examples: Sequence[Example]) -> dict[str, torch.Tensor]:
+    def __call__(self, examples: Sequence[Example]) -> dict[str, Any]:
         if not examples:
             raise ValueError("cannot collate an empty list of examples")
         encoded = encode_examples(examples, self.tokenizer, self.dataset_ids, self.max_length)
+        domain_ids = torch.tensor([e.domain_id for e in encoded], dtype=torch.long)  # (B,)
+        if self.pack_shared_context:
+            from iclm.packing import group_examples, pack_examples  # iclm.packing imports this module
+
+            groups = group_examples(encoded)
+            if any(len(members) > 1 for members in groups):
+                packed = pack_examples(encoded, self.pad_id, groups)
+                return {
+                    "input_ids": packed.input_ids,
+                    "attention_mask": packed.token_mask,
+                    "labels": packed.labels,
+                    "domain_ids": domain_ids,
+                    "packed": packed,
+                }
         width = max(len(e.prompt_ids) + len(e.answer_ids) for e in encoded)
         batch = len(encoded)
         input_ids = torch.full((batch, width), self.pad_id, dtype=torch.long)  # (B, T)
@@ -109,7 +134,6 @@ class ICLMCollator:
             attention[i, : p + a] = 1
             labels[i, p : p + a] = torch.tensor(enc.answer_ids, dtype=torch.long)
             prompt_mask[i, :p] = True
-        domain_ids = torch.tensor([e.domain_id for e in encoded], dtype=torch.long)  # (B,)
         return {
             "input_ids": input_ids,
             "attention_mask": attention,

@@ -119,6 +119,7 @@ class TrainingSection:
     tensorboard: bool = True
     group_by_length: bool = False  # batches of similar length: less padding, faster steps
     cache_router_embeddings: bool = True  # the router base is frozen: one base pass per distinct prompt
+    pack_shared_context: bool = True  # examples sharing a prompt prefix (ACRE's queries) train as one row
 
     def __post_init__(self) -> None:
         check_number("training.learning_rate", self.learning_rate, low=0.0, high=1.0, strict_low=True)
@@ -133,7 +134,7 @@ class TrainingSection:
         _check_positive("training.max_grad_norm", self.max_grad_norm, integer=False, allow_zero=True)
         if self.max_steps is not None:
             _check_positive("training.max_steps", self.max_steps, integer=True)
-        for name in ("bf16", "tensorboard", "cache_router_embeddings"):
+        for name in ("bf16", "tensorboard", "cache_router_embeddings", "pack_shared_context"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"training.{name}={getattr(self, name)!r} is invalid; expected true/false")
         if not isinstance(self.output_dir, str) or not self.output_dir:

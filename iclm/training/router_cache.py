@@ -4,7 +4,7 @@ The router reads the FROZEN base (adapters off), so an example's router embeddin
 adapters train (DESIGN: "its embeddings can be cached per example"). With the cache, the router's base pass
 runs once per distinct prompt: from the second epoch on a training step costs the module passes only.
 Keys are the prompt's token ids (after the collator's truncation), so the cache needs no example indices
-and stays exact when the sampler or the batch composition changes.
+and stays exact when the sampler or the batch composition changes, packed (`packed_embeddings`) or not.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from iclm.packing import PackedBatch
 from iclm.router import default_prompt_mask
 
 
@@ -48,4 +49,22 @@ class RouterEmbeddingCache:
             fresh = model.router_embeddings(input_ids[index], attention_mask[index], pooled[index])  # (M, H)
             for i, embedding in zip(missing, fresh, strict=True):
                 self._store[keys[i]] = embedding.detach()
+        return torch.stack([self._store[key] for key in keys])
+
+    @torch.no_grad()
+    def packed_embeddings(self, model, packed: PackedBatch) -> Tensor:
+        """Router embeddings (S, H) of a packed batch's examples, keyed like `embeddings` (each example's
+        prompt = its row's context + its query), so packed and unpacked batches share entries. On any miss the
+        whole packed batch goes through the base once (its rows share their context's pass)."""
+        keys = [
+            torch.tensor(packed.prompt_ids(i), dtype=torch.long).numpy().tobytes()
+            for i in range(packed.num_examples)
+        ]
+        missing = [i for i, key in enumerate(keys) if key not in self._store]
+        self.hits += len(keys) - len(missing)
+        self.misses += len(missing)
+        if missing:
+            fresh = model.packed_router_embeddings(packed)  # (S, H)
+            for i in missing:
+                self._store[keys[i]] = fresh[i].detach()
         return torch.stack([self._store[key] for key in keys])

@@ -146,7 +146,10 @@ def run_training(
     set_seed(t.seed)
     data = run_data.load_run_data(config.data, t.seed)
     model, tokenizer = build_model(config, data.dataset_names)
-    collator = ICLMCollator(tokenizer, data.dataset_ids, t.max_length)
+    collator = ICLMCollator(tokenizer, data.dataset_ids, t.max_length)  # router init and probe: unpacked
+    train_collator = ICLMCollator(
+        tokenizer, data.dataset_ids, t.max_length, pack_shared_context=t.pack_shared_context
+    )
     args = training_arguments(config, checkpoints)
     found = _resume_point(checkpoints, args.should_save)
     last = str(found) if found is not None else None
@@ -162,7 +165,7 @@ def run_training(
         model=model,
         args=args,
         train_dataset=run_data.ExampleDataset(data.train),
-        data_collator=collator,
+        data_collator=train_collator,
         processing_class=None,  # the engine saves the tokenizer; also keeps Trainer from editing config
         metrics_writer=writer,
         probe=probe,

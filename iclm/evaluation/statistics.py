@@ -1,0 +1,114 @@
+"""Uncertainty of accuracies: Wilson intervals, paired McNemar tests, chance and majority baselines.
+
+Every accuracy the project reports carries its n and a 95% Wilson score interval (it stays inside [0, 1]
+and is not degenerate at 0% or 100%, unlike the normal approximation). Two models scored on the same
+examples are compared with McNemar's exact test on the discordant pairs (the examples exactly one of them
+gets right), which is what a paired comparison needs: the examples shared by both are not independent
+samples of each model's accuracy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+Z_95 = 1.959963984540054  # two-sided 95% normal quantile
+
+
+@dataclass(frozen=True)
+class Interval:
+    """An accuracy with its count and 95% Wilson interval (fractions in [0, 1])."""
+
+    accuracy: float
+    correct: int
+    n: int
+    low: float
+    high: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "accuracy": self.accuracy,
+            "correct": self.correct,
+            "n": self.n,
+            "low": self.low,
+            "high": self.high,
+        }
+
+
+@dataclass(frozen=True)
+class McNemar:
+    """Paired comparison of A and B on the same examples: counts of each agreement cell and the exact
+    two-sided p-value on the discordant pairs (1.0 when there are none)."""
+
+    both_right: int
+    only_a: int
+    only_b: int
+    both_wrong: int
+    p_value: float
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "both_right": self.both_right,
+            "only_a": self.only_a,
+            "only_b": self.only_b,
+            "both_wrong": self.both_wrong,
+            "p_value": self.p_value,
+        }
+
+
+def wilson_interval(correct: int, n: int, z: float = Z_95) -> Interval:
+    """Accuracy correct/n with its Wilson score interval; n == 0 gives the uninformative [0, 1]."""
+    if n < 0 or not 0 <= correct <= n:
+        raise ValueError(f"need 0 <= correct <= n, got correct={correct}, n={n}")
+    if n == 0:
+        return Interval(float("nan"), 0, 0, 0.0, 1.0)
+    p = correct / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return Interval(p, correct, n, max(0.0, centre - half), min(1.0, centre + half))
+
+
+def accuracy_interval(outcomes: Sequence[bool]) -> Interval:
+    """Wilson interval of a list of per-example outcomes."""
+    return wilson_interval(sum(bool(x) for x in outcomes), len(outcomes))
+
+
+def _binomial_two_sided(k: int, n: int) -> float:
+    """Exact two-sided p-value of k successes in n trials at p = 1/2 (doubled smaller tail, capped at 1)."""
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(0, min(k, n - k) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def mcnemar(a: Sequence[bool], b: Sequence[bool]) -> McNemar:
+    """McNemar's exact test between two models' per-example outcomes on the same examples (same order)."""
+    if len(a) != len(b):
+        raise ValueError(f"paired outcomes need the same examples: {len(a)} vs {len(b)}")
+    cells = Counter((bool(x), bool(y)) for x, y in zip(a, b, strict=True))
+    only_a, only_b = cells[(True, False)], cells[(False, True)]
+    return McNemar(
+        both_right=cells[(True, True)],
+        only_a=only_a,
+        only_b=only_b,
+        both_wrong=cells[(False, False)],
+        p_value=_binomial_two_sided(only_a, only_a + only_b),
+    )
+
+
+def chance_accuracy(choices: Sequence[Sequence[str] | None]) -> float | None:
+    """Expected accuracy of a uniform guess among each example's choices (None without choices)."""
+    sizes = [len(c) for c in choices if c]
+    if not sizes:
+        return None
+    return sum(1 / s for s in sizes) / len(sizes)
+
+
+def majority_accuracy(answers: Sequence[str]) -> float | None:
+    """Accuracy of always answering the most frequent gold answer (None without answers)."""
+    if not answers:
+        return None
+    return Counter(answers).most_common(1)[0][1] / len(answers)

@@ -1,0 +1,60 @@
+"""Wilson intervals, McNemar's exact test, chance and majority baselines against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from iclm.evaluation.statistics import (
+    accuracy_interval,
+    chance_accuracy,
+    majority_accuracy,
+    mcnemar,
+    wilson_interval,
+)
+
+
+def test_wilson_interval_matches_hand_computed_values():
+    # 8 of 10: p = 0.8, z = 1.96; centre = (0.8 + 0.19208) / 1.38415 = 0.71682,
+    # half = 1.96 * sqrt(0.016 + 0.0096040) / 1.38415 = 0.22657 -> [0.4902, 0.9433]
+    interval = wilson_interval(8, 10)
+    assert interval.accuracy == 0.8 and interval.n == 10 and interval.correct == 8
+    assert interval.low == pytest.approx(0.4902, abs=1e-4)
+    assert interval.high == pytest.approx(0.9433, abs=1e-4)
+    # 0 of 20 and 20 of 20: not degenerate, inside [0, 1]
+    zero, full = wilson_interval(0, 20), wilson_interval(20, 20)
+    assert zero.low == 0.0 and zero.high == pytest.approx(0.1611, abs=1e-4)
+    assert full.high == 1.0 and full.low == pytest.approx(0.8389, abs=1e-4)
+    assert accuracy_interval([True, False, True, True]) == wilson_interval(3, 4)
+
+
+def test_wilson_interval_narrows_with_n_and_rejects_bad_counts():
+    assert wilson_interval(300, 400).high - wilson_interval(300, 400).low < 0.09
+    assert wilson_interval(30, 40).high - wilson_interval(30, 40).low > 0.25
+    empty = wilson_interval(0, 0)
+    assert math.isnan(empty.accuracy) and (empty.low, empty.high) == (0.0, 1.0)
+    with pytest.raises(ValueError, match="0 <= correct <= n"):
+        wilson_interval(5, 4)
+
+
+def test_mcnemar_exact_p_values():
+    # discordant 10 vs 2: p = 2 * P(X <= 2 | n=12, 1/2) = 2 * (1 + 12 + 66) / 4096 = 0.03857
+    a = [True] * 10 + [False] * 2 + [True] * 5 + [False] * 3
+    b = [False] * 10 + [True] * 2 + [True] * 5 + [False] * 3
+    result = mcnemar(a, b)
+    assert (result.both_right, result.only_a, result.only_b, result.both_wrong) == (5, 10, 2, 3)
+    assert result.p_value == pytest.approx(2 * 79 / 4096)
+    assert mcnemar([True, False], [True, False]).p_value == 1.0  # no discordant pair
+    assert mcnemar([True, False], [False, True]).p_value == 1.0  # 1 vs 1
+    with pytest.raises(ValueError, match="same examples"):
+        mcnemar([True], [True, False])
+
+
+def test_chance_and_majority():
+    assert chance_accuracy([("on", "off", "undetermined"), tuple("ABCDEFGH")]) == pytest.approx(
+        (1 / 3 + 1 / 8) / 2
+    )
+    assert chance_accuracy([None, None]) is None
+    assert majority_accuracy(["on", "on", "off", "undetermined"]) == 0.5
+    assert majority_accuracy([]) is None
