@@ -125,6 +125,64 @@ def bench_evaluation(model, examples: list, device: str) -> dict:
     return rows
 
 
+def _training_batches(examples: list, collator, batch_size: int, steps: int) -> tuple[list[dict], int]:
+    """`steps` batches over examples kept in file order (whole puzzles side by side, as the group sampler
+    batches them), collated by `collator`."""
+    from iclm.training.sampler import fill_batches, find_groups
+
+    order = fill_batches(find_groups(examples), batch_size)  # flat: every batch_size indices are one batch
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)][:steps]
+    return [collator([examples[i] for i in batch]) for batch in batches], sum(len(b) for b in batches)
+
+
+def bench_training(model, examples: list, steps: int, batch_size: int = 8) -> dict:
+    """Training examples/s (forward + backward, loss_only, router embeddings from the base pass) with and
+    without shared-context packing, on the same batches."""
+
+    from iclm.data.collate import ICLMCollator
+
+    names = sorted({e.domain or e.dataset for e in examples})
+    dataset_ids = {name: i for i, name in enumerate(names)}
+    flops_per_token = 3 * decoder_flops_per_token(model)  # forward + backward (2x) per token
+    rows = {}
+    model.train()
+    for pack in (False, True):
+        collator = ICLMCollator(model.tokenizer, dataset_ids, 448, pack_shared_context=pack)
+        batches, count = _training_batches(examples, collator, batch_size, steps)
+        model.zero_grad(set_to_none=True)
+        model(**batches[0], loss_only=True).loss.backward()  # warm-up
+        counter = TokenCounter(model)
+        start = time.perf_counter()
+        for batch in batches:
+            model(**batch, loss_only=True).loss.backward()
+            model.zero_grad(set_to_none=True)
+        seconds = time.perf_counter() - start
+        counter.close()
+        rows["packed" if pack else "unpacked"] = {
+            "seconds": seconds,
+            "examples": count,
+            "examples_per_s": count / seconds,
+            "decoder_tokens": counter.tokens,
+            "decoder_gflop_per_s": counter.tokens * flops_per_token / seconds / 1e9,
+        }
+    model.eval()
+    rows["ratio_packed_vs_unpacked"] = rows["packed"]["examples_per_s"] / rows["unpacked"]["examples_per_s"]
+    return rows
+
+
+def _mix_examples(root: Path, n: int) -> list:
+    """The CPU data mix's training files (ACRE + RAVEN, text + symbolic), `n` lines each, in file order."""
+    from iclm.data.generate import TaskSpec, write_task_file
+    from iclm.data.loader import load_examples
+
+    out = []
+    for task, render in (("acre", "text"), ("acre", "symbolic"), ("raven", "text"), ("raven", "symbolic")):
+        spec = TaskSpec(task=task, n=n, seed=0, render=render, split="iid", part="train")
+        path = write_task_file(spec, root / f"{spec.dataset}.jsonl")
+        out += load_examples(path, domain=spec.domain).examples
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "iclm-k2"))
@@ -132,6 +190,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--quick", action="store_true", help="tiny backbone, a few examples")
+    parser.add_argument("--part", choices=["all", "train", "eval"], default="all", help="what to measure")
+    parser.add_argument("--steps", type=int, default=6, help="training steps (batch 8) per side")
     parser.add_argument("--output", help="JSON path (default bench/results/throughput[-quick].json)")
     args = parser.parse_args()
     import torch
@@ -149,15 +209,22 @@ def main() -> None:
         },
     }
     with tempfile.TemporaryDirectory() as tmp:
-        for render in ("symbolic", "text"):
+        if args.part in ("all", "train"):
+            steps = 2 if args.quick else args.steps
+            acre = _examples(Path(tmp), 8 * steps, ["text", "symbolic"])
+            results["training_acre"] = bench_training(model, acre, steps)
+            results["training_mix"] = bench_training(model, _mix_examples(Path(tmp), 8 * steps), steps)
+        for render in ("symbolic", "text") if args.part in ("all", "eval") else ():
             examples = _examples(Path(tmp), n, [render])
             results[f"evaluation_acre_{render}"] = bench_evaluation(model, examples, args.device)
             results[f"evaluation_acre_{render}"]["examples"] = len(examples)
     fp32 = results["peak_gflop_per_s"]["fp32"]
-    for key in [k for k in results if k.startswith("evaluation_")]:
-        for side in ("shared", "unshared"):
-            results[key][side]["share_of_fp32_peak"] = results[key][side]["decoder_gflop_per_s"] / fp32
-    default = ROOT / "bench" / "results" / ("throughput-quick.json" if args.quick else "throughput.json")
+    for key, sides in (("evaluation_", ("shared", "unshared")), ("training_", ("packed", "unpacked"))):
+        for name in [k for k in results if k.startswith(key)]:
+            for side in sides:
+                results[name][side]["share_of_fp32_peak"] = results[name][side]["decoder_gflop_per_s"] / fp32
+    stem = "throughput" + ("-quick" if args.quick else "") + ("" if args.part == "all" else f"-{args.part}")
+    default = ROOT / "bench" / "results" / f"{stem}.json"
     out = Path(args.output) if args.output else default
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
