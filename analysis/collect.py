@@ -268,73 +268,94 @@ def _check_consistent(folder: Path, manifest: dict, examples: pd.DataFrame, stat
 
 
 # ---------------------------------------------------------------- the one pass over the data
-def _chunk_states(model, batch) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Routes (B,) and pooled states {name: (B, H or P)}, on the CPU, of a `predict.route_batch` batch."""
-    from iclm.router import pool_prompt
+def _batch_pass(model, tokenizer, examples, encoded, groups, fields, forced_rows, pad_id):
+    """One batch of prompt groups: routes (B,), pooled states {name: (B, .)}, predictions {field: [B]} and
+    the forced sample's {k: (pooled (F, H), predictions [F])}, all from one router pass over the shared
+    contexts and one pass per module (every domain module runs on every row, so the forced sample's
+    states come from the same passes)."""
+    from analysis.predict import router_domain_ids, scorer_answers
+    from iclm.evaluation import fast
+    from iclm.evaluation.scoring import Readout
+    from iclm.evaluation.states import ModuleStates, shared_router_embeddings
 
-    ids, mask, prompt = batch["input_ids"], batch["attention_mask"], batch["prompt_mask"]
-    router = model.route(ids, mask, prompt, domain_ids=predict.router_domain_ids(model, batch["domain_ids"]))
-    # hidden states only: a full forward would also project every position onto the 49k-token vocabulary
-    invariant, domain = model._run_modules(ids, mask, router.routes, None, None)  # (B, T, H) each
-    states = {"router_embeddings": router.embeddings, "router_projected": router.projected}
-    states["domain"] = pool_prompt(domain, prompt)
-    if invariant is not None:
-        states["invariant"] = pool_prompt(invariant, prompt)
-    return router.routes.long().cpu(), {name: value.float().cpu() for name, value in states.items()}
+    device = predict.model_device(model)
+    members = [m for group in groups for m in group.members]
+    rows_examples = [examples[i] for i in members]
+    domain_ids = torch.tensor([encoded[i].domain_id for i in members], dtype=torch.long, device=device)
+    embeddings = shared_router_embeddings(model, groups, pad_id, device)  # (B, H)
+    router = model.route(None, domain_ids=router_domain_ids(model, domain_ids), embeddings=embeddings)
+    routes = router.routes.long().cpu()
+    states = ModuleStates(model, model.module_names, [], pad_id, groups=groups, device=device)
 
+    def item(i: int, route: int, live: bool) -> fast.BatchItem:  # greedy only without choices
+        choices = encoded[i].choices if live else ()
+        greedy = 0 if examples[i].choices or not live else encoded[i].greedy_length
+        return fast.BatchItem(choices, greedy, route, route)
 
-def _forced_states(model, batch, k: int) -> torch.Tensor:
-    """Prompt-pooled states (B, H) (on the CPU) of domain module k on every example of the batch."""
-    from iclm.router import pool_prompt
-
-    ids = batch["input_ids"]
-    routes = torch.full((ids.shape[0],), k, dtype=torch.long, device=ids.device)
-    domain = model._run_domains(ids, batch["attention_mask"], routes, None)  # (B, T, H), no logits
-    return pool_prompt(domain, batch["prompt_mask"]).float().cpu()
-
-
-def _forced_chunk(model, tokenizer, collator, sub, settings, forced_states, forced_preds) -> None:
-    """Run the forced-sample examples `sub` through every domain module; append to the two dicts."""
-    batch = predict.route_batch(model, collator, sub)
-    for k in range(model.config.num_domains):
-        forced_states[k].append(_forced_states(model, batch, k))
-        routes = torch.full((len(sub),), k)
-        # domain_logits never read the invariant module, so no module needs dropping: the fast path applies
-        got = predict.predict_examples(model, tokenizer, sub, routes, fields=["domain_logits"], **settings)
-        forced_preds[k] += got["domain_logits"]
+    items = [item(i, int(r), True) for i, r in zip(members, routes.tolist(), strict=True)]
+    readouts = [Readout(field, field, oracle=True) for field in fields]
+    preds = scorer_answers(tokenizer, rows_examples, fast.Scorer(model, states, items), readouts)
+    pooled = {"router_embeddings": router.embeddings, "router_projected": router.projected}
+    pooled["domain"] = torch.stack(
+        [states.pooled[f"domain_{r}"][row] for row, r in enumerate(routes.tolist())]
+    )
+    if "invariant" in states.pooled:
+        pooled["invariant"] = states.pooled["invariant"]
+    forced: dict[int, tuple[torch.Tensor, list]] = {}
+    rows = [row for row, i in enumerate(members) if i in forced_rows]
+    if rows:
+        live = [item(i, 0, row in rows) for row, i in enumerate(members)]
+        k_readouts = [
+            Readout(f"domain_{k}", "domain_logits", force_route=k) for k in range(model.config.num_domains)
+        ]
+        got = scorer_answers(tokenizer, rows_examples, fast.Scorer(model, states, live), k_readouts)
+        for k in range(model.config.num_domains):
+            forced[k] = (
+                states.pooled[f"domain_{k}"][rows].float().cpu(),
+                [got[f"domain_{k}"][r] for r in rows],
+            )
+    return routes, {name: value.float().cpu() for name, value in pooled.items()}, preds, forced
 
 
 @torch.no_grad()
 def _run_collection(
     model, tokenizer, examples, *, forced_sample, batch_size, max_new_tokens, max_length, seed, progress
 ):
-    """-> (examples frame, states {name: array}); one batched pass (+ K passes over the forced sample)."""
+    """-> (examples frame, states {name: array}); one batched pass over the data. Consecutive examples
+    sharing a context (an ACRE puzzle's queries) run it once (`iclm.evaluation.groups`); `batch_size`
+    counts contexts."""
     from tqdm.auto import tqdm
+
+    from iclm.evaluation.groups import group_prompts
+    from iclm.evaluation.prompts import encode_prompts
 
     model.eval()
     collator = predict.make_collator(model, tokenizer, examples, max_length)
-    settings = {"batch_size": batch_size, "max_new_tokens": max_new_tokens, "collator": collator}
+    encoded = encode_prompts(list(examples), tokenizer, collator.dataset_ids, max_length, max_new_tokens)
     fields = ["logits", "domain_logits"] + (["invariant_logits"] if model.config.variant == "iclm" else [])
     n, num_domains = len(examples), model.config.num_domains
     forced = np.sort(np.random.default_rng(seed).choice(n, size=min(forced_sample, n), replace=False))
-    in_forced = np.zeros(n, dtype=bool)
-    in_forced[forced] = True
+    forced_rows = set(forced.tolist())
+    groups = group_prompts([e.prompt_ids for e in encoded])
     routes, preds, states = [], {f: [] for f in fields}, {}
     forced_preds = {k: [] for k in range(num_domains)}
     forced_states = {k: [] for k in range(num_domains)}
-    for start in tqdm(range(0, n, batch_size), desc="analyze", unit="batch", disable=not progress):
-        chunk = examples[start : start + batch_size]
-        chunk_routes, chunk_states = _chunk_states(model, predict.route_batch(model, collator, chunk))
-        routes.append(chunk_routes)
-        for name, value in chunk_states.items():
-            states.setdefault(name, []).append(value)
-        got = predict.predict_examples(model, tokenizer, chunk, chunk_routes, fields=fields, **settings)
-        for field in fields:
-            preds[field] += got[field]
-        rows = np.nonzero(in_forced[start : start + batch_size])[0].tolist()
-        if rows:
-            sub = [chunk[i] for i in rows]
-            _forced_chunk(model, tokenizer, collator, sub, settings, forced_states, forced_preds)
+    with tqdm(total=n, desc="analyze", unit="example", disable=not progress) as bar:
+        for start in range(0, len(groups), batch_size):
+            batch = groups[start : start + batch_size]
+            got = _batch_pass(
+                model, tokenizer, examples, encoded, batch, fields, forced_rows, collator.pad_id
+            )
+            chunk_routes, chunk_states, chunk_preds, chunk_forced = got
+            routes.append(chunk_routes)
+            for name, value in chunk_states.items():
+                states.setdefault(name, []).append(value)
+            for field in fields:
+                preds[field] += chunk_preds[field]
+            for k, (pooled, answers) in chunk_forced.items():
+                forced_states[k].append(pooled)
+                forced_preds[k] += answers
+            bar.update(sum(len(g.members) for g in batch))
     arrays = {name: torch.cat(parts).numpy().astype(np.float16) for name, parts in states.items()}
     arrays["forced_index"] = forced.astype(np.int64)
     for k, parts in forced_states.items():

@@ -164,17 +164,33 @@ def _shared_state_predictions(
         )
         states = ModuleStates(model, modules, [encoded[i].prompt_ids for i in batch], collator.pad_id)
         scorer = fast.Scorer(model, states, items)
-        scores, generated = fast.choice_scores(scorer, readouts), fast.greedy(scorer, readouts)
+        found = scorer_answers(tokenizer, [examples[i] for i in batch], scorer, readouts)
         for field in fields:
             for row, i in enumerate(batch):
-                choices = examples[i].choices
-                if choices:
-                    values = scores[field][row]
-                    result[field][i] = choices[max(range(len(values)), key=values.__getitem__)]
-                else:
-                    tokens = generated[field][row]
-                    result[field][i] = tokenizer.decode(tokens, skip_special_tokens=True).strip()
+                result[field][i] = found[field][row]
     return result
+
+
+def scorer_answers(tokenizer, examples: Sequence, scorer, readouts) -> dict[str, list[str | None]]:
+    """Answer strings {readout name: [one per scorer row]} (examples in row order): the best-scoring
+    choice for examples with choices, else the decoded greedy tokens; None where a readout read nothing."""
+    from iclm.evaluation import fast
+
+    scores, generated = fast.choice_scores(scorer, readouts), fast.greedy(scorer, readouts)
+    found: dict[str, list[str | None]] = {}
+    for readout in readouts:
+        chosen, tokens = scores.get(readout.name, {}), generated.get(readout.name, {})
+        answers: list[str | None] = []
+        for row, example in enumerate(examples):
+            if example.choices and row in chosen:
+                values = chosen[row]
+                answers.append(example.choices[max(range(len(values)), key=values.__getitem__)])
+            elif not example.choices and scorer.items[row].greedy_length and row in tokens:
+                answers.append(tokenizer.decode(tokens[row], skip_special_tokens=True).strip())
+            else:
+                answers.append(None)
+        found[readout.name] = answers
+    return found
 
 
 def is_correct(prediction: str | None, gold: str) -> bool | None:

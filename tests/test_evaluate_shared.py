@@ -88,3 +88,16 @@ def test_evaluate_gives_the_same_predictions_with_and_without_sharing(make_iclm,
     whole = evaluate(model, model.tokenizer, acre_examples, share_context=False, **kwargs)
     assert shared.predictions == whole.predictions
     assert shared.results == whole.results
+
+
+def test_pooled_states_of_shared_contexts_equal_whole_prompts(make_iclm, acre_examples):
+    """The prompt-mean states the analysis artifact stores, from shared contexts and from whole prompts."""
+    model = make_iclm(perturb=True, num_domains=2)
+    prompts = [e.prompt_ids for e in _encoded(model, acre_examples)]
+    pad = model.tokenizer.pad_token_id
+    groups = group_prompts(prompts)
+    order = [m for g in groups for m in g.members]
+    shared = ModuleStates(model, model.module_names, [], pad, groups=groups)
+    whole = ModuleStates(model, model.module_names, [prompts[i] for i in order], pad)
+    for name in model.module_names:
+        torch.testing.assert_close(shared.pooled[name], whole.pooled[name], atol=1e-5, rtol=1e-5)

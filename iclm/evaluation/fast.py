@@ -113,7 +113,8 @@ def choice_scores(scorer: Scorer, readouts: list[Readout]) -> dict[str, dict[int
                     owners.append((row, j))
         if not points:
             continue
-        picked = scorer.logprobs(readout, points).gather(-1, torch.tensor(targets)[:, None])[:, 0]
+        logprobs = scorer.logprobs(readout, points)  # (N, V)
+        picked = logprobs.gather(-1, torch.tensor(targets, device=logprobs.device)[:, None])[:, 0]
         totals: dict[int, list[float]] = {}
         for (row, j), value in zip(owners, picked.tolist(), strict=True):
             scores = totals.setdefault(row, [0.0] * len(scorer.items[row].choices))

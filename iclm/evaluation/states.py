@@ -18,6 +18,7 @@ from transformers import DynamicCache
 
 from iclm import adapters as adapter_ops
 from iclm.evaluation.groups import PromptGroup
+from iclm.router import pool_prompt
 
 # Rows x cached prompt tokens per continuation pass (bounds the copied KV cache: ~46 KB a token for SmolLM2).
 CACHE_TOKEN_BUDGET = 16_384
@@ -46,6 +47,9 @@ class ModuleStates:
     `groups` (`iclm.evaluation.groups`), `prompts` is ignored and row i is the i-th member of the groups in
     order: each module runs once over the groups' contexts, then every member's own tokens on a copy of its
     context's cache rows, which becomes that row's prompt cache.
+
+    `pooled[module]` (B, H) is each row's mean state over its prompt tokens (what the router and the
+    analysis artifact pool), from the same passes.
     """
 
     def __init__(
@@ -55,26 +59,32 @@ class ModuleStates:
         prompts: list[list[int]],
         pad_id: int,
         groups: list[PromptGroup] | None = None,
+        device: torch.device | None = None,
     ) -> None:
         self.model = model
         self.pad_id = pad_id
+        self.device = device if device is not None else next(model.parameters()).device
         self.caches: dict[str, DynamicCache] = {}
         self.states: dict[StateKey, Tensor] = {}
+        self.pooled: dict[str, Tensor] = {}
         if groups is None:
-            self.ids, self.mask = pad_rows(prompts, pad_id)  # (B, T)
+            self.ids, self.mask = (t.to(self.device) for t in pad_rows(prompts, pad_id))  # (B, T)
             for name in modules:
                 cache = DynamicCache()
                 hidden = model._decode(name, self.ids, self.mask, cache)[0]  # (B, T, H)
                 self.caches[name] = cache
                 self._keep_last(name, hidden, self.mask)
             return
-        context_ids, context_mask = pad_rows([list(g.context) for g in groups], pad_id)  # (G, T)
-        index = torch.tensor([g for g, group in enumerate(groups) for _ in group.members], dtype=torch.long)
+        context_ids, context_mask = (
+            t.to(self.device) for t in pad_rows([list(g.context) for g in groups], pad_id)
+        )
+        index = torch.tensor([g for g, group in enumerate(groups) for _ in group.members], device=self.device)
         suffixes = [list(s) for group in groups for s in group.suffixes]
         self.ids, self.mask = context_ids.index_select(0, index), context_mask.index_select(0, index)
         tokens = None
         if any(suffixes):
-            tokens, token_mask = pad_rows([s or [pad_id] for s in suffixes], pad_id)  # (B, L)
+            padded = pad_rows([s or [pad_id] for s in suffixes], pad_id)
+            tokens, token_mask = (t.to(self.device) for t in padded)  # (B, L)
             token_mask[[i for i, s in enumerate(suffixes) if not s]] = 0  # empty suffix: nothing to attend
             self.mask = torch.cat([self.mask, token_mask], dim=1)  # (B, T + L)
             self.ids = torch.cat([self.ids, tokens], dim=1)
@@ -90,10 +100,12 @@ class ModuleStates:
             self._keep_last(name, hidden, self.mask)
 
     def _keep_last(self, name: str, hidden: Tensor, mask: Tensor) -> None:
-        """Store each row's state at its last attended position (hidden (B, T, H), mask (B, T))."""
-        positions = torch.arange(mask.shape[1]).expand_as(mask)
+        """Store each row's state at its last attended position and its prompt mean (hidden (B, T, H),
+        mask (B, T))."""
+        self.pooled[name] = pool_prompt(hidden, mask.bool())
+        positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
         last = torch.where(mask.bool(), positions, -1).max(-1).values  # (B,)
-        rows = torch.arange(mask.shape[0])
+        rows = torch.arange(mask.shape[0], device=mask.device)
         for row, state in enumerate(hidden[rows, last]):
             self.states[(name, row, ())] = state
 
@@ -119,8 +131,9 @@ class ModuleStates:
 
     def _continue(self, module: str, queries: list[tuple[int, tuple[int, ...]]]) -> None:
         """One pass of `module` over the prefixes of `queries` on copies of their prompt cache rows."""
-        index = torch.tensor([row for row, _ in queries], dtype=torch.long)  # (R,)
-        tokens, token_mask = pad_rows([list(prefix) for _, prefix in queries], self.pad_id)  # (R, L)
+        index = torch.tensor([row for row, _ in queries], dtype=torch.long, device=self.device)  # (R,)
+        padded = pad_rows([list(prefix) for _, prefix in queries], self.pad_id)
+        tokens, token_mask = (t.to(self.device) for t in padded)  # (R, L)
         mask = torch.cat([self.mask.index_select(0, index), token_mask], dim=1)  # (R, T + L)
         cache = _select(self.caches[module], index)
         hidden = self.model._decode(module, tokens, mask, cache)[0]  # (R, L, H)
@@ -135,11 +148,14 @@ def _suffix_rows(groups: list[PromptGroup]) -> list[tuple[int, tuple[int, ...]]]
 
 
 @torch.no_grad()
-def shared_router_embeddings(model, groups: list[PromptGroup], pad_id: int) -> Tensor:
+def shared_router_embeddings(
+    model, groups: list[PromptGroup], pad_id: int, device: torch.device | None = None
+) -> Tensor:
     """The router's prompt-mean embedding (M, H) of every member of `groups`, in order: one base pass over
     the shared contexts, then each member's own tokens on a copy of its context's cache. Equals
     `model.router_embeddings` of each full prompt (tested)."""
-    ids, mask = pad_rows([list(g.context) for g in groups], pad_id)  # (G, T)
+    device = device if device is not None else next(model.parameters()).device
+    ids, mask = (t.to(device) for t in pad_rows([list(g.context) for g in groups], pad_id))  # (G, T)
     cache = DynamicCache()
     with adapter_ops.adapters_disabled(model._lora_layers):
         hidden = model._decode(None, ids, mask, cache)[0]  # (G, T, H)
@@ -147,8 +163,9 @@ def shared_router_embeddings(model, groups: list[PromptGroup], pad_id: int) -> T
         rows = _suffix_rows(groups)
         suffix_sum: dict[int, Tensor] = {}
         if rows:
-            index = torch.tensor([g for g, _ in rows], dtype=torch.long)
-            tokens, token_mask = pad_rows([list(s) for _, s in rows], pad_id)  # (R, L)
+            index = torch.tensor([g for g, _ in rows], dtype=torch.long, device=device)
+            padded = pad_rows([list(s) for _, s in rows], pad_id)
+            tokens, token_mask = (t.to(device) for t in padded)  # (R, L)
             full_mask = torch.cat([mask.index_select(0, index), token_mask], dim=1)
             extra = model._decode(None, tokens, full_mask, _select(cache, index))[0]  # (R, L, H)
             sums = (extra * token_mask[..., None].to(extra.dtype)).sum(1)  # (R, H)
