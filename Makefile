@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 PORT ?= 8501
 
-.PHONY: setup run test test-fast lint bench checkpoints clean-cache
+.PHONY: setup run test test-fast lint bench checkpoints experiment clean-cache
 
 setup: $(STAMP)
 	@scripts/ensure_chromium.sh
@@ -37,3 +37,7 @@ bench: setup
 # Reproduce checkpoints/ (train, ship, evaluate, analyze each model); see README for the time it takes.
 checkpoints: setup
 	scripts/make_checkpoints.sh
+
+# The experiment of docs/results.md (hours on 2 CPU cores): every run trained, shipped, evaluated, analyzed.
+experiment: setup
+	scripts/experiment.sh

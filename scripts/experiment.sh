@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The experiment of docs/results.md: data -> train -> ship (bf16) -> evaluate -> analyze, per run.
+#   scripts/experiment.sh                      # every run: iclm-k2 no-invariant-k2 baseline oracle-k4
+#   scripts/experiment.sh baseline             # just one
+#   THREADS=1 scripts/experiment.sh iclm-k2    # beside other work (one OpenMP thread)
+# Each step is resumable: training continues from its newest complete checkpoint, a finished run trains
+# nothing, evaluation rewrites its own files, analyze reuses a matching artifact.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+THREADS=${THREADS:-2}
+MAX_LENGTH=${MAX_LENGTH:-1400}      # o.o.d. RAVEN text prompts reach ~1,115 SmolLM2 tokens: never cut them
+EVAL_LIMIT=${EVAL_LIMIT:-400}        # examples per test set (12 sets)
+ANALYZE_LIMIT=${ANALYZE_LIMIT:-64}   # examples per test set in the studio's artifact
+NAMES=("$@")
+[ ${#NAMES[@]} -gt 0 ] || NAMES=(iclm-k2 no-invariant-k2 baseline oracle-k4)
+export OMP_NUM_THREADS=$THREADS
+
+stamp() { date -u +%H:%M:%S; }
+[ -f data/experiment/manifest.json ] || $PY -m iclm data mix configs/experiment/data-mix.yaml -o data/experiment
+[ -f data/experiment-probe/manifest.json ] || \
+  $PY -m iclm data mix configs/experiment/data-probe.yaml -o data/experiment-probe
+for name in "${NAMES[@]}"; do
+  echo "[$(stamp)] train $name"
+  $PY -m iclm train "configs/experiment/$name.yaml"
+  echo "[$(stamp)] ship $name"
+  $PY scripts/ship_checkpoint.py "runs/experiment/$name" "checkpoints/$name"
+  echo "[$(stamp)] evaluate $name"
+  $PY -m iclm evaluate "checkpoints/$name" --data data/experiment --limit "$EVAL_LIMIT" \
+    --max-length "$MAX_LENGTH" --threads "$THREADS"
+  echo "[$(stamp)] analyze $name"
+  $PY -m iclm analyze "checkpoints/$name" --data data/experiment --limit "$ANALYZE_LIMIT" \
+    --max-length "$MAX_LENGTH" --no-progress
+  echo "[$(stamp)] done $name"
+done
