@@ -28,18 +28,19 @@ sys.path.insert(0, str(ROOT))
 
 
 def matmul_peak(device: str, dtype_name: str, size: int, repeats: int = 5) -> float:
-    """Best GFLOP/s of a (size x size) @ (size x size) matmul."""
+    """Best GFLOP/s of a (size x size) linear layer on (size x size) inputs: `F.linear` is the kernel the
+    model's layers run (on this CPU a bf16 `a @ b` takes a far slower path than a bf16 linear)."""
     import torch
 
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
-    a = torch.randn(size, size, device=device, dtype=dtype)
-    b = torch.randn(size, size, device=device, dtype=dtype)
+    x = torch.randn(size, size, device=device, dtype=dtype)
+    w = torch.randn(size, size, device=device, dtype=dtype)
     best = float("inf")
     for _ in range(repeats + 1):  # the first run warms up
         if device == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        a @ b
+        torch.nn.functional.linear(x, w)
         if device == "cuda":
             torch.cuda.synchronize()
         best = min(best, time.perf_counter() - start)
@@ -47,15 +48,27 @@ def matmul_peak(device: str, dtype_name: str, size: int, repeats: int = 5) -> fl
 
 
 class TokenCounter:
-    """Counts tokens (batch x length, padding included) through the model's decoder."""
+    """Counts tokens (batch x length, padding included) through the model's decoder, and separately those
+    of passes run with gradients (their backward costs about one more forward: the base is frozen, so only
+    input gradients and the small LoRA weight gradients are computed)."""
 
     def __init__(self, model) -> None:
+        import torch
+
         self.tokens = 0
+        self.tokens_with_grad = 0
+        self._grad_enabled = torch.is_grad_enabled
         self.handle = model.base.base_model.register_forward_pre_hook(self._count, with_kwargs=True)
 
     def _count(self, module, args, kwargs) -> None:
         ids = kwargs.get("input_ids", args[0] if args else None)
         self.tokens += int(ids.numel())
+        if self._grad_enabled():
+            self.tokens_with_grad += int(ids.numel())
+
+    def flops(self, per_token: float) -> float:
+        """Forward FLOPs of every pass plus one forward's worth for each pass that ran backward."""
+        return per_token * (self.tokens + self.tokens_with_grad)
 
     def close(self) -> None:
         self.handle.remove()
@@ -117,7 +130,7 @@ def bench_evaluation(model, examples: list, device: str) -> dict:
             "readouts": n_readouts,
             "readout_examples_per_s": len(examples) * n_readouts / seconds,
             "decoder_tokens": counter.tokens,
-            "decoder_gflop_per_s": counter.tokens * flops_per_token / seconds / 1e9,
+            "decoder_gflop_per_s": counter.flops(flops_per_token) / seconds / 1e9,
         }
     same = predictions[True] == predictions[False]
     rows["ratio_shared_vs_unshared"] = rows["shared"]["examples_per_s"] / rows["unshared"]["examples_per_s"]
@@ -126,11 +139,15 @@ def bench_evaluation(model, examples: list, device: str) -> dict:
 
 
 def _training_batches(examples: list, collator, batch_size: int, steps: int) -> tuple[list[dict], int]:
-    """`steps` batches over examples kept in file order (whole puzzles side by side, as the group sampler
-    batches them), collated by `collator`."""
+    """`steps` batches of whole puzzles in a seeded random order (as the group sampler batches them),
+    collated by `collator`; both sides of a comparison get the same batches."""
+    import random
+
     from iclm.training.sampler import fill_batches, find_groups
 
-    order = fill_batches(find_groups(examples), batch_size)  # flat: every batch_size indices are one batch
+    groups = find_groups(examples)
+    random.Random(0).shuffle(groups)  # as the training sampler draws them: files mixed, puzzles whole
+    order = fill_batches(groups, batch_size)  # flat: every batch_size indices are one batch
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)][:steps]
     return [collator([examples[i] for i in batch]) for batch in batches], sum(len(b) for b in batches)
 
@@ -143,7 +160,7 @@ def bench_training(model, examples: list, steps: int, batch_size: int = 8) -> di
 
     names = sorted({e.domain or e.dataset for e in examples})
     dataset_ids = {name: i for i, name in enumerate(names)}
-    flops_per_token = 3 * decoder_flops_per_token(model)  # forward + backward (2x) per token
+    flops_per_token = decoder_flops_per_token(model)
     rows = {}
     model.train()
     for pack in (False, True):
@@ -163,7 +180,8 @@ def bench_training(model, examples: list, steps: int, batch_size: int = 8) -> di
             "examples": count,
             "examples_per_s": count / seconds,
             "decoder_tokens": counter.tokens,
-            "decoder_gflop_per_s": counter.tokens * flops_per_token / seconds / 1e9,
+            "decoder_tokens_with_backward": counter.tokens_with_grad,
+            "decoder_gflop_per_s": counter.flops(flops_per_token) / seconds / 1e9,
         }
     model.eval()
     rows["ratio_packed_vs_unpacked"] = rows["packed"]["examples_per_s"] / rows["unpacked"]["examples_per_s"]
