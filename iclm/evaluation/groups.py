@@ -13,6 +13,7 @@ differently at the boundary stays in the members' own tokens.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 MIN_SHARED_TOKENS = 16  # a shorter common prefix is not worth a group
@@ -30,8 +31,8 @@ class PromptGroup:
     suffixes: tuple[tuple[int, ...], ...]
 
 
-def common_prefix(a: tuple[int, ...] | list[int], b: tuple[int, ...] | list[int]) -> int:
-    """Length of the longest common prefix of two token id sequences."""
+def common_prefix(a: Sequence, b: Sequence) -> int:
+    """Length of the longest common prefix of two sequences (token ids, or prompt strings)."""
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:

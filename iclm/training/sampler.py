@@ -15,18 +15,10 @@ from collections.abc import Iterator, Sequence
 import torch
 
 from iclm.data.examples import Example
+from iclm.evaluation.groups import common_prefix
 
 MIN_SHARED_CHARS = 64  # the character-level twin of iclm/evaluation/groups.py's 16-token rule
 MIN_SHARED_FRACTION = 0.8
-
-
-def _common_prefix(a: str, b: str) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def find_groups(examples: Sequence[Example]) -> list[list[int]]:
@@ -36,7 +28,7 @@ def find_groups(examples: Sequence[Example]) -> list[list[int]]:
     for index, example in enumerate(examples):
         if groups:
             previous = examples[index - 1].prompt
-            shared = _common_prefix(previous, example.prompt)
+            shared = common_prefix(previous, example.prompt)
             shorter = min(len(previous), len(example.prompt))
             if shared >= MIN_SHARED_CHARS and shared >= MIN_SHARED_FRACTION * shorter:
                 groups[-1].append(index)
@@ -53,7 +45,7 @@ def group_lengths(examples: Sequence[Example], groups: Sequence[Sequence[int]]) 
         first = examples[members[0]].prompt
         total = len(first)
         for m in members[1:]:
-            total += len(examples[m].prompt) - _common_prefix(first, examples[m].prompt)
+            total += len(examples[m].prompt) - common_prefix(first, examples[m].prompt)
         lengths.append(total + sum(len(examples[m].answer) for m in members))
     return lengths
 
