@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import pandas as pd
 import plotly.graph_objects as go
 
 from analysis.figures import FigureWithData
@@ -170,6 +171,27 @@ class ExportResult:
     browser_starts: int = 0
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # a spreadsheet runs a cell starting so as a formula
+
+
+def _neutralise(value):
+    """A text cell a spreadsheet would run as a formula gets a leading apostrophe (OWASP's advice); numbers
+    and other cells are kept as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def safe_csv(data: pd.DataFrame) -> bytes:
+    """The frame as UTF-8 CSV whose text cells and column names cannot inject spreadsheet formulas."""
+    safe = data.copy()
+    safe.columns = [_neutralise(str(c)) for c in safe.columns]
+    for column in safe.columns:
+        if safe[column].dtype == object or pd.api.types.is_string_dtype(safe[column]):
+            safe[column] = safe[column].map(_neutralise, na_action="ignore")
+    return safe.to_csv(index=False).encode("utf-8")
+
+
 def _check_formats(formats: Iterable[str]) -> tuple[str, ...]:
     formats = tuple(dict.fromkeys(formats))
     bad = [f for f in formats if f not in ALL_FORMATS]
@@ -205,7 +227,7 @@ def figure_files(
         elif fmt == "json":
             out[f"{name}.json"] = item.figure.to_json().encode()
         else:
-            out[f"{name}.csv"] = item.data.to_csv(index=False).encode()
+            out[f"{name}.csv"] = safe_csv(item.data)
     return out
 
 

@@ -52,7 +52,7 @@ def html(fig: go.Figure) -> Callable[[], bytes]:
 
 
 def csv(data: pd.DataFrame) -> Callable[[], bytes]:
-    return lambda: data.to_csv(index=False).encode("utf-8")
+    return lambda: export.safe_csv(data)  # no spreadsheet formula survives from user text
 
 
 def json_data(data: pd.DataFrame) -> Callable[[], bytes]:

@@ -164,3 +164,25 @@ def test_bad_missing_browser_policy_rejected(tmp_path):
 def test_bad_render_format_rejected(renderer):
     with pytest.raises(ValueError, match="fmt"):
         renderer.render(_figure_set()["cka"].figure, "gif")
+
+
+def test_csv_exports_neutralise_spreadsheet_formulas():
+    import pandas as pd
+
+    from analysis.export import safe_csv
+
+    frame = pd.DataFrame(
+        {
+            "prompt": ["=cmd|' /C calc'!A0", "+SUM(1,2)", "@SUM(1)", "-2+3", "plain", None],
+            "score": [-1.5, 2.0, 0.0, 1.0, 3.0, 4.0],
+            "=HYPERLINK(1)": ["a", "b", "c", "d", "e", "f"],
+        }
+    )
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(safe_csv(frame).decode("utf-8"))))
+    assert rows[0] == ["prompt", "score", "'=HYPERLINK(1)"]
+    assert [r[0] for r in rows[1:]] == ["'=cmd|' /C calc'!A0", "'+SUM(1,2)", "'@SUM(1)", "'-2+3", "plain", ""]
+    assert [r[1] for r in rows[1:3]] == ["-1.5", "2.0"]  # numbers are not text: kept as they are
+    assert frame["prompt"][0] == "=cmd|' /C calc'!A0"  # the caller's frame is not changed

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis.figures import projection_scatter
-from studio import attribution_view, loaders, state, uploads, widgets
+from studio import attribution_view, exporting, loaders, state, uploads, widgets
 
 MAX_PROMPTS = 64
 files = state.require_checkpoint()
@@ -57,7 +57,7 @@ st.subheader(f"Predictions ({len(rows)} prompts)")
 st.dataframe(rows, hide_index=True, width="stretch")
 left, right = st.columns(2)
 left.download_button(
-    "Download CSV", rows.to_csv(index=False), "predictions.csv", "text/csv", key="prompts_csv"
+    "Download CSV", exporting.csv(rows)(), "predictions.csv", "text/csv", key="prompts_csv"
 )
 right.download_button(
     "Download JSONL", rows.to_json(orient="records", lines=True, force_ascii=False), "predictions.jsonl",
