@@ -14,6 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from studio.checkpoints import CheckpointError, CheckpointFiles, inspect, read_json
+from studio.text import plain
 
 
 def _mtime(path: Path | str | None) -> float:
@@ -230,7 +231,7 @@ def require_model(files: CheckpointFiles, device: str, precision: str = "fp32"):
     try:
         return model(files, device, precision)
     except (EngineError, OSError, ValueError, RuntimeError) as exc:
-        st.error(f"Cannot load the model of {files.name}: {exc}")
+        st.error(f"Cannot load the model of {plain(files.name)}: {plain(exc)}")
         st.stop()
 
 

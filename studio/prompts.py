@@ -8,6 +8,7 @@ import streamlit as st
 
 from studio import loaders
 from studio.checkpoints import CheckpointFiles
+from studio.text import plain
 
 
 def example_picker(files: CheckpointFiles, *, key: str):
@@ -25,7 +26,8 @@ def example_picker(files: CheckpointFiles, *, key: str):
         example = pool[ids.index(chosen)]
         with st.expander("Prompt text", expanded=False):
             st.text(example.prompt)
-        st.caption(f"dataset {example.dataset} · split {example.split} · gold answer: {example.answer}")
+        where = f"dataset {plain(example.dataset)} · split {plain(example.split)}"
+        st.caption(f"{where} · gold answer: {plain(example.answer)}")
         return example
     text = st.text_area("Prompt", key=f"{key}_prompt", height=140)
     columns = st.columns(2)

@@ -8,6 +8,7 @@ import streamlit as st
 
 from studio import loaders, state, widgets
 from studio.checkpoints import CheckpointError, checkpoints_root, default_checkpoint, discover
+from studio.text import plain
 
 
 def _device_options() -> list[str]:
@@ -66,14 +67,14 @@ def render() -> None:
             try:
                 chosen = loaders.inspect_checkpoint(typed)
             except CheckpointError as exc:
-                st.error(f"Cannot open this checkpoint: {exc}")
+                st.error(f"Cannot open this checkpoint: {plain(exc)}")
                 if shipped is not None:
-                    st.caption(f"Showing `{shipped.name}` instead.")
+                    st.caption(f"Showing `{plain(shipped.name)}` instead.")
         if chosen is None and shipped is not None:
             try:
                 chosen = loaders.inspect_checkpoint(str(shipped))
             except CheckpointError as exc:
-                st.error(f"Cannot open this checkpoint: {exc}")
+                st.error(f"Cannot open this checkpoint: {plain(exc)}")
         st.session_state[state.CHECKPOINT] = chosen
         st.session_state[state.DEVICE] = st.radio(
             "Device", _device_options(), horizontal=True, key="sidebar_device", help="For live model runs."
@@ -105,4 +106,6 @@ def _summary(files) -> None:
         st.caption("Missing: " + ", ".join(missing))
     weights = loaders.missing_weights(files)
     if weights:
-        st.warning(f"Model weights missing ({', '.join(weights)}): pages that run the model will not work.")
+        st.warning(
+            f"Model weights missing ({plain(', '.join(weights))}): pages that run the model will not work."
+        )

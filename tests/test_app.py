@@ -10,6 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from studio_checkpoint import build_checkpoints
 
+from studio.text import plain
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 240
 
@@ -90,7 +92,7 @@ def test_invalid_config_shows_the_engines_message(app, checkpoints, tmp_path):
     config = json.loads((checkpoints / "iclm-tiny" / "config.json").read_text())
     (broken / "config.json").write_text(json.dumps(config | {"num_domains": 0}))
     at = app(state={"sidebar_folder": str(broken)})
-    assert "num_domains=0 is invalid" in at.sidebar.error[0].value
+    assert plain("num_domains=0 is invalid") in at.sidebar.error[0].value  # shown as written
 
 
 def test_missing_weights_are_reported_and_model_pages_show_the_engine_error(app, checkpoints, tmp_path):
@@ -251,3 +253,15 @@ def test_long_prompt_attribution_labels_a_subset_on_screen_and_every_token_in_ex
     assert len(exported) > SCREEN_TOKEN_LABELS >= len(on_screen)
     assert on_screen == exported[:: -(-len(exported) // SCREEN_TOKEN_LABELS)]
     assert any("labelled here" in c.value for c in at.caption)
+
+
+def test_a_hostile_checkpoint_name_is_shown_as_written(app, checkpoints, tmp_path):
+    """A folder name with Markdown, KaTeX and a link reaches page titles escaped (shown, not rendered)."""
+    name = "[click](javascript:x) **bold** $x^2$"
+    folder = tmp_path / name
+    shutil.copytree(checkpoints / "iclm-tiny", folder)
+    at = app(state={"sidebar_folder": str(folder)})
+    assert not at.exception
+    assert at.title[0].value == "Overview · \\[click\\]\\(javascript:x\\) \\*\\*bold\\*\\* \\$x^2\\$".replace(
+        "^", "\\^"
+    )

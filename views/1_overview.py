@@ -5,9 +5,10 @@ import streamlit as st
 from analysis.figures import accuracy_bars
 from studio import loaders, state, tables, widgets
 from studio.checkpoints import CheckpointError, discover
+from studio.text import plain
 
 files = state.require_checkpoint()
-st.title(f"Overview · {files.name}")
+st.title(f"Overview · {plain(files.name)}")
 
 records = loaders.metrics(files)
 training = None
@@ -15,7 +16,7 @@ if files.training_config is not None:
     try:
         training = loaders.json_file(files.training_config)
     except CheckpointError as exc:
-        st.warning(str(exc))
+        st.warning(plain(exc))
 last_step = max((int(r["step"]) for r in records), default=None)
 
 card, results_column = st.columns([2, 3], gap="large")

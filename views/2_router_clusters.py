@@ -5,9 +5,10 @@ import streamlit as st
 from analysis.clusters import cluster_report
 from analysis.figures import contingency_heatmap, projection_scatter
 from studio import loaders, state, widgets
+from studio.text import plain
 
 files = state.require_checkpoint()
-st.title(f"Router clusters · {files.name}")
+st.title(f"Router clusters · {plain(files.name)}")
 art = state.require_artifact(files)
 examples = art.examples
 

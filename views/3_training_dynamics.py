@@ -5,9 +5,10 @@ import streamlit as st
 from analysis.figures import metric_lines
 from studio import loaders, state, tables, widgets
 from studio.checkpoints import discover
+from studio.text import plain
 
 files = state.require_checkpoint()
-st.title(f"Training dynamics · {files.name}")
+st.title(f"Training dynamics · {plain(files.name)}")
 
 others = [f for f in discover() if f.resolve() != files.folder.resolve() and (f / "metrics.jsonl").is_file()]
 controls = st.columns([3, 2])

@@ -5,9 +5,10 @@ import streamlit as st
 from analysis.figures import similarity_heatmap
 from analysis.similarity import similarity_matrix
 from studio import loaders, state, widgets
+from studio.text import plain
 
 files = state.require_checkpoint()
-st.title(f"Module correlation & MI · {files.name}")
+st.title(f"Module correlation & MI · {plain(files.name)}")
 art = state.require_artifact(files)
 stamp = art.manifest.get("created", "")
 

@@ -4,9 +4,10 @@ predictions and token attributions for one example."""
 import streamlit as st
 
 from studio import attribution_view, state, tables
+from studio.text import plain
 
 files = state.require_checkpoint()
-st.title(f"Predictions & attribution · {files.name}")
+st.title(f"Predictions & attribution · {plain(files.name)}")
 art = state.require_artifact(files)
 examples = art.examples
 
@@ -40,7 +41,7 @@ chosen = st.selectbox("Example", list(shown["id"]), key="pred_example")
 row = shown[shown["id"] == chosen].iloc[0]
 left, right = st.columns([3, 2], gap="large")
 with left:
-    st.caption(f"{row['dataset']} · {row['split']} · gold answer: {row['gold']}")
+    st.caption(f"{plain(row['dataset'])} · {plain(row['split'])} · gold answer: {plain(row['gold'])}")
     st.text(row["prompt"])
 with right:
     st.caption("Each module's prediction (from the analysis run)")

@@ -7,10 +7,11 @@ import streamlit as st
 
 from analysis.figures import projection_scatter
 from studio import attribution_view, exporting, loaders, state, uploads, widgets
+from studio.text import plain
 
 MAX_PROMPTS = 64
 files = state.require_checkpoint()
-st.title(f"Custom prompts · {files.name}")
+st.title(f"Custom prompts · {plain(files.name)}")
 
 typed, uploaded = st.tabs(["Type prompts", "Upload a file"])
 with typed:
@@ -24,7 +25,7 @@ with uploaded:
     )  # fmt: skip
 loaded = uploads.load_bytes(upload.name, upload.getvalue()) if upload is not None else uploads.load_text(text)
 if loaded.fatal:
-    st.error(f"Cannot read the file: {loaded.fatal}")
+    st.error(f"Cannot read the file: {plain(loaded.fatal)}")
 if not loaded.errors.empty:
     st.warning(f"{len(loaded.errors)} line(s) skipped; the valid lines are processed.")
     st.dataframe(loaded.errors, hide_index=True, width="stretch")

@@ -5,9 +5,10 @@ import streamlit as st
 from analysis.figures import accuracy_bars
 from analysis.interventions import intervention_summary, intervention_table, standard_interventions
 from studio import loaders, prompts, state, tables, widgets
+from studio.text import plain
 
 files = state.require_checkpoint()
-st.title(f"Interventions · {files.name}")
+st.title(f"Interventions · {plain(files.name)}")
 model = state.live_model(files)
 options = {i.name: i for i in standard_interventions(model.config)}
 st.caption(
