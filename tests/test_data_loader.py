@@ -211,3 +211,76 @@ def test_txt_file_gives_prompts_without_answers(tmp_path):
     assert (
         b.prompt == '<script>alert(1)</script> {"input": 1}'
     )  # user text is kept verbatim, never interpreted
+
+
+# ---------------------------------------------------------------- hostile lines: one line error each
+@pytest.mark.parametrize(
+    "line,field,reason",
+    [
+        ("[" * 5000 + "]" * 5000, "<line>", "nested more than 64 levels deep"),
+        ('{"prompt": "p", "answer": ' + "9" * 5000 + "}", "<line>", "a number with 5000 characters"),
+        ('{"prompt": "p", "prompt": "q", "answer": "a"}', "<line>", "duplicate key 'prompt'"),
+        ('{"prompt": "lone \\ud800 surrogate", "answer": "a"}', "prompt", "lone surrogate"),
+        ('{"prompt": "p", "answer": "\\udfff"}', "answer", "lone surrogate"),
+        (
+            json.dumps(GOOD | {"choice_strings": ["yes", "no"]}),
+            "ideal",
+            "'hi' is not one of the choices ['yes', 'no']",
+        ),
+        (json.dumps({"input": [{"content": "no role"}], "ideal": "a"}), "input[0].role", "must be one of"),
+        (
+            json.dumps({"input": [{"role": "robot", "content": "x"}], "ideal": "a"}),
+            "input[0].role",
+            "'robot'",
+        ),
+    ],
+    ids=["deep", "digits", "duplicate", "surrogate-prompt", "surrogate-answer", "ideal", "no-role", "role"],
+)
+def test_hostile_line_is_one_line_error_and_valid_lines_survive(tmp_path, line, field, reason):
+    path = _jsonl(tmp_path, [GOOD, line, GOOD])
+    result = load_examples(path)
+    assert len(result.examples) == 2 and [e.id.split(":")[1] for e in result.examples] == ["1", "3"]
+    (error,) = result.errors
+    assert (error.line, error.field) == (2, field) and reason in error.reason, error
+    assert "\n" not in str(error) and str(error).startswith(f"{path}:2: field '{field}'")
+
+
+def test_line_separators_inside_json_strings_do_not_split_records(tmp_path):
+    record = GOOD | {"input": [{"role": "user", "content": "a\u2028b\u0085c\x1cd"}]}
+    path = tmp_path / "f.jsonl"
+    path.write_text(
+        json.dumps(record, ensure_ascii=False) + "\r\n" + json.dumps(GOOD) + "\n", encoding="utf-8"
+    )
+    result = load_examples(path)
+    assert not result.errors and result.examples[0].prompt == "a\u2028b\u0085c\x1cd"
+    assert len(result.examples) == 2
+
+
+def test_long_csv_fields_and_late_nul_bytes_are_line_errors(tmp_path):
+    path = tmp_path / "f.csv"
+    rows = ["prompt,answer", "ok,1", "x" * 9000 + " padding,2", "bad\x00byte,3", "fine,4"]
+    path.write_text("\n".join(["prompt,answer"] + ["p,0"] * 400 + rows[1:]) + "\n", encoding="utf-8")
+    result = load_examples(path, limits=LoaderLimits(max_prompt_chars=200_000))
+    assert [e.prompt for e in result.examples][-3:] == ["ok", "x" * 9000 + " padding", "fine"]
+    assert [(e.line, e.reason) for e in result.errors] == [(404, "holds a NUL byte")]
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "loop", "utf16"])
+def test_files_that_are_not_text_files_are_named_for_what_they_are(tmp_path, kind):
+    import os
+
+    path = tmp_path / "data.jsonl"
+    if kind == "folder":
+        path.mkdir()
+        reason = "is a folder, not a file"
+    elif kind == "fifo":
+        os.mkfifo(path)
+        reason = "not a regular file"
+    elif kind == "loop":
+        os.symlink(path, path)
+        reason = "cannot be opened"
+    else:
+        path.write_bytes(json.dumps(GOOD).encode("utf-16"))
+        reason = "UTF-16 text"
+    with pytest.raises(DataFileError, match=reason):
+        load_examples(path)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import os
 import re
 from pathlib import Path
 from typing import Any
 
+from iclm.data.evals_format import ROLES
 from iclm.data.examples import (
     DEFAULT_LIMITS,
     SPLITS,
@@ -23,6 +23,7 @@ from iclm.data.examples import (
     LoaderLimits,
     LoadResult,
 )
+from iclm.data.safe_json import JsonLineError, loads
 
 GENERIC_STEMS = {"train", "test", "val", "valid", "validation", "dev"}
 OOD_TOKENS = {"comp", "sys", "ood", "holdout"}
@@ -55,8 +56,17 @@ def default_split(name: str) -> str:
 
 
 def _read_text(path: Path, limits: LoaderLimits) -> str:
-    if not path.is_file():
-        raise DataFileError(str(path), "no such file")
+    try:
+        if path.is_dir():
+            raise DataFileError(str(path), "is a folder, not a file")
+        if not path.exists():
+            if path.is_symlink():
+                raise DataFileError(str(path), "cannot be opened: a symbolic link that is broken or a loop")
+            raise DataFileError(str(path), "no such file")
+        if not path.is_file():
+            raise DataFileError(str(path), "not a regular file (a pipe, socket or device)")
+    except OSError as err:  # a symlink loop, a name too long, ...
+        raise DataFileError(str(path), f"cannot be opened: {err.strerror or err}") from err
     size = path.stat().st_size
     if size == 0:
         raise DataFileError(str(path), "the file is empty")
@@ -65,6 +75,8 @@ def _read_text(path: Path, limits: LoaderLimits) -> str:
             str(path), f"the file has {size} bytes, more than max_file_bytes={limits.max_file_bytes}"
         )
     raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DataFileError(str(path), "UTF-16 text (byte-order mark); re-save it as UTF-8")
     if b"\x00" in raw[:8192]:
         raise DataFileError(str(path), "looks like a binary file (NUL bytes); expected UTF-8 text")
     try:
@@ -75,10 +87,25 @@ def _read_text(path: Path, limits: LoaderLimits) -> str:
         ) from err
     if not text.strip():
         raise DataFileError(str(path), "the file holds only whitespace")
-    n_lines = sum(1 for line in text.splitlines() if line.strip())
+    n_lines = sum(1 for line in records(text) if line.strip())
     if n_lines > limits.max_lines:
         raise DataFileError(str(path), f"{n_lines} lines, more than max_lines={limits.max_lines}")
     return text
+
+
+def records(text: str) -> list[str]:
+    """The lines of a file split on "\\n" only ("\\r\\n" too): U+2028, U+0085 and other characters that
+    `str.splitlines` also breaks on are allowed inside a JSON string, and the project's writer emits them."""
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+
+
+def _unencodable(value: str) -> bool:
+    """A lone surrogate (JSON "\\ud800") cannot be encoded, so no tokenizer can read it."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _choices(value: Any) -> tuple[str, ...] | None | str:
@@ -102,6 +129,8 @@ def _evals_fields(obj: dict) -> tuple[str, str, Any] | tuple[None, str, str]:
     for i, m in enumerate(messages):
         if not isinstance(m, dict) or not isinstance(m.get("content"), str):
             return None, f"input[{i}].content", "each message needs a string 'content'"
+        if m.get("role") not in ROLES:
+            return None, f"input[{i}].role", f"must be one of {list(ROLES)}, got {m.get('role')!r}"
     if "ideal" not in obj:
         return None, "ideal", "missing"
     ideal = obj["ideal"]
@@ -159,8 +188,21 @@ class _Builder:
             reason = f"the prompt has {len(prompt)} characters, more than max_prompt_chars={cap}"
             return self.error(line, prompt_field, reason)
         choices = _choices(raw_choices)
+        choice_field = "choice_strings" if "input" in obj else "choices"
         if isinstance(choices, str):
-            return self.error(line, "choice_strings" if "input" in obj else "choices", choices)
+            return self.error(line, choice_field, choices)
+        for field_name, value in (
+            (prompt_field, prompt),
+            ("answer", answer),
+            (choice_field, "".join(choices or ())),
+        ):
+            if _unencodable(value):
+                return self.error(
+                    line, field_name, "holds a lone surrogate (e.g. \\ud800): not valid Unicode text"
+                )
+        if choices is not None and answer and answer not in choices:
+            gold = "ideal" if "input" in obj else "answer"
+            return self.error(line, gold, f"{answer!r} is not one of the choices {list(choices)}")
         domain = obj.get("domain", self.domain)
         if domain is not None and not isinstance(domain, str):
             return self.error(line, "domain", f"must be a string, got {type(domain).__name__}")
@@ -170,13 +212,13 @@ class _Builder:
 
 def _load_jsonl(text: str, builder: _Builder) -> None:
     parsed_any = False
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(records(text), start=1):
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            builder.error(number, "<line>", f"invalid JSON: {err.msg} at column {err.colno}")
+            obj = loads(line)
+        except JsonLineError as err:
+            builder.error(number, "<line>", err.reason)
             continue
         parsed_any = True
         builder.add(number, obj)
@@ -185,12 +227,24 @@ def _load_jsonl(text: str, builder: _Builder) -> None:
 
 
 def _load_csv(text: str, builder: _Builder) -> None:
+    # a field may be as long as a prompt may be (the csv module's own cap is 131,072 characters)
+    csv.field_size_limit(max(csv.field_size_limit(), builder.limits.max_prompt_chars + 1))
     reader = csv.DictReader(io.StringIO(text))
     columns = set(reader.fieldnames or [])
     for needed in ("prompt", "answer"):
         if needed not in columns:
             raise DataFileError(builder.path, f"CSV has no '{needed}' column (columns: {sorted(columns)})")
-    for row in reader:
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as err:  # an over-long field, a NUL byte: that line only
+            builder.error(reader.line_num, "<line>", f"unreadable CSV: {err}")
+            continue
+        if any("\x00" in (v or "") for v in row.values() if isinstance(v, str)):
+            builder.error(reader.line_num, "<line>", "holds a NUL byte")
+            continue
         row = {k: v for k, v in row.items() if k is not None}
         if row.get("choices") == "":
             row["choices"] = None
@@ -200,7 +254,7 @@ def _load_csv(text: str, builder: _Builder) -> None:
 
 
 def _load_txt(text: str, builder: _Builder) -> None:
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(records(text), start=1):
         if line.strip():
             builder.add(number, {"prompt": line.replace("\\n", "\n")}, need_answer=False)
 
