@@ -41,8 +41,10 @@ class FigureWithData:
 
 
 def esc(text: object) -> str:
-    """HTML-escape any value for use in labels, legends and hover text."""
-    return html.escape(str(text), quote=True)
+    """HTML-escape any value for use in labels, legends and hover text: &, < and > (plotly decodes those
+    entities back); quotes stay as they are, since plotly text is never an attribute value and it showed
+    `&quot;` literally in hover labels."""
+    return html.escape(str(text), quote=False)
 
 
 def _finish(fig: go.Figure, size: FigureSize, title: str | None, height: int | None = None) -> go.Figure:

@@ -109,6 +109,8 @@ def test_user_text_is_escaped_everywhere():
     assert "<img" not in fig_json and "&lt;img" in fig_json
     assert out.figure.data[0].customdata[0] == XSS  # raw id for selections, never rendered
     assert "customdata" not in out.figure.data[0].hovertemplate
+    quoted = projection_scatter(np.zeros((1, 2)), ['say "hi" & go'], ["d"], "dataset", hover=['"q"'])
+    assert quoted.figure.data[0].text[0] == 'say "hi" &amp; go<br>d<br>"q"'  # no &quot; to show literally
     attr = attribution_heatmap([XSS, "ok"], np.ones((2, 1)), ["invariant"])
     assert "<img" not in attr.figure.to_json()
     assert attr.data["token"][0] == XSS  # the CSV keeps the real token
