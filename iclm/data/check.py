@@ -71,10 +71,10 @@ def odd_one_out(candidates: dict[str, list[str]]) -> str:
 
 
 def majority_accuracy(examples: list[Example]) -> float | None:
-    labelled = [e.answer for e in examples if e.answer != ""]
-    if not labelled:
-        return None
-    return Counter(labelled).most_common(1)[0][1] / len(labelled)
+    """Accuracy of always giving the most frequent answer (None when no example has one)."""
+    from iclm.evaluation.statistics import majority_accuracy as of_answers
+
+    return of_answers([e.answer for e in examples if e.answer != ""])
 
 
 def odd_one_out_accuracy(examples: list[Example]) -> float | None:

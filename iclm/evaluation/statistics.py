@@ -27,15 +27,6 @@ class Interval:
     low: float
     high: float
 
-    def as_dict(self) -> dict[str, float | int]:
-        return {
-            "accuracy": self.accuracy,
-            "correct": self.correct,
-            "n": self.n,
-            "low": self.low,
-            "high": self.high,
-        }
-
 
 @dataclass(frozen=True)
 class McNemar:
@@ -47,15 +38,6 @@ class McNemar:
     only_b: int
     both_wrong: int
     p_value: float
-
-    def as_dict(self) -> dict[str, float | int]:
-        return {
-            "both_right": self.both_right,
-            "only_a": self.only_a,
-            "only_b": self.only_b,
-            "both_wrong": self.both_wrong,
-            "p_value": self.p_value,
-        }
 
 
 def wilson_interval(correct: int, n: int, z: float = Z_95) -> Interval:
