@@ -250,3 +250,19 @@ def test_resume_refuses_a_nan_weight_naming_file_and_tensor(finished_run, tmp_pa
     expected = re.escape(f"trainable_state.safetensors: tensor '{key}' has ") + r"\d+ non-finite"
     with pytest.raises(CheckpointError, match=expected):
         run_training(config_from_dict(raw))
+
+
+def test_a_tied_output_head_is_not_saved_as_trainable(make_iclm):
+    """SmolLM2 ties lm_head to embed_tokens: the state dict lists the frozen matrix under a second name,
+    which a name-based filter saved in every checkpoint (113 MB each). Only trainable tensors go."""
+    from iclm.training import state_io
+
+    model = make_iclm(num_domains=2)
+    model.base.lm_head.weight = model.base.model.embed_tokens.weight  # tie, as SmolLM2's config does
+    assert "base.lm_head.weight" in model.state_dict()
+    saved = state_io.trainable_state(model)
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable <= set(saved)
+    assert not [name for name in saved if "lm_head" in name or "embed_tokens" in name]
+    frozen_bytes = sum(t.numel() for n, t in saved.items() if n not in trainable)
+    assert frozen_bytes < 0.01 * sum(t.numel() for t in saved.values()), frozen_bytes

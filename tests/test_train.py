@@ -446,3 +446,27 @@ def test_training_packs_shared_contexts_when_asked(tmp_path, pack):
         assert any(0 < rows < 8 for rows in seen), seen
     else:
         assert all(rows == -8 for rows in seen), seen
+
+
+def test_constant_schedule_makes_step_n_of_a_longer_run_the_n_step_run(tmp_path):
+    """lr_schedule: constant is what lets the experiment read its step count off a learning curve: the
+    checkpoint at step 4 of an 8-step run holds the same adapters as a run of max_steps 4."""
+    from safetensors.torch import load_file
+
+    schedule = {"lr_schedule": "constant", "warmup_steps": 2, "log_every": 2, "save_every": 4}
+    short = run_training(config_from_dict(toy_config(tmp_path / "short", max_steps=4, **schedule)))
+    long = run_training(config_from_dict(toy_config(tmp_path / "long", max_steps=8, **schedule)))
+    rates = [r["learning_rate"] for r in read_metrics(long.run_dir / "metrics.jsonl")]
+    assert rates == pytest.approx([2.5e-3] + [5e-3] * 3)  # warm-up, then flat
+    at_four = load_file(long.run_dir / "checkpoints/checkpoint-4/adapters.safetensors")
+    final_short = load_file(short.run_dir / "adapters.safetensors")
+    assert at_four.keys() == final_short.keys()
+    for name, tensor in final_short.items():
+        torch.testing.assert_close(at_four[name], tensor, rtol=0, atol=0)
+    linear = run_training(config_from_dict(toy_config(tmp_path / "linear", max_steps=8, log_every=2)))
+    assert read_metrics(linear.run_dir / "metrics.jsonl")[-1]["learning_rate"] < 5e-3 / 4
+
+
+def test_unknown_lr_schedule_is_refused_with_the_choices(tmp_path):
+    with pytest.raises(ValueError, match=r"training.lr_schedule='step' is invalid; choose one of"):
+        config_from_dict(toy_config(tmp_path, lr_schedule="step"))

@@ -18,6 +18,9 @@ import yaml
 from iclm.config import MAX_NUM_DOMAINS, ICLMConfig, check_number
 
 Split = Literal["iid", "ood"]
+# Learning-rate schedules after warm-up. "constant" keeps the rate flat, so the checkpoint at step N of a
+# long run is the N-step run itself: the step count can be read off a learning curve afterwards.
+LrSchedule = Literal["linear", "constant", "cosine"]
 
 
 def _check_choice(name: str, value: Any, literal: Any) -> None:
@@ -106,6 +109,7 @@ class TrainingSection:
     max_steps: int | None = None
     grad_accumulation: int = 1
     warmup_steps: int = 0
+    lr_schedule: str = "linear"
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
     log_every: int = 10
@@ -130,6 +134,7 @@ class TrainingSection:
             _check_positive(f"training.{name}", getattr(self, name), integer=True)
         for name in ("warmup_steps", "seed"):
             _check_positive(f"training.{name}", getattr(self, name), integer=True, allow_zero=True)
+        _check_choice("training.lr_schedule", self.lr_schedule, LrSchedule)
         _check_positive("training.weight_decay", self.weight_decay, integer=False, allow_zero=True)
         _check_positive("training.max_grad_norm", self.max_grad_norm, integer=False, allow_zero=True)
         if self.max_steps is not None:

@@ -70,6 +70,10 @@ def init_router(model, examples: list, collator, count: int, batch_size: int, se
     logger.info("router initialised by k-means on %d embeddings", len(sample))
 
 
+# TrainingSection.lr_schedule -> transformers' scheduler names (each with the linear warm-up).
+_SCHEDULER_TYPES = {"linear": "linear", "constant": "constant_with_warmup", "cosine": "cosine"}
+
+
 def training_arguments(config: TrainConfig, checkpoints: Path) -> TrainingArguments:
     t = config.training
     return TrainingArguments(
@@ -80,6 +84,7 @@ def training_arguments(config: TrainConfig, checkpoints: Path) -> TrainingArgume
         num_train_epochs=t.epochs,
         max_steps=t.max_steps or -1,
         warmup_steps=t.warmup_steps,
+        lr_scheduler_type=_SCHEDULER_TYPES[t.lr_schedule],
         weight_decay=t.weight_decay,
         max_grad_norm=t.max_grad_norm,
         logging_steps=t.log_every,

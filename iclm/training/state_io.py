@@ -35,9 +35,15 @@ def _save_tensors(tensors: dict[str, torch.Tensor], path: Path) -> None:
 
 
 def trainable_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """State-dict entries that are not frozen base weights (trainable params + persistent buffers)."""
-    frozen = {name for name, p in model.named_parameters() if not p.requires_grad}
-    return {k: v for k, v in model.state_dict().items() if k not in frozen}
+    """State-dict entries that are not frozen base weights (trainable params + persistent buffers).
+    Judged per tensor, not per name: a tied weight (SmolLM2's `lm_head.weight` is `embed_tokens.weight`)
+    appears in the state dict under a second name that `named_parameters()` never lists, and a name test
+    saved it, 113 MB of frozen base in every checkpoint."""
+    return {
+        name: value.detach()
+        for name, value in model.state_dict(keep_vars=True).items()
+        if not isinstance(value, torch.nn.Parameter) or value.requires_grad
+    }
 
 
 def save_trainable_state(model: torch.nn.Module, folder: str | Path) -> None:
