@@ -230,10 +230,20 @@ class ICLMConfig(PretrainedConfig):
             self.num_domains = 1
 
     @property
+    def has_invariant(self) -> bool:
+        """The always-on invariant module, and with it the aggregation and the MI term (variant "iclm")."""
+        return self.variant == "iclm"
+
+    @property
+    def has_router(self) -> bool:
+        """Examples are routed among K domain modules (every variant but the single-LoRA "baseline")."""
+        return self.variant != "baseline"
+
+    @property
     def module_names(self) -> list[str]:
         """Adapter names in order: ["invariant", "domain_0", ...] (no "invariant" unless variant="iclm")."""
         domains = [f"domain_{k}" for k in range(self.num_domains)]
-        return (["invariant"] if self.variant == "iclm" else []) + domains
+        return (["invariant"] if self.has_invariant else []) + domains
 
     def to_dict(self) -> dict[str, Any]:
         output = super().to_dict()

@@ -106,3 +106,13 @@ def test_the_largest_documented_k_is_accepted():
     from iclm.config import MAX_NUM_DOMAINS
 
     assert ICLMConfig(num_domains=MAX_NUM_DOMAINS).num_domains == 64
+
+
+@pytest.mark.parametrize(
+    ("variant", "invariant", "router"),
+    [("iclm", True, True), ("no_invariant", False, True), ("baseline", False, False)],
+)
+def test_variant_questions_are_properties(variant, invariant, router):
+    config = ICLMConfig(variant=variant, num_domains=2)
+    assert (config.has_invariant, config.has_router) == (invariant, router)
+    assert ("invariant" in config.module_names) == invariant
