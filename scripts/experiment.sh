@@ -3,8 +3,11 @@
 #   scripts/experiment.sh                      # every run: iclm-k2 no-invariant-k2 baseline oracle-k4
 #   scripts/experiment.sh baseline             # just one
 #   THREADS=1 scripts/experiment.sh iclm-k2    # beside other work (one OpenMP thread)
-# Each step is resumable: training continues from its newest complete checkpoint, a finished run trains
-# nothing, evaluation rewrites its own files, analyze reuses a matching artifact.
+#   STEPS=300 scripts/experiment.sh            # train to / ship step 300 (a multiple of save_every, 50)
+# Each step is resumable: training continues from its newest complete checkpoint (restored first from the
+# committed experiment-state/<run>/ when runs/ is behind: scripts/experiment_state.py), a finished run
+# trains nothing, evaluation rewrites its own files, analyze reuses a matching artifact. The runs use
+# lr_schedule: constant, so the checkpoint of step STEPS is the STEPS-step run (docs/results.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -12,6 +15,7 @@ THREADS=${THREADS:-2}
 MAX_LENGTH=${MAX_LENGTH:-1400}      # o.o.d. RAVEN text prompts reach ~1,115 SmolLM2 tokens: never cut them
 EVAL_LIMIT=${EVAL_LIMIT:-400}        # examples per test set (12 sets)
 ANALYZE_LIMIT=${ANALYZE_LIMIT:-64}   # examples per test set in the studio's artifact
+STEPS=${STEPS:-500}                  # the shipped step, read off the learning curve (docs/results.md)
 NAMES=("$@")
 [ ${#NAMES[@]} -gt 0 ] || NAMES=(iclm-k2 no-invariant-k2 baseline oracle-k4)
 export OMP_NUM_THREADS=$THREADS
@@ -21,10 +25,12 @@ stamp() { date -u +%H:%M:%S; }
 [ -f data/experiment-probe/manifest.json ] || \
   $PY -m iclm data mix configs/experiment/data-probe.yaml -o data/experiment-probe
 for name in "${NAMES[@]}"; do
-  echo "[$(stamp)] train $name"
-  $PY -m iclm train "configs/experiment/$name.yaml"
-  echo "[$(stamp)] ship $name"
-  $PY scripts/ship_checkpoint.py "runs/experiment/$name" "checkpoints/$name"
+  $PY scripts/experiment_state.py restore "$name"
+  echo "[$(stamp)] train $name to step $STEPS"
+  $PY -m iclm train "configs/experiment/$name.yaml" --max-steps "$STEPS"
+  echo "[$(stamp)] ship $name (step $STEPS)"
+  $PY scripts/ship_checkpoint.py "runs/experiment/$name" "checkpoints/$name" --step "$STEPS" \
+    --config "configs/experiment/$name.yaml"
   echo "[$(stamp)] evaluate $name"
   $PY -m iclm evaluate "checkpoints/$name" --data data/experiment --limit "$EVAL_LIMIT" \
     --max-length "$MAX_LENGTH" --threads "$THREADS"

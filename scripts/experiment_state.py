@@ -1,0 +1,76 @@
+"""Carry an unfinished experiment run across machines: its newest complete checkpoint, committed.
+
+    python scripts/experiment_state.py save iclm-k2      # runs/experiment/iclm-k2 -> experiment-state/iclm-k2
+    python scripts/experiment_state.py restore iclm-k2   # the reverse, only where the run is behind
+
+A run of the experiment takes longer than one working session on a 2-core machine, and the next session may
+start on a fresh clone where `runs/` (ignored) is empty. `save` copies the newest complete checkpoint
+(weights, optimizer, scheduler and RNG state: everything resume reads) and `metrics.jsonl` into the tracked
+folder `experiment-state/<run>/`, replacing an older copy; `restore` copies them back when the run folder
+has no checkpoint at least as new, so `iclm train` resumes exactly where the saved run stopped.
+scripts/experiment.sh restores before it trains.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from iclm.training import checkpoints
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _newest_step(folder: Path) -> int:
+    found = checkpoints.latest_complete(folder) if folder.is_dir() else None
+    return -1 if found is None else checkpoints.step_of(found)
+
+
+def save(run: Path, state: Path) -> str:
+    newest = checkpoints.latest_complete(run / "checkpoints") if (run / "checkpoints").is_dir() else None
+    if newest is None:
+        raise FileNotFoundError(f"{run}/checkpoints holds no complete checkpoint to save")
+    if _newest_step(state) >= checkpoints.step_of(newest):
+        return f"{state} already holds step {_newest_step(state)}"
+    staging = state.with_name(f".{state.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    shutil.copytree(newest, staging / newest.name)
+    shutil.copy2(run / "metrics.jsonl", staging / "metrics.jsonl")
+    shutil.rmtree(state, ignore_errors=True)
+    staging.rename(state)
+    return f"saved {newest.name} of {run} to {state}"
+
+
+def restore(state: Path, run: Path) -> str:
+    saved = checkpoints.latest_complete(state) if state.is_dir() else None
+    if saved is None:
+        return f"{state} holds no saved checkpoint: nothing to restore"
+    if _newest_step(run / "checkpoints") >= checkpoints.step_of(saved):
+        return f"{run} is already at step {_newest_step(run / 'checkpoints')}: nothing to restore"
+    (run / "checkpoints").mkdir(parents=True, exist_ok=True)
+    target = run / "checkpoints" / saved.name
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(saved, target)
+    shutil.copy2(state / "metrics.jsonl", run / "metrics.jsonl")
+    return f"restored {saved.name} into {run}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["save", "restore"])
+    parser.add_argument("run", help="the run's name under configs/experiment/ (e.g. iclm-k2)")
+    args = parser.parse_args()
+    run, state = REPO / "runs/experiment" / args.run, REPO / "experiment-state" / args.run
+    try:
+        print(save(run, state) if args.action == "save" else restore(state, run))
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
