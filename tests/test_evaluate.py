@@ -275,3 +275,28 @@ def test_summary_table_has_a_row_per_run_and_readout_with_split_accuracies():
     assert lines[2] == "| iclm | model | 50.0 / 75.0 (4) | 0.0 / 50.0 (2) |"
     assert lines[3] == "| iclm | invariant | 25.0 / – (4) | 100.0 / – (2) |"
     assert sum(line.startswith("| copy |") for line in lines) == 2
+
+
+def test_results_carry_wilson_intervals_chance_and_majority(trained):
+    """Every accuracy cell of results.json has its n and 95% Wilson interval; every dataset its chance and
+    majority-answer accuracy, computed from the predictions themselves."""
+    from iclm.evaluation.statistics import wilson_interval
+
+    model, examples = trained
+    result = evaluate(model, model.tokenizer, examples, batch_size=4, max_new_tokens=4)
+    for entry in result.results["datasets"]:
+        rows = [p for p in result.predictions if p["dataset"] == entry["dataset"]]
+        for method in ("greedy", "choice"):
+            for readout, accuracy in entry[method].items():
+                cell = entry["intervals"][method][readout]
+                correct = sum(r["readouts"][readout][f"{method}_correct"] for r in rows)
+                expected = wilson_interval(correct, len(rows))
+                assert (cell["correct"], cell["n"]) == (correct, len(rows))
+                assert cell["accuracy"] == pytest.approx(accuracy)
+                assert (cell["low"], cell["high"]) == pytest.approx((expected.low, expected.high))
+                assert cell["low"] <= accuracy <= cell["high"]
+        sizes = [len(e.choices) for e in examples if e.dataset == entry["dataset"]]
+        assert entry["chance"] == pytest.approx(sum(1 / s for s in sizes) / len(sizes))
+        golds = [e.answer for e in examples if e.dataset == entry["dataset"]]
+        assert entry["majority"] == pytest.approx(max(golds.count(g) for g in set(golds)) / len(golds))
+    assert "intervals" in result.results["splits"]["iid"]

@@ -52,9 +52,42 @@ def test_mcnemar_exact_p_values():
 
 
 def test_chance_and_majority():
-    assert chance_accuracy([("on", "off", "undetermined"), tuple("ABCDEFGH")]) == pytest.approx(
-        (1 / 3 + 1 / 8) / 2
-    )
-    assert chance_accuracy([None, None]) is None
+    assert chance_accuracy([3, 8]) == pytest.approx((1 / 3 + 1 / 8) / 2)
+    assert chance_accuracy([3, 0, 8]) == pytest.approx((1 / 3 + 1 / 8) / 2)  # open answers left out
+    assert chance_accuracy([0, 0]) is None
     assert majority_accuracy(["on", "on", "off", "undetermined"]) == 0.5
     assert majority_accuracy([]) is None
+
+
+def _rows(flags: list[bool], dataset: str = "d", split: str = "iid") -> list[dict]:
+    return [
+        {
+            "id": f"{dataset}:{i}",
+            "dataset": dataset,
+            "split": split,
+            "readouts": {"model": {"choice_correct": f}},
+        }
+        for i, f in enumerate(flags)
+    ]
+
+
+def test_paired_comparison_pairs_rows_by_id_and_tests_each_dataset():
+    from iclm.evaluation.compare import paired_comparison
+
+    a = _rows([True, True, True, False, True, True]) + _rows([True, False], "e", "ood")
+    b = _rows([True, False, False, False, False, True]) + _rows([False, True], "e", "ood")
+    results = paired_comparison(a, list(reversed(b)))  # order does not matter: rows pair by id
+    by_name = {r.dataset: r for r in results}
+    assert set(by_name) == {"d", "e", "all iid", "all ood"}
+    d = by_name["d"]
+    assert (d.n, d.accuracy_a, d.accuracy_b) == (6, 5 / 6, 2 / 6)
+    assert (d.test.both_right, d.test.only_a, d.test.only_b, d.test.both_wrong) == (2, 3, 0, 1)
+    assert d.test.p_value == pytest.approx(0.25)  # exact two-sided binomial, 3 discordant pairs all for A
+    assert by_name["e"].test.p_value == 1.0
+
+
+def test_paired_comparison_refuses_different_examples():
+    from iclm.evaluation.compare import paired_comparison
+
+    with pytest.raises(ValueError, match="different examples"):
+        paired_comparison(_rows([True, False]), _rows([True]))

@@ -1,10 +1,16 @@
 """Evaluation results: aggregation per dataset/split/readout, JSON + markdown output, comparison tables.
 
 results.json:
-  {"readouts": [...], "datasets": [{"dataset", "split", "n", "greedy": {readout: acc}, "choice": {...}}],
-   "splits": {"iid"|"ood": {"n", "greedy": {...}, "choice": {...}}}, "model": {...}, "name": str}
+  {"readouts": [...], "datasets": [{"dataset", "split", "n", "greedy": {readout: acc}, "choice": {...},
+     "intervals": {"greedy"|"choice": {readout: {"accuracy", "correct", "n", "low", "high"}}},
+     "chance": float|null, "majority": float|null}],
+   "splits": {"iid"|"ood": {"n", "greedy": {...}, "choice": {...}, "intervals": {...}}},
+   "model": {...}, "name": str}
 Accuracies are fractions in [0, 1]; a readout missing for a dataset (e.g. oracle on an unknown domain,
-choice scoring without choices) is left out of that dataset's dict.
+choice scoring without choices) is left out of that dataset's dict. Every accuracy has its 95% Wilson
+interval beside it (`intervals`, iclm/evaluation/statistics.py); `chance` is the expected accuracy of a
+uniform guess among each example's choices, `majority` that of always answering the most frequent gold
+answer (predictions written before these fields existed give null).
 """
 
 from __future__ import annotations
@@ -14,21 +20,38 @@ import os
 from pathlib import Path
 from typing import Any
 
+from iclm.evaluation.statistics import Interval, chance_accuracy, majority_accuracy, wilson_interval
+
 METHODS = ("greedy", "choice")
 
 
-def _accuracy(rows: list[dict], readouts: list[str]) -> dict[str, dict[str, float]]:
-    out: dict[str, dict[str, float]] = {m: {} for m in METHODS}
+def outcomes(rows: list[dict], readout: str, method: str) -> list[bool]:
+    """Per-example correctness of `readout` under `method` ("greedy" | "choice"), rows that have it."""
+    key = f"{method}_correct"
+    return [bool(r["readouts"][readout][key]) for r in rows if key in r["readouts"].get(readout, {})]
+
+
+def _accuracy(rows: list[dict], readouts: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {m: {} for m in METHODS}
+    intervals: dict[str, dict[str, dict]] = {m: {} for m in METHODS}
     for method in METHODS:
         for name in readouts:
-            flags = [
-                r["readouts"][name][f"{method}_correct"]
-                for r in rows
-                if name in r["readouts"] and f"{method}_correct" in r["readouts"][name]
-            ]
+            flags = outcomes(rows, name, method)
             if flags:
                 out[method][name] = sum(flags) / len(flags)
-    return out
+                intervals[method][name] = _interval_dict(wilson_interval(sum(flags), len(flags)))
+    return out | {"intervals": intervals}
+
+
+def _interval_dict(interval: Interval) -> dict[str, float | int]:
+    return {f: getattr(interval, f) for f in ("accuracy", "correct", "n", "low", "high")}
+
+
+def _baselines(rows: list[dict]) -> dict[str, float | None]:
+    """Chance (uniform guess among the choices) and majority-answer accuracy of a dataset's rows."""
+    sizes = [r.get("num_choices") for r in rows]  # None: predictions written before the field existed
+    chance = chance_accuracy(sizes) if None not in sizes else None
+    return {"chance": chance, "majority": majority_accuracy([r["gold"] for r in rows])}
 
 
 def aggregate(predictions: list[dict], readouts: list[str]) -> dict[str, Any]:
@@ -37,7 +60,7 @@ def aggregate(predictions: list[dict], readouts: list[str]) -> dict[str, Any]:
     for row in predictions:
         groups.setdefault((row["dataset"], row["split"]), []).append(row)
     datasets = [
-        {"dataset": d, "split": s, "n": len(rows)} | _accuracy(rows, readouts)
+        {"dataset": d, "split": s, "n": len(rows)} | _accuracy(rows, readouts) | _baselines(rows)
         for (d, s), rows in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0]))
     ]
     splits = {}

@@ -81,9 +81,10 @@ def mcnemar(a: Sequence[bool], b: Sequence[bool]) -> McNemar:
     )
 
 
-def chance_accuracy(choices: Sequence[Sequence[str] | None]) -> float | None:
-    """Expected accuracy of a uniform guess among each example's choices (None without choices)."""
-    sizes = [len(c) for c in choices if c]
+def chance_accuracy(num_choices: Sequence[int]) -> float | None:
+    """Expected accuracy of a uniform guess among each example's choices, from their numbers of choices
+    (0 = an open answer, left out); None when no example has choices."""
+    sizes = [n for n in num_choices if n > 0]
     if not sizes:
         return None
     return sum(1 / s for s in sizes) / len(sizes)
