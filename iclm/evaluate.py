@@ -56,7 +56,7 @@ def _members(batch: list[PromptGroup]) -> list[int]:
 def _routes(model, encoded: list, batches: list[list[PromptGroup]], pad_id: int, progress: bool) -> list[int]:
     """The router's route of every example (one base pass over each context; baseline: all 0)."""
     routes = [0] * len(encoded)
-    if model.config.variant == "baseline":
+    if not model.config.has_router:
         return routes
     with tqdm(total=len(encoded), desc="routing", unit="example", disable=not progress) as bar:
         for batch in batches:
@@ -167,6 +167,7 @@ def evaluate(
             "dataset": e.dataset,
             "split": e.split,
             "gold": e.answer,
+            "num_choices": len(e.choices) if e.choices else 0,
             "route": routes[i],
             "oracle_route": None if oracle[i] == scoring.NO_ROUTE else oracle[i],
             "readouts": {name: rows[i] for name, rows in per_readout.items() if i in rows},
