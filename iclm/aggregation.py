@@ -21,6 +21,11 @@ class ProjectedAggregation(nn.Module):
         self.proj = nn.Linear(2 * hidden_size, hidden_size, bias=False)
         nn.init.zeros_(self.proj.weight)
 
+    @classmethod
+    def build(cls, hidden_size: int, lm_head_weight: Tensor) -> ProjectedAggregation:
+        """The registry's constructor (every aggregation takes H and the LM head weight; this one needs H)."""
+        return cls(hidden_size)
+
     def forward(self, invariant: Tensor, domain: Tensor, lm_head: nn.Module) -> Tensor:
         """invariant, domain: (B, T, H) -> logits (B, T, V)."""
         concat = torch.cat([invariant, domain], dim=-1)  # (B, T, 2H)
@@ -41,17 +46,25 @@ class FreshHeadAggregation(nn.Module):
         with torch.no_grad():
             self.head.weight.copy_(0.5 * torch.cat([lm_head_weight, lm_head_weight], dim=1))
 
+    @classmethod
+    def build(cls, hidden_size: int, lm_head_weight: Tensor) -> FreshHeadAggregation:
+        """The registry's constructor."""
+        return cls(hidden_size, lm_head_weight)
+
     def forward(self, invariant: Tensor, domain: Tensor, lm_head: nn.Module) -> Tensor:
         """invariant, domain: (B, T, H) -> logits (B, T, V); lm_head unused."""
         return self.head(torch.cat([invariant, domain], dim=-1))
 
 
-AGGREGATIONS = {"projected": ProjectedAggregation, "fresh_head": FreshHeadAggregation}
+# The aggregations by the name `ICLMConfig.aggregation` gives; a new one: a class with `build`, a line here.
+AGGREGATIONS: dict[str, type[nn.Module]] = {
+    "projected": ProjectedAggregation,
+    "fresh_head": FreshHeadAggregation,
+}
 
 
 def build_aggregation(kind: str, hidden_size: int, lm_head_weight: Tensor) -> nn.Module:
-    if kind == "projected":
-        return ProjectedAggregation(hidden_size)
-    if kind == "fresh_head":
-        return FreshHeadAggregation(hidden_size, lm_head_weight)
-    raise ValueError(f"aggregation={kind!r} is invalid; choose one of {sorted(AGGREGATIONS)}")
+    """The aggregation registered as `kind`, built for hidden size H and the base LM head weight (V, H)."""
+    if not isinstance(kind, str) or kind not in AGGREGATIONS:
+        raise ValueError(f"aggregation={kind!r} is invalid; choose one of {list(AGGREGATIONS)}")
+    return AGGREGATIONS[kind].build(hidden_size, lm_head_weight)

@@ -13,9 +13,10 @@ from typing import Any, Literal, get_args
 
 from transformers import PretrainedConfig
 
-RouterKind = Literal["vq", "kmeans", "oracle"]
+from iclm.aggregation import AGGREGATIONS
+from iclm.routers import router_kind
+
 Variant = Literal["iclm", "no_invariant", "baseline"]
-Aggregation = Literal["projected", "fresh_head"]
 Execution = Literal["sparse", "dense"]
 Recompute = Literal["none", "invariant", "all"]
 
@@ -107,17 +108,17 @@ def _from_dict(cls: type, name: str, value: Any) -> Any:
 class RouterConfig:
     """How inputs are assigned to domain modules.
 
-    kind: "vq" (trainable projector + VQ codebook), "kmeans" (centroids fitted once by init_router),
-    "oracle" (route = the example's dataset id). projection_dim: size of the projected embedding the
-    codebook lives in. beta: VQ-VAE commitment weight.
+    kind: a name in `iclm.routers.ROUTER_KINDS`: "vq" (trainable projector + VQ codebook), "kmeans"
+    (centroids fitted once by init_router), "oracle" (route = the example's dataset id). projection_dim:
+    size of the projected embedding the codebook lives in. beta: VQ-VAE commitment weight.
     """
 
-    kind: RouterKind = "vq"
+    kind: str = "vq"
     projection_dim: int = 64
     beta: float = 0.25
 
     def __post_init__(self) -> None:
-        _check_choice("router.kind", self.kind, RouterKind)
+        router_kind(self.kind)  # ValueError listing the registered kinds
         check_number(
             "router.projection_dim", self.projection_dim, low=1, high=MAX_PROJECTION_DIM, integer=True
         )
@@ -171,6 +172,16 @@ _SUBCONFIGS: dict[str, type] = {
 }
 
 
+def variant_has_invariant(variant: str) -> bool:
+    """`ICLMConfig.has_invariant` for a variant name (e.g. read from a config.json without building one)."""
+    return variant == "iclm"
+
+
+def variant_has_router(variant: str) -> bool:
+    """`ICLMConfig.has_router` for a variant name (e.g. read from a config.json without building one)."""
+    return variant != "baseline"
+
+
 class ICLMConfig(PretrainedConfig):
     """Configuration of an `ICLMForCausalLM`; see docs/api.md for the meaning of every field.
 
@@ -209,11 +220,14 @@ class ICLMConfig(PretrainedConfig):
     def _validate_top_level(self) -> None:
         check_number("num_domains", self.num_domains, low=1, high=MAX_NUM_DOMAINS, integer=True)
         _check_choice("variant", self.variant, Variant)
-        _check_choice("aggregation", self.aggregation, Aggregation)
+        if not isinstance(self.aggregation, str) or self.aggregation not in AGGREGATIONS:
+            raise ValueError(
+                f"aggregation={self.aggregation!r} is invalid; choose one of {list(AGGREGATIONS)}"
+            )
         _check_choice("execution", self.execution, Execution)
         _check_choice("recompute", self.recompute, Recompute)
         check_number("recompute_share", self.recompute_share, low=0.0, high=1.0, strict_low=True)
-        if self.recompute == "invariant" and self.variant != "iclm":
+        if self.recompute == "invariant" and not self.has_invariant:
             raise ValueError(
                 f"recompute='invariant' is invalid with variant={self.variant!r}: only variant='iclm' has an "
                 "invariant pass; use 'all' or 'none'"
@@ -226,18 +240,18 @@ class ICLMConfig(PretrainedConfig):
         if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
             raise ValueError(f"dataset_names={names!r} is invalid; expected a list of strings")
         self.dataset_names = list(names)
-        if self.variant == "baseline":  # a single-LoRA model: K follows from the variant
+        if not self.has_router:  # a single-LoRA model: K follows from the variant
             self.num_domains = 1
 
     @property
     def has_invariant(self) -> bool:
         """The always-on invariant module, and with it the aggregation and the MI term (variant "iclm")."""
-        return self.variant == "iclm"
+        return variant_has_invariant(self.variant)
 
     @property
     def has_router(self) -> bool:
         """Examples are routed among K domain modules (every variant but the single-LoRA "baseline")."""
-        return self.variant != "baseline"
+        return variant_has_router(self.variant)
 
     @property
     def module_names(self) -> list[str]:

@@ -70,10 +70,10 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
             torch.manual_seed(0)
             self.router = Router(hidden, config.num_domains, config.router)
             self.aggregation = None
-            if config.variant == "iclm":
+            if config.has_invariant:
                 lm_weight = self.base.get_output_embeddings().weight.detach()
                 self.aggregation = build_aggregation(config.aggregation, hidden, lm_weight)
-        if config.variant == "baseline":
+        if not config.has_router:
             self.router.requires_grad_(False)
         self.router.to(self.base.dtype)
         self._set_generation_tokens()
@@ -139,7 +139,7 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         """Routes (B,) for a batch; pass `embeddings` (B, H) to skip the base pass (cached embeddings)."""
         if embeddings is None:
             embeddings = self.router_embeddings(input_ids, attention_mask, prompt_mask)
-        if self.config.variant == "baseline":
+        if not self.config.has_router:
             batch = embeddings.shape[0]
             zeros = embeddings.new_zeros(())
             routes = torch.zeros(batch, dtype=torch.long, device=embeddings.device)
@@ -326,9 +326,9 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
                 raise ValueError(f"routes of a packed batch are per example: expected ({batch},), got "
                                  f"{tuple(routes.shape)}")  # fmt: skip
             return routes.to(input_ids.device).long(), None
-        if loss_only and self.config.router.kind == "oracle" and domain_ids is not None:
-            # the oracle's route is the domain id: the base pass would only feed analysis outputs
-            return self.router.oracle_routes(domain_ids.to(input_ids.device), batch), None
+        if loss_only and not self.router.needs_base_pass and domain_ids is not None:
+            # routes from the domain ids alone (the oracle): the base pass would only feed analysis outputs
+            return self.router.routes_without_base(domain_ids.to(input_ids.device), batch), None
         if force_route is not None:
             if not (isinstance(force_route, int) and 0 <= force_route < self.config.num_domains):
                 raise ValueError(

@@ -1,4 +1,4 @@
-"""Input-level routers: a vector-quantisation codebook (VQ-VAE losses), a k-means router, an oracle.
+"""The input-level `Router` module; its kinds (vq, kmeans, oracle, ...) live in iclm/routers/.
 
 Every router works on the router embedding (B, H) = mean of the frozen base's last hidden states over the
 prompt tokens, projected to P dims (Linear H->P, then LayerNorm without affine so the scale is fixed).
@@ -9,16 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from iclm.config import RouterConfig
+from iclm.routers import RouterKind, router_kind
 
 
 @dataclass
 class RouterOutput:
     """routes (B,) long; embeddings (B, H); projected (B, P); distances (B, K) squared L2 to each code
-    (zeros for the oracle); loss: scalar VQ loss (codebook + beta * commitment; 0 unless kind="vq")."""
+    (detached); loss: the kind's scalar routing loss (the VQ loss for "vq"; 0 unless the kind learns)."""
 
     routes: Tensor
     embeddings: Tensor
@@ -60,43 +60,60 @@ def default_prompt_mask(attention_mask: Tensor, labels: Tensor | None) -> Tensor
 
 
 class Router(nn.Module):
-    """Projector + K codes. kind="vq": codes are a trainable codebook; "kmeans": fixed centroids fitted by
-    `init`; "oracle": route = domain_ids (the projector still runs so analysis gets projected embeddings)."""
+    """Projector + K codes, routed by the kind `config.kind` names (iclm/routers/). The module holds the same
+    tensors for every kind (projector, norm, codebook, initialised), so checkpoints do not depend on it;
+    the kind decides the routes, the loss and what the router needs (`needs_base_pass`, ...)."""
 
     def __init__(self, hidden_size: int, num_domains: int, config: RouterConfig) -> None:
         super().__init__()
         self.config = config
         self.num_domains = num_domains
+        self.kind: RouterKind = router_kind(config.kind)()
         self.projector = nn.Linear(hidden_size, config.projection_dim)
         self.norm = nn.LayerNorm(config.projection_dim, elementwise_affine=False)
         self.codebook = nn.Parameter(torch.randn(num_domains, config.projection_dim))  # (K, P)
         self.register_buffer("initialised", torch.zeros((), dtype=torch.bool))
-        if config.kind != "vq":  # only the VQ router learns; the others are fitted once or given
+        if not self.kind.learns:  # the others are fitted once or given
             self.requires_grad_(False)
+
+    @property
+    def learns(self) -> bool:
+        """Whether the router trains (has trainable parameters and a routing loss)."""
+        return self.kind.learns
+
+    @property
+    def needs_base_pass(self) -> bool:
+        """Whether routes read the frozen base's prompt embedding (else `routes_without_base` gives them)."""
+        return self.kind.needs_base_pass
+
+    @property
+    def needs_init(self) -> bool:
+        """Whether `init` must fit the codes on training embeddings before training."""
+        return self.kind.needs_init
+
+    @property
+    def needs_domain_ids(self) -> bool:
+        """Whether routes are the examples' domain ids (module k = training dataset k)."""
+        return self.kind.needs_domain_ids
 
     def project(self, embeddings: Tensor) -> Tensor:
         """(B, H) -> (B, P)."""
         return self.norm(self.projector(embeddings.to(self.projector.weight.dtype)))
 
     def forward(self, embeddings: Tensor, domain_ids: Tensor | None = None) -> RouterOutput:
+        """embeddings (B, H), domain_ids (B,) or None -> RouterOutput."""
         projected = self.project(embeddings)  # (B, P)
         distances = torch.cdist(projected.float(), self.codebook.float()).pow(2)  # (B, K)
-        zero = projected.sum() * 0.0
-        if self.config.kind == "oracle":
-            routes = self.oracle_routes(domain_ids, embeddings.shape[0])
-            return RouterOutput(routes, embeddings, projected, distances.detach(), zero)
-        routes = distances.argmin(dim=-1)  # (B,)
-        loss = self._vq_loss(projected, routes) if self.config.kind == "vq" else zero
+        routes = self.kind.select(self, projected, distances, domain_ids)  # (B,)
+        loss = self.kind.loss(self, projected, routes) if self.kind.learns else projected.sum() * 0.0
         return RouterOutput(routes, embeddings, projected, distances.detach(), loss)
 
-    def _vq_loss(self, projected: Tensor, routes: Tensor) -> Tensor:
-        """VQ-VAE: ||sg[z] - e||^2 moves codes to inputs; beta ||z - sg[e]||^2 commits the projector."""
-        chosen = self.codebook[routes]  # (B, P)
-        codebook_loss = F.mse_loss(chosen, projected.detach())
-        commitment = F.mse_loss(projected, chosen.detach())
-        return codebook_loss + self.config.beta * commitment
+    def routes_without_base(self, domain_ids: Tensor, batch: int) -> Tensor:
+        """Routes (B,) from domain ids alone, for kinds that need no base pass (the oracle)."""
+        return self.kind.routes_without_base(self, domain_ids, batch)
 
     def oracle_routes(self, domain_ids: Tensor | None, batch: int) -> Tensor:
+        """The domain ids (B,) as routes, checked: one per example, each in [0, K)."""
         if domain_ids is None:
             raise ValueError("router.kind='oracle' needs domain_ids (B,) in the batch; none were given")
         domain_ids = domain_ids.long().flatten()
@@ -109,16 +126,5 @@ class Router(nn.Module):
 
     @torch.no_grad()
     def init(self, embeddings: Tensor, seed: int = 0) -> None:
-        """Fit the K codes with k-means on the projected embeddings (N, H), N >= K."""
-        if embeddings.dim() != 2 or embeddings.shape[0] < self.num_domains:
-            raise ValueError(
-                f"init_router needs embeddings of shape (N, H) with N >= K={self.num_domains}, "
-                f"got {tuple(embeddings.shape)}"
-            )
-        from sklearn.cluster import KMeans
-
-        projected = self.project(embeddings).float().cpu().numpy()
-        kmeans = KMeans(n_clusters=self.num_domains, n_init=10, random_state=seed).fit(projected)
-        centers = torch.as_tensor(kmeans.cluster_centers_, dtype=self.codebook.dtype)
-        self.codebook.data.copy_(centers.to(self.codebook.device))
-        self.initialised.fill_(True)
+        """Fit the K codes on the embeddings (N, H), N >= K, as the kind fits them (k-means by default)."""
+        self.kind.fit(self, embeddings, seed)

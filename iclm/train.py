@@ -135,11 +135,8 @@ class ICLMTrainer(Trainer):
         return (outputs.loss, outputs) if return_outputs else outputs.loss
 
     def _uses_router_cache(self, model) -> bool:
-        """Learned routers (vq, kmeans) read the frozen base: cache their embeddings. An oracle needs none."""
-        config = model.config
-        return (
-            self.router_cache is not None and config.variant != "baseline" and config.router.kind != "oracle"
-        )
+        """Routers that read the frozen base (vq, kmeans) get their embeddings cached; an oracle has none."""
+        return self.router_cache is not None and model.config.has_router and model.router.needs_base_pass
 
     def _accumulate(self, outputs) -> None:
         terms = outputs.loss_terms

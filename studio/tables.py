@@ -87,15 +87,19 @@ def bar_rows(long: pd.DataFrame, selected: str, variants: dict[str, str]) -> pd.
 
     The model readout of an ICLM is its aggregated output, so it is shown as `aggregated`.
     """
+    from iclm.config import variant_has_invariant, variant_has_router  # lazy: the engine imports torch
+
     rows = []
     for row in long.itertuples(index=False):
         if row.checkpoint == selected:
             module = (
-                "aggregated" if row.readout == "model" and variants.get(selected) == "iclm" else row.readout
+                "aggregated"
+                if row.readout == "model" and variant_has_invariant(variants.get(selected, ""))
+                else row.readout
             )
         elif row.readout == "model":
-            variant = variants.get(row.checkpoint)
-            module = f"baseline ({row.checkpoint})" if variant == "baseline" else row.checkpoint
+            routed = variant_has_router(variants.get(row.checkpoint, ""))
+            module = row.checkpoint if routed else f"baseline ({row.checkpoint})"
         else:
             continue
         rows.append(

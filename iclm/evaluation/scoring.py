@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import torch
 
+from iclm.routers import router_kind
+
 NO_ROUTE = -1
 
 
@@ -56,7 +58,7 @@ def oracle_map(examples: list, routes: list[int], config) -> dict[str, int]:
     is mapped to the module its i.i.d. examples are routed to most often (all its examples if it has no
     i.i.d. ones): the oracle fixes the router's per-example mistakes under the learned assignment."""
     names = list(config.dataset_names)
-    if config.router.kind == "oracle":
+    if router_kind(config.router.kind).needs_domain_ids:
         return {name: k for k, name in enumerate(names) if k < config.num_domains}
     mapping = {}
     for name in names:

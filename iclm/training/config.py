@@ -16,6 +16,7 @@ from typing import Any, Literal, get_args
 import yaml
 
 from iclm.config import MAX_NUM_DOMAINS, ICLMConfig, check_number
+from iclm.routers import router_kind
 
 Split = Literal["iid", "ood"]
 # Learning-rate schedules after warm-up. "constant" keeps the rate flat, so the checkpoint at step N of a
@@ -232,14 +233,15 @@ def save_train_config(config: TrainConfig, path: str | Path, extra: dict[str, An
 
 
 def to_iclm_config(section: ModelSection, dataset_names: list[str]) -> ICLMConfig:
-    """The `ICLMConfig` for this run. K = `num_domains` (default 2); with oracle routing K = the number
-    of training datasets (route = dataset index), and a different explicit `num_domains` is an error."""
+    """The `ICLMConfig` for this run. K = `num_domains` (default 2); with a router whose routes are the
+    domain ids (`needs_domain_ids`: oracle) K = the number of training datasets (route = dataset index),
+    and a different explicit `num_domains` is an error."""
     kind = section.router.get("kind", "vq")
     num_domains = section.num_domains
-    if kind == "oracle":
+    if router_kind(kind).needs_domain_ids:
         if num_domains is not None and num_domains != len(dataset_names):
             raise ValueError(
-                f"model.num_domains={num_domains} is invalid with router.kind=oracle: it must equal "
+                f"model.num_domains={num_domains} is invalid with router.kind={kind}: it must equal "
                 f"the number of training datasets ({len(dataset_names)}: {dataset_names}); leave it out"
             )
         num_domains = len(dataset_names)

@@ -87,11 +87,11 @@ def probe_metrics(model, probe: ProbeSet) -> dict:
         tokens = sum(n for _, n in natural["lm"])
         if tokens:  # the held-out learning curve when the probe set comes from held-out files
             record["probe_loss"] = sum(total for total, _ in natural["lm"]) / tokens
-        if config.variant != "baseline":
+        if config.has_router:
             record["codebook_perplexity"] = dynamics.codebook_perplexity(routes, k)
             record["router_purity"] = dynamics.cluster_purity(routes, probe.labels)
             record["router_nmi"] = dynamics.cluster_nmi(routes, probe.labels)
-        if config.variant == "iclm":
+        if config.has_invariant:
             pairs = {f"domain_{d}": _pairwise(natural, _collect(model, probe, d)) for d in range(k)}
             for name in ("mi_batch", "mi_ksg", "cka", "pearson"):
                 record[name] = {module: values[name] for module, values in pairs.items()}

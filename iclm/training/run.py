@@ -57,8 +57,9 @@ def build_model(config: TrainConfig, dataset_names: list[str]):
 @torch.no_grad()
 def init_router(model, examples: list, collator, count: int, batch_size: int, seed: int) -> None:
     """k-means codebook initialisation on router embeddings of `count` training examples (a seeded
-    sample across all datasets), before the first optimisation step. No-op without a learned router."""
-    if model.config.variant == "baseline" or model.config.router.kind == "oracle":
+    sample across all datasets), before the first optimisation step. No-op unless the router's kind fits
+    its codes (`needs_init`: vq, kmeans)."""
+    if not model.config.has_router or not model.router.needs_init:
         return
     sample = random.Random(seed).sample(examples, min(count, len(examples)))
     embeddings = []
