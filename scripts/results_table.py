@@ -1,24 +1,132 @@
-"""Print the README's results tables from the shipped checkpoints' `eval/results.json`.
+"""The experiment's results (docs/results.md): accuracy tables with 95% Wilson intervals, chance and
+majority lines, and paired McNemar tests of the reference run against each other run.
 
-    python scripts/results_table.py checkpoints/iclm-k2 checkpoints/no-invariant-k2 checkpoints/baseline
+    python scripts/results_table.py checkpoints/iclm-k2 checkpoints/no-invariant-k2 checkpoints/baseline \\
+        checkpoints/oracle-k4 --reference iclm-k2 --json docs/results/results.json > docs/results/tables.md
+
+Reads each folder's `eval/results.json` and `eval/predictions.jsonl` (python -m iclm evaluate). Cells are
+accuracy in % with the 95% Wilson interval; `method` picks choice scoring (default: the benchmark's
+multiple-choice accuracy) or greedy exact match. The paired tests compare the reference's `model` readout
+with each other run's `model` readout on the same examples (iclm/evaluation/compare.py).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from iclm.evaluation.report import load_results, markdown_table, summary_table  # noqa: E402
+from iclm.evaluation.compare import paired_comparison  # noqa: E402
+from iclm.evaluation.report import aggregate, load_results  # noqa: E402
 
 
-def main(folders: list[str]) -> int:
-    named = [(Path(f).name, load_results(Path(f) / "eval" / "results.json")) for f in folders]
-    print(summary_table(named))
-    print(markdown_table(named))
+def _predictions(folder: Path) -> list[dict]:
+    path = folder / "eval" / "predictions.jsonl"
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _cell(entry: dict | None, readout: str, method: str) -> str:
+    cell = (entry or {}).get("intervals", {}).get(method, {}).get(readout)
+    if cell is None:
+        return "–"
+    return f"{100 * cell['accuracy']:.1f} [{100 * cell['low']:.1f}, {100 * cell['high']:.1f}]"
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.1f}"
+
+
+def _rows(results: dict) -> list[dict]:
+    return list(results["datasets"]) + [
+        {"dataset": f"all {split}", "split": split} | entry for split, entry in results["splits"].items()
+    ]
+
+
+def accuracy_table(runs: dict[str, dict], readouts: dict[str, list[str]], method: str) -> str:
+    """A row per dataset (then per split), a column per (run, readout); n, chance and majority first."""
+    columns = [(run, readout) for run in runs for readout in readouts[run]]
+    header = ["dataset", "split", "n", "chance", "majority"] + [
+        f"{run}: {readout}" for run, readout in columns
+    ]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    first = next(iter(runs.values()))
+    for row in _rows(first):
+        entries = {
+            run: next(
+                (e for e in _rows(r) if (e["dataset"], e["split"]) == (row["dataset"], row["split"])), None
+            )
+            for run, r in runs.items()
+        }
+        cells = [_cell(entries[run], readout, method) for run, readout in columns]
+        head = [
+            row["dataset"],
+            row["split"],
+            str(row["n"]),
+            _percent(row.get("chance")),
+            _percent(row.get("majority")),
+        ]
+        lines.append("| " + " | ".join(head + cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def paired_table(paired: dict[str, list[dict]]) -> str:
+    """A row per dataset, per compared pair: both accuracies, discordant counts and McNemar's p."""
+    lines = ["| comparison | dataset | n | A % | B % | only A | only B | p |", "|" + "---|" * 8]
+    for name, results in paired.items():
+        for r in results:
+            test = r["test"]
+            a, b = f"{100 * r['accuracy_a']:.1f}", f"{100 * r['accuracy_b']:.1f}"
+            lines.append(
+                f"| {name} | {r['dataset']} | {r['n']} | {a} | {b}"
+                f" | {test['only_a']} | {test['only_b']} | {test['p_value']:.3g} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="+", type=Path, help="evaluated checkpoint folders")
+    parser.add_argument("--reference", help="run name (folder name) compared with each other run")
+    parser.add_argument("--method", choices=["choice", "greedy"], default="choice")
+    parser.add_argument("--json", type=Path, help="also write every number to this JSON file")
+    args = parser.parse_args()
+    # aggregated again from the predictions, so that evaluations written before results.json carried
+    # intervals get them too (their chance column stays empty: their rows lack num_choices)
+    runs = {}
+    for folder in args.folders:
+        written = load_results(folder / "eval" / "results.json")
+        runs[folder.name] = written | aggregate(_predictions(folder), written["readouts"])
+    reference = args.reference or args.folders[0].name
+    if reference not in runs:
+        print(f"error: --reference {reference!r} is not one of {sorted(runs)}", file=sys.stderr)
+        return 2
+    folders = {f.name: f for f in args.folders}
+    paired = {
+        f"{reference} vs {name}": [
+            r.as_dict()
+            for r in paired_comparison(
+                _predictions(folders[reference]), _predictions(folders[name]), method=args.method
+            )
+        ]
+        for name in runs
+        if name != reference
+    }
+    models = {run: ["model"] for run in runs}
+    print(f"## Accuracy of each run's model readout ({args.method} scoring, %, 95% Wilson interval)\n")
+    print(accuracy_table(runs, models, args.method))
+    print(f"## Every readout of {reference}\n")
+    print(accuracy_table({reference: runs[reference]}, {reference: runs[reference]["readouts"]}, args.method))
+    print(f"## Paired McNemar tests, {reference} (A) against each run (B)\n")
+    print(paired_table(paired))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        payload = {"method": args.method, "reference": reference, "runs": runs, "paired": paired}
+        args.json.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main())
