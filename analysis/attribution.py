@@ -1,10 +1,11 @@
 """Token attribution per module (captum): which prompt tokens drive a module's answer token.
 
 The attributed quantity f is a readout's log-probability of the target answer token at the next-token
-position after `position` (default: the last prompt token). Readouts: "aggregated" (the model output with
-the router's route), "invariant" (the invariant module alone; iclm), "domain_k" (domain module k alone,
-forced). The target is the first token of a given answer string, a given token id, or (None) each readout's
-own most likely token.
+position after `position` (default: the last prompt token). Readouts (`iclm.readout`, named as the studio
+shows them): "aggregated" (readout "model": the model output with the router's route), "invariant" (the
+invariant module alone; iclm), "domain_k" (domain module k alone, forced). Module states come from the model's
+public `module_states` and become logits through `iclm.readout.readout_logits`, as in `forward`. The target is
+the first token of a given answer string, a given token id, or (None) each readout's own most likely token.
 
 Gradients are taken w.r.t. the input EMBEDDINGS: the engine's forward takes token ids only, so a forward
 hook on the base's `embed_tokens` swaps its output for the (interpolated / perturbed) embeddings captum
@@ -37,6 +38,7 @@ import torch
 from torch import Tensor
 
 from analysis import predict
+from iclm.readout import MODEL, Readout, from_label, label, modules_read, named, read_route, readout_logits
 
 Method = Literal["input_x_gradient", "saliency", "integrated_gradients", "feature_ablation"]
 METHODS: tuple[str, ...] = ("input_x_gradient", "saliency", "integrated_gradients", "feature_ablation")
@@ -102,29 +104,30 @@ def _embeddings_replaced(model, holder: dict):
         handle.remove()
 
 
+def _readout(model, module: str) -> Readout:
+    """The readout a studio name stands for ("aggregated" -> "model")."""
+    return named(model.config, from_label(module))
+
+
 def _readout_logits(model, module: str, ids: Tensor, route: int, position: int) -> Tensor:
     """Logits (B, V) of one readout at `position` for ids (B, T); routes fixed (`route` for aggregated)."""
     mask = torch.ones_like(ids)
     states = {
-        name: model._decode(name, ids, mask, None)[0][:, position]  # (B, H)
+        name: model.module_states(name, ids, mask)[:, position]  # (B, H)
         for name in _module_passes(model, [module], route)
     }
     return _logits_from_states(model, module, states, route)
 
 
-def _logits_from_states(model, readout: str, states: dict[str, Tensor], route: int) -> Tensor:
+def _logits_from_states(model, module: str, states: dict[str, Tensor], route: int) -> Tensor:
     """Logits (B, V) of one readout from the module states (B, H) at the read position."""
-    lm_head = model.base.get_output_embeddings()
-    if readout != "aggregated":
-        return lm_head(states[readout])
-    domain = states[f"domain_{route}"]
-    if model.config.variant != "iclm":
-        return lm_head(domain)
-    return model._aggregate(states["invariant"][:, None], domain[:, None])[0][:, 0]
+    readout = _readout(model, module)
+    invariant, domain = modules_read(model.config, readout, route)
+    return readout_logits(model, readout.field, states.get(invariant), states.get(domain))
 
 
 def _modules(model, modules: Sequence[str] | None) -> list[str]:
-    valid = ["aggregated", *model.module_names]
+    valid = [label(MODEL.name), *model.module_names]
     chosen = list(modules) if modules is not None else valid
     bad = [m for m in chosen if m not in valid]
     if bad or not chosen:
@@ -197,19 +200,16 @@ def _attribute_module(model, module: str, ids: Tensor, setup: dict, target_id: i
         delta = float(scores.sum()) - (logprob - base_logprob)
     text = setup["tokenizer"].decode([token])
     return scores, ModuleTarget(
-        module, _readout_route(module, route), token, text, logprob, base_logprob, delta
+        module, _readout_route(model, module, route), token, text, logprob, base_logprob, delta
     )
 
 
 def _module_passes(model, readouts: Sequence[str], route: int) -> list[str]:
-    """The module passes that `readouts` read, each once, in a fixed order."""
+    """The module passes that `readouts` read, each once, in a fixed order (invariant before domain)."""
     needed: list[str] = []
-    for readout in readouts:
-        if readout == "aggregated":
-            wanted = (["invariant"] if model.config.variant == "iclm" else []) + [f"domain_{route}"]
-        else:
-            wanted = [readout]
-        needed += [name for name in wanted if name not in needed]
+    for module in readouts:
+        wanted = modules_read(model.config, _readout(model, module), route)
+        needed += [name for name in wanted if name is not None and name not in needed]
     return needed
 
 
@@ -221,7 +221,7 @@ def _gradient_attributions(model, ids: Tensor, chosen: Sequence[str], setup: dic
     mask = torch.ones_like(ids)
     with torch.enable_grad(), _embeddings_replaced(model, {"embeds": embeds}):
         states = {
-            name: model._decode(name, ids, mask, None)[0][:, position]  # (1, H)
+            name: model.module_states(name, ids, mask)[:, position]  # (1, H)
             for name in _module_passes(model, chosen, route)
         }
         results = {}
@@ -236,16 +236,16 @@ def _gradient_attributions(model, ids: Tensor, chosen: Sequence[str], setup: dic
             )
             text = setup["tokenizer"].decode([token])
             target = ModuleTarget(
-                readout, _readout_route(readout, route), token, text, float(logprobs[token].detach())
+                readout, _readout_route(model, readout, route), token, text, float(logprobs[token].detach())
             )
             results[readout] = (scores.detach(), target)
     return results
 
 
-def _readout_route(readout: str, route: int) -> int | None:
-    if readout == "aggregated":
-        return route
-    return int(readout.removeprefix("domain_")) if readout.startswith("domain_") else None
+def _readout_route(model, module: str, route: int) -> int | None:
+    """The domain module a readout reads (None: the invariant module alone)."""
+    readout = _readout(model, module)
+    return None if readout.field == "invariant_logits" else read_route(model.config, readout, route)
 
 
 def _evaluations(method: str, n_steps: int, n_words: int) -> int:

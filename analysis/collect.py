@@ -268,15 +268,15 @@ def _check_consistent(folder: Path, manifest: dict, examples: pd.DataFrame, stat
 
 
 # ---------------------------------------------------------------- the one pass over the data
-def _batch_pass(model, tokenizer, examples, encoded, groups, fields, forced_rows, pad_id):
-    """One batch of prompt groups: routes (B,), pooled states {name: (B, .)}, predictions {field: [B]} and
-    the forced sample's {k: (pooled (F, H), predictions [F])}, all from one router pass over the shared
+def _batch_pass(model, tokenizer, examples, encoded, groups, readouts, forced_rows, pad_id):
+    """One batch of prompt groups: routes (B,), pooled states {name: (B, .)}, predictions {readout name: [B]}
+    and the forced sample's {k: (pooled (F, H), predictions [F])}, all from one router pass over the shared
     contexts and one pass per module (every domain module runs on every row, so the forced sample's
     states come from the same passes)."""
     from analysis.predict import router_domain_ids, scorer_answers
     from iclm.evaluation import fast
-    from iclm.evaluation.scoring import Readout
     from iclm.evaluation.states import ModuleStates, shared_router_embeddings
+    from iclm.readout import NO_ROUTE, forced_domain
 
     device = predict.model_device(model)
     members = [m for group in groups for m in group.members]
@@ -290,10 +290,9 @@ def _batch_pass(model, tokenizer, examples, encoded, groups, fields, forced_rows
     def item(i: int, route: int, live: bool) -> fast.BatchItem:  # greedy only without choices
         choices = encoded[i].choices if live else ()
         greedy = 0 if examples[i].choices or not live else encoded[i].greedy_length
-        return fast.BatchItem(choices, greedy, route, route)
+        return fast.BatchItem(choices, greedy, route, NO_ROUTE)
 
     items = [item(i, int(r), True) for i, r in zip(members, routes.tolist(), strict=True)]
-    readouts = [Readout(field, field, oracle=True) for field in fields]
     preds = scorer_answers(tokenizer, rows_examples, fast.Scorer(model, states, items), readouts)
     pooled = {"router_embeddings": router.embeddings, "router_projected": router.projected}
     pooled["domain"] = torch.stack(
@@ -305,9 +304,7 @@ def _batch_pass(model, tokenizer, examples, encoded, groups, fields, forced_rows
     rows = [row for row, i in enumerate(members) if i in forced_rows]
     if rows:
         live = [item(i, 0, row in rows) for row, i in enumerate(members)]
-        k_readouts = [
-            Readout(f"domain_{k}", "domain_logits", force_route=k) for k in range(model.config.num_domains)
-        ]
+        k_readouts = [forced_domain(k) for k in range(model.config.num_domains)]
         got = scorer_answers(tokenizer, rows_examples, fast.Scorer(model, states, live), k_readouts)
         for k in range(model.config.num_domains):
             forced[k] = (
@@ -328,30 +325,31 @@ def _run_collection(
 
     from iclm.evaluation.groups import group_prompts
     from iclm.evaluation.prompts import encode_prompts
+    from iclm.readout import DOMAIN, INVARIANT, MODEL
 
     model.eval()
     collator = predict.make_collator(model, tokenizer, examples, max_length)
     encoded = encode_prompts(list(examples), tokenizer, collator.dataset_ids, max_length, max_new_tokens)
-    fields = ["logits", "domain_logits"] + (["invariant_logits"] if model.config.variant == "iclm" else [])
+    readouts = [MODEL, DOMAIN] + ([INVARIANT] if model.config.has_invariant else [])
     n, num_domains = len(examples), model.config.num_domains
     forced = np.sort(np.random.default_rng(seed).choice(n, size=min(forced_sample, n), replace=False))
     forced_rows = set(forced.tolist())
     groups = group_prompts([e.prompt_ids for e in encoded])
-    routes, preds, states = [], {f: [] for f in fields}, {}
+    routes, preds, states = [], {r.name: [] for r in readouts}, {}
     forced_preds = {k: [] for k in range(num_domains)}
     forced_states = {k: [] for k in range(num_domains)}
     with tqdm(total=n, desc="analyze", unit="example", disable=not progress) as bar:
         for start in range(0, len(groups), batch_size):
             batch = groups[start : start + batch_size]
             got = _batch_pass(
-                model, tokenizer, examples, encoded, batch, fields, forced_rows, collator.pad_id
+                model, tokenizer, examples, encoded, batch, readouts, forced_rows, collator.pad_id
             )
             chunk_routes, chunk_states, chunk_preds, chunk_forced = got
             routes.append(chunk_routes)
             for name, value in chunk_states.items():
                 states.setdefault(name, []).append(value)
-            for field in fields:
-                preds[field] += chunk_preds[field]
+            for name in preds:
+                preds[name] += chunk_preds[name]
             for k, (pooled, answers) in chunk_forced.items():
                 forced_states[k].append(pooled)
                 forced_preds[k] += answers
@@ -368,10 +366,12 @@ def _run_collection(
 
 
 def _frame(model, examples, routes, preds, forced, forced_preds) -> pd.DataFrame:
-    """The examples.parquet table (nullable string/boolean columns; null where not applicable)."""
+    """The examples.parquet table (nullable string/boolean columns; null where not applicable); readout
+    "model" is saved as `pred_aggregated` / `correct_aggregated` (`iclm.readout.label`)."""
+    from iclm.readout import label
+
     names = predict.domain_names(model, examples)
     gold = [e.answer for e in examples]
-    has_invariant = "invariant_logits" in preds
     columns = {
         "id": [e.id for e in examples],
         "dataset": [e.dataset for e in examples],
@@ -380,12 +380,11 @@ def _frame(model, examples, routes, preds, forced, forced_preds) -> pd.DataFrame
         "gold": gold,
         "domain_id": [names.index(e.domain or e.dataset) for e in examples],
         "route": routes.numpy().astype(np.int64),
-        "pred_aggregated": preds["logits"],
-        "pred_invariant": preds["invariant_logits"] if has_invariant else [None] * len(examples),
-        "pred_domain": preds["domain_logits"],
     }
-    for name in ("aggregated", "invariant", "domain"):
-        columns[f"correct_{name}"] = _correct(columns[f"pred_{name}"], gold)
+    for name in ("model", "invariant", "domain"):  # no invariant module: a null column
+        columns[f"pred_{label(name)}"] = preds.get(name, [None] * len(examples))
+    for name in ("model", "invariant", "domain"):
+        columns[f"correct_{label(name)}"] = _correct(columns[f"pred_{label(name)}"], gold)
     for k, values in forced_preds.items():
         column = [None] * len(examples)
         for row, value in zip(forced.tolist(), values, strict=True):

@@ -5,7 +5,8 @@
 that changed against the unintervened model. `predict_all_modules` (in `analysis.module_predictions`) is the
 studio's single-prompt view.
 
-Interventions (see `Intervention`):
+Interventions (see `Intervention`, a named choice of the table; `.model_intervention` is the
+`iclm.interventions.Intervention` value it hands to the run, as `model(intervention=...)` takes it):
 - "none": the model as it is (its router's routes);
 - "force_route": every example goes to domain module `route` (= `model(force_route=k)`);
 - "drop_invariant" / "drop_domain": that module's states are replaced by zeros in the aggregation
@@ -25,6 +26,7 @@ import torch
 
 from analysis import predict
 from analysis.module_predictions import ModulePrediction, ModulePredictions, predict_all_modules
+from iclm import interventions as model_interventions
 
 __all__ = [
     "Intervention",
@@ -42,7 +44,7 @@ KINDS: tuple[str, ...] = ("none", "force_route", "drop_invariant", "drop_domain"
 
 @dataclass(frozen=True)
 class Intervention:
-    """One intervention: `kind`, the domain for "force_route", the route shift for "swap"."""
+    """One intervention of the table: `kind`, the domain for "force_route", the route shift for "swap"."""
 
     kind: Kind
     route: int | None = None
@@ -70,20 +72,25 @@ class Intervention:
         k = config.num_domains
         if self.kind == "force_route" and not (0 <= self.route < k):
             raise ValueError(f"Intervention.route={self.route} is invalid; the model has {k} domain modules")
-        if self.kind.startswith("drop_") and config.variant != "iclm":
+        if self.kind.startswith("drop_") and not config.has_invariant:
             raise ValueError(f"intervention {self.kind!r} needs variant 'iclm' (got {config.variant!r})")
         if self.kind == "swap" and (k < 2 or self.shift % k == 0):
             raise ValueError(
                 f"swap with shift={self.shift} keeps every route for K={k}; need K >= 2, shift % K != 0"
             )
 
+    @property
+    def model_intervention(self) -> model_interventions.Intervention:
+        """The value the run takes (`iclm.interventions.Intervention`)."""
+        return model_interventions.Intervention(
+            force_route=self.route if self.kind == "force_route" else None,
+            route_shift=self.shift if self.kind == "swap" else 0,
+            drop_module=self.drop_module,
+        )
+
     def routes(self, model_routes: torch.Tensor, num_domains: int) -> torch.Tensor:
         """Routes (N,) this intervention uses, given the router's routes (N,)."""
-        if self.kind == "force_route":
-            return torch.full_like(model_routes, self.route)
-        if self.kind == "swap":
-            return (model_routes + self.shift) % num_domains
-        return model_routes
+        return self.model_intervention.routes(model_routes, num_domains)
 
     @property
     def drop_module(self) -> str | None:
@@ -94,7 +101,7 @@ def standard_interventions(config) -> list[Intervention]:
     """Every intervention a model with this config supports: none, each forced route, drops, swap."""
     found = [Intervention("none")]
     found += [Intervention("force_route", route=k) for k in range(config.num_domains)]
-    if config.variant == "iclm":
+    if config.has_invariant:
         found += [Intervention("drop_invariant"), Intervention("drop_domain")]
     if config.num_domains > 1:
         found.append(Intervention("swap"))
@@ -115,7 +122,8 @@ def intervention_table(
     """One row per example and intervention: id, dataset, split, gold, intervention, route, prediction,
     correct (nullable: null without a gold answer), changed (prediction differs from "none").
     Prompts are collated as in training (`max_length` default: `predict.default_max_length(model)`) and
-    moved to the model's device; routes are the router's on those prompts (= `analysis.collect`'s)."""
+    moved to the model's device; the router routes them once (= `analysis.collect`'s routes) and each
+    intervention goes to the run as its `model_intervention` (a forced route as force_route)."""
     if not examples:
         raise ValueError("examples is empty")
     interventions = list(interventions) if interventions is not None else standard_interventions(model.config)
@@ -128,12 +136,13 @@ def intervention_table(
     reference = predict.predict_examples(model, tokenizer, examples, router_routes, **kwargs)["logits"]
     frames = []
     for intervention in interventions:
-        routes = intervention.routes(router_routes, model.config.num_domains)
+        value = intervention.model_intervention
+        routes = value.routes(router_routes, model.config.num_domains)
         if intervention.kind == "none":
             predictions = reference
         else:
             predictions = predict.predict_examples(
-                model, tokenizer, examples, routes, drop_module=intervention.drop_module, **kwargs
+                model, tokenizer, examples, router_routes, intervention=value, **kwargs
             )["logits"]
         frames.append(_rows(examples, intervention.name, routes, predictions, reference))
     return pd.concat(frames, ignore_index=True)

@@ -1,8 +1,10 @@
 """One prompt through every module of an ICLM, fast enough for the studio (`predict_all_modules`).
 
 Cost: one router pass (the base, adapters off) + one pass per module (invariant, domain_0..K-1) over the
-prompt; logits only at the positions that are read (the last prompt token, and the choice tokens). Choices
-reuse each module's KV cache of the prompt: they cost a pass over their own few tokens, not the prompt again.
+prompt (the model's public `module_states`); logits only at the positions that are read (the last prompt
+token, and the choice tokens), every readout's from those states through `iclm.readout.readout_logits`.
+Choices reuse each module's KV cache of the prompt: they cost a pass over their own few tokens, not the
+prompt again.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 from torch import Tensor
 
 from analysis import predict
+from iclm.readout import MODEL, Readout, forced_model, label, modules_read, named, readout_logits
 
 
 @dataclass(frozen=True)
@@ -31,9 +34,10 @@ class ModulePrediction:
 
 @dataclass(frozen=True)
 class ModulePredictions:
-    """route: the router's choice; distances (K,) to each code; modules: readout name -> prediction, in order
-    "aggregated" (the routed model output; for no_invariant/baseline the routed domain module's), "invariant"
-    (iclm), "domain_0".., and for iclm "aggregated_domain_k" (the aggregation with domain k forced).
+    """route: the router's choice; distances (K,) to each code; modules: readout -> prediction, named as the
+    studio shows them (`iclm.readout.label`), in order "aggregated" (readout "model": the routed model output;
+    for no_invariant/baseline the routed domain module's), "invariant" (iclm), "domain_0".., and for iclm
+    "aggregated_domain_k" (readout "model_domain_k": the aggregation with domain k forced).
     router_embeddings (H,) and router_projected (P,): the router's view of the prompt (float32), as stored
     in the analysis artifact, so the prompt can be placed on the cluster map without another base pass."""
 
@@ -67,28 +71,34 @@ def _module_states(model, name: str, ids: Tensor, choice_ids: Tensor | None, cho
 
     mask = torch.ones_like(ids)
     cache = DynamicCache() if choice_ids is not None else None
-    hidden = model._decode(name, ids, mask, cache)[0]  # (1, T, H)
+    hidden = model.module_states(name, ids, mask, cache)  # (1, T, H)
     last = hidden[:, -1]  # (1, H)
     if choice_ids is None or choice_ids.shape[1] < 2:
         return last
     count = choice_ids.shape[0]
     cache.batch_repeat_interleave(count)
     full_mask = torch.cat([mask.expand(count, -1), choice_mask], dim=1)  # (C, T + L - 1)
-    inner = model._decode(name, choice_ids[:, :-1], full_mask[:, :-1], cache)[0]  # (C, L - 1, H)
+    inner = model.module_states(name, choice_ids[:, :-1], full_mask[:, :-1], cache)  # (C, L - 1, H)
     return torch.cat([last, inner.reshape(-1, inner.shape[-1])])
 
 
-def _readout_logits(model, states: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Logits (P, V) of every readout from the module states (P, H)."""
+def _readouts(model) -> list[Readout]:
+    """The readouts shown: model, each module alone (invariant, domain_k forced), and for a model with an
+    invariant module the model's output with each domain forced."""
     config = model.config
-    lm_head = model.base.get_output_embeddings()
-    domains = [f"domain_{k}" for k in range(config.num_domains)]
-    logits = {name: lm_head(states[name]) for name in model.module_names}
-    if config.variant == "iclm":
-        for k, name in enumerate(domains):
-            agg = model._aggregate(states["invariant"][None], states[name][None])[0][0]
-            logits[f"aggregated_domain_{k}"] = agg
-    return logits
+    found = [MODEL, *(named(config, name) for name in model.module_names)]
+    return found + ([forced_model(k) for k in range(config.num_domains)] if config.has_invariant else [])
+
+
+def _readout_logits(model, states: dict[str, Tensor], route: int) -> dict[str, Tensor]:
+    """Logits (P, V) of every readout (by its studio label) from the module states (P, H)."""
+    found = {}
+    for readout in _readouts(model):
+        invariant, domain = modules_read(model.config, readout, route)
+        found[label(readout.name)] = readout_logits(
+            model, readout.field, states.get(invariant), states.get(domain)
+        )
+    return found
 
 
 def _choice_logprobs(logits: Tensor, targets: Tensor) -> Tensor:
@@ -136,9 +146,7 @@ def predict_all_modules(
         choice_mask = _pad([[1] * len(r) for r in rows], 0).to(device)
         targets = _pad(rows, -100).to(device)
     states = {name: _module_states(model, name, ids, choice_ids, choice_mask) for name in model.module_names}
-    logits = _readout_logits(model, states)
-    routed = f"aggregated_domain_{route}" if model.config.variant == "iclm" else f"domain_{route}"
-    logits = {"aggregated": logits[routed], **logits}
+    logits = _readout_logits(model, states, route)
     modules = {
         name: _prediction(name, value, tokenizer, choices, targets, top_k) for name, value in logits.items()
     }

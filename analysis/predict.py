@@ -1,11 +1,13 @@
 """Batched predictions of an ICLM under explicit routes: choice scoring or greedy, several readouts at once.
 
 Shared by `analysis.collect` (one run over a dataset) and `analysis.interventions` (forced routes, dropped or
-swapped modules). Routes are computed once from the prompts (`model_routes`) and then passed explicitly
-(`routes=`), so every later pass skips the router and an intervention can replace them.
+swapped modules). The router's routes are computed once from the prompts (`model_routes`) and then passed
+explicitly (`routes=`), so every later pass skips the router; an `iclm.interventions.Intervention` changes
+them (forced, shifted) or drops a module in that pass, as `forward(intervention=...)` would.
 
-A *field* is an `ICLMOutput` logits field: "logits" (the model's output: aggregated for iclm),
-"invariant_logits" or "domain_logits". One forward pass scores every requested field. Scoring matches
+A *field* is an `ICLMOutput` logits field: "logits" (readout "model": aggregated for iclm),
+"invariant_logits" (readout "invariant") or "domain_logits" (readout "domain", the routed domain module).
+One set of module passes scores every requested field. Scoring matches
 `iclm.evaluation.scoring`: examples with choices take the choice of highest total answer log-likelihood
 (`scoring.answer_logprob`); the others are greedy-decoded for as many tokens as the gold answer + EOS has
 (capped by `max_new_tokens`), decoded without special tokens and stripped.
@@ -18,7 +20,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-FIELDS = ("logits", "invariant_logits", "domain_logits")
+from iclm.interventions import Intervention, from_keywords
+from iclm.readout import FIELD_READOUTS, FIELDS, Readout
 
 
 def domain_names(model, examples: Sequence) -> list[str]:
@@ -113,41 +116,51 @@ def predict_examples(
     *,
     fields: Sequence[str] = ("logits",),
     drop_module: str | None = None,
+    intervention: Intervention | None = None,
     batch_size: int = 8,
     max_new_tokens: int = 8,
     collator=None,
 ) -> dict[str, list[str]]:
-    """Predicted answer strings {field: [one per example]} with routes (N,) held fixed."""
+    """Predicted answer strings {field: [one per example]} on the router's routes (N,) as `intervention`
+    changes them (forced, shifted; a module dropped); `drop_module=` is a short way to give one."""
     bad = [f for f in fields if f not in FIELDS]
     if bad:
         raise ValueError(f"fields={list(fields)} is invalid; choose from {list(FIELDS)}")
     if len(routes) != len(examples):
         raise ValueError(f"routes has {len(routes)} entries for {len(examples)} examples")
+    intervention = from_keywords(intervention, None, drop_module)
+    intervention.check(model.config)
     collator = collator or make_collator(model, tokenizer, examples)
-    routes = routes.long()
-    return _shared_state_predictions(
-        model, tokenizer, examples, routes, fields, drop_module, collator, batch_size, max_new_tokens
+    readouts = {f: Readout.under(FIELD_READOUTS[f].name, f, intervention) for f in fields}
+    found = _shared_state_predictions(
+        model,
+        tokenizer,
+        examples,
+        routes.long(),
+        list(readouts.values()),
+        collator,
+        batch_size,
+        max_new_tokens,
     )
+    return {field: found[readout.name] for field, readout in readouts.items()}
 
 
 def _shared_state_predictions(
-    model, tokenizer, examples, routes, fields, drop_module, collator, batch_size, max_new_tokens
-):
-    """The evaluation's fast path (`iclm.evaluation.fast`): per batch one KV-cached pass per module needed,
-    every field, choice and greedy token read from those states. The explicit routes play the part of
-    the evaluation's oracle routes (a readout with `oracle=True` reads the domain module given per row).
-    A dropped module enters the aggregation as zeros, as in `forward`."""
+    model, tokenizer, examples, routes, readouts, collator, batch_size, max_new_tokens
+) -> dict[str, list[str | None]]:
+    """{readout name: [answer per example]} by the evaluation's fast path (`iclm.evaluation.fast`): per batch
+    one KV-cached pass per module needed, every readout, choice and greedy token read from those states.
+    `routes` are each example's router route; each readout's intervention changes them."""
     from iclm.evaluation import fast
     from iclm.evaluation.prompts import encode_prompts
-    from iclm.evaluation.scoring import Readout
     from iclm.evaluation.states import ModuleStates
+    from iclm.readout import NO_ROUTE
 
     encoded = encode_prompts(
         list(examples), tokenizer, collator.dataset_ids, collator.max_length, max_new_tokens
     )
-    readouts = [Readout(field, field, oracle=True, drop_module=drop_module) for field in fields]
     order = sorted(range(len(examples)), key=lambda i: len(encoded[i].prompt_ids))
-    result: dict[str, list[str | None]] = {f: [None] * len(examples) for f in fields}
+    result: dict[str, list[str | None]] = {r.name: [None] * len(examples) for r in readouts}
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
         items = [
@@ -155,19 +168,19 @@ def _shared_state_predictions(
                 encoded[i].choices,
                 0 if examples[i].choices else encoded[i].greedy_length,  # greedy only without choices
                 int(routes[i]),
-                int(routes[i]),
+                NO_ROUTE,
             )
             for i in batch
         ]
         modules = sorted(
-            {m for r in readouts for item in items for m in fast.module_names(model, r, item) if m}
+            {m for r in readouts for item in items for m in fast.module_names(model.config, r, item) if m}
         )
         states = ModuleStates(model, modules, [encoded[i].prompt_ids for i in batch], collator.pad_id)
         scorer = fast.Scorer(model, states, items)
         found = scorer_answers(tokenizer, [examples[i] for i in batch], scorer, readouts)
-        for field in fields:
+        for readout in readouts:
             for row, i in enumerate(batch):
-                result[field][i] = found[field][row]
+                result[readout.name][i] = found[readout.name][row]
     return result
 
 

@@ -109,7 +109,7 @@ def bench_evaluation(model, examples: list, device: str) -> dict:
     import torch
 
     from iclm.evaluate import evaluate
-    from iclm.evaluation.scoring import readouts
+    from iclm.readout import readouts
 
     n_readouts = len(readouts(model.config))
     flops_per_token = decoder_flops_per_token(model)

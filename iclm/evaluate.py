@@ -27,6 +27,7 @@ from iclm.evaluation import fast, report, scoring
 from iclm.evaluation.groups import PromptGroup, group_prompts
 from iclm.evaluation.prompts import encode_prompts
 from iclm.evaluation.states import ModuleStates, shared_router_embeddings
+from iclm.readout import readouts as config_readouts
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ def evaluate(
     pad_id = _pad_id(tokenizer)
     groups = group_prompts([e.prompt_ids for e in encoded], share=share_context)
     batches = _batches(groups, batch_size)
-    readouts = scoring.readouts(config)
+    readouts = config_readouts(config)
     routes = _routes(model, encoded, batches, pad_id, progress)
     mapping = scoring.oracle_map(examples, routes, config)
     oracle = scoring.oracle_routes(examples, mapping).tolist()

@@ -1,10 +1,12 @@
 """ICLMForCausalLM: one frozen base, LoRA adapters `invariant` and `domain_0..K-1`, a router, an aggregation.
 
-forward = _route (base with adapters off -> prompt-mean embedding -> router) -> _run_modules (invariant on
-the whole batch; each example's routed domain adapter, one pass per non-empty route group) -> _aggregate
--> _losses. A `packed` batch (iclm/packing.py: examples sharing a context in one row) takes the same steps on
-its rows with a 4D mask and position ids. Save/load lives in iclm/checkpoint.py, generation helpers at the
-end of this file.
+forward = route (base with adapters off -> prompt-mean embedding -> router; an `Intervention` may force or
+shift the routes) -> _run_modules (invariant on the whole batch; each example's routed domain adapter, one
+pass per non-empty route group) -> `iclm.readout.output_logits` (the aggregation) -> _losses. A `packed` batch
+(iclm/packing.py: examples sharing a context in one row) takes the same steps on its rows with a 4D mask and
+position ids. The body is public for code that reads module states without a full forward (evaluation,
+analysis): `module_states` (one adapter's last hidden states, or the base's), `domain_states` (the routed
+domain passes) and `aggregate`. Save/load lives in iclm/checkpoint.py, generation helpers at the end.
 """
 
 from __future__ import annotations
@@ -21,12 +23,12 @@ from iclm import recompute as recompute_ops
 from iclm.aggregation import build_aggregation
 from iclm.backbone import Backbone, load_backbone
 from iclm.config import ICLMConfig
+from iclm.interventions import Intervention, from_keywords
 from iclm.mi import answer_token_mi
 from iclm.outputs import ICLMOutput, LossTerms
 from iclm.packing import PackedBatch, check_packed, split_by_routes
+from iclm.readout import output_logits
 from iclm.router import CodebookUsage, Router, RouterOutput, codebook_usage, default_prompt_mask, pool_prompt
-
-DROP_MODULES = ("invariant", "domain")
 
 
 def next_token_targets(labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -157,6 +159,33 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         return codebook_usage(routes, self.config.num_domains)
 
     # ---------------------------------------------------------------- modules
+    def module_states(
+        self,
+        name: str | None,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        cache: Any = None,
+        position_ids: Tensor | None = None,
+    ) -> Tensor:
+        """Last hidden states (B, T, H) of module `name` ("invariant", "domain_k"; None: the frozen base with
+        every adapter off, the router's view) on input_ids (B, T). With a KV cache (a transformers Cache,
+        extended in place) input_ids are the new tokens and attention_mask (B, past + T) covers past and new;
+        positions follow the 2D mask unless position_ids (B, T) are given (a packed batch's 4D mask)."""
+        if name is None:
+            with adapter_ops.adapters_disabled(self._lora_layers):
+                return self._decode(None, input_ids, attention_mask, cache, position_ids)[0]
+        return self._decode(name, input_ids, attention_mask, cache, position_ids)[0]
+
+    def aggregate(self, invariant: Tensor, domain: Tensor) -> Tensor:
+        """The aggregation's logits (..., V) of invariant and domain states (..., H) (variant "iclm"); a
+        readout with a dropped module passes zeros for it (`iclm.readout.readout_logits`)."""
+        if self.aggregation is None:
+            raise ValueError(
+                f"aggregate needs variant='iclm' (got {self.config.variant!r}): "
+                "without an invariant module the output is the domain module's logits"
+            )
+        return self.aggregation(invariant, domain, self.base.get_output_embeddings())
+
     def _decode(
         self,
         name: str | None,
@@ -191,11 +220,17 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
             return False
         return self.config.recompute == "all" or name == "invariant"
 
-    def _run_domains(
-        self, input_ids: Tensor, attention_mask: Tensor, routes: Tensor, cache: Any, position_ids=None
+    def domain_states(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        routes: Tensor,
+        cache: adapter_ops.ICLMCache | None = None,
+        position_ids: Tensor | None = None,
     ) -> Tensor:
-        """Domain states (B, T, H): sparse = one pass per non-empty route group; dense = every adapter on
-        every example, combined with the one-hot routing weights. position_ids (B, T) or None (_decode)."""
+        """Each example's routed domain module's last hidden states (B, T, H) for routes (B,): sparse = one
+        pass per non-empty route group; dense = every adapter on every example, combined with the one-hot
+        routing weights. cache: an ICLMCache (one cache per domain); position_ids as `module_states`."""
         batch, length = input_ids.shape
         if self.config.execution == "dense":
             weights = F.one_hot(routes, self.config.num_domains).to(self.base.dtype)  # (B, K)
@@ -222,16 +257,22 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         return hidden
 
     def _run_modules(
-        self, input_ids: Tensor, attention_mask: Tensor, routes: Tensor, drop_module: str | None, cache: Any
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor,
+        routes: Tensor,
+        intervention: Intervention,
+        cache: Any,
     ) -> tuple[Tensor | None, Tensor | None]:
-        """-> (invariant states or None, domain states or None), each (B, T, H)."""
+        """-> (invariant states or None, domain states or None), each (B, T, H); a dropped module is not
+        run."""
         invariant = None
-        if self.config.variant == "iclm" and drop_module != "invariant":
+        if self.config.has_invariant and intervention.keeps("invariant"):
             sub_cache = None if cache is None else cache.invariant
-            invariant = self._decode("invariant", input_ids, attention_mask, sub_cache)[0]
+            invariant = self.module_states("invariant", input_ids, attention_mask, sub_cache)
         domain = None
-        if drop_module != "domain":
-            domain = self._run_domains(input_ids, attention_mask, routes, cache)
+        if intervention.keeps("domain"):
+            domain = self.domain_states(input_ids, attention_mask, routes, cache)
         return invariant, domain
 
     def _packed_mask(self, packed: PackedBatch) -> Tensor:
@@ -246,41 +287,23 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         return packed.attention_mask(None if kind == "sdpa" else self.base.dtype)
 
     def _run_packed_modules(
-        self, packed: PackedBatch, routes: Tensor, drop_module: str | None
+        self, packed: PackedBatch, routes: Tensor, intervention: Intervention
     ) -> tuple[Tensor | None, Tensor | None]:
         """_run_modules on packed rows: the invariant pass over every row; the domain passes (sparse or dense,
-        as _run_domains) over the rows re-packed so that each row's examples share a route (split_by_routes),
+        as domain_states) over the rows re-packed so that each row's examples share a route (split_by_routes),
         their states put back in the packed layout, so every segment reads its own route's states."""
         invariant = domain = None
-        if self.config.variant == "iclm" and drop_module != "invariant":
+        if self.config.has_invariant and intervention.keeps("invariant"):
             mask = self._packed_mask(packed)
-            invariant = self._decode("invariant", packed.input_ids, mask, None, packed.position_ids)[0]
-        if drop_module != "domain":
+            invariant = self.module_states("invariant", packed.input_ids, mask, None, packed.position_ids)
+        if intervention.keeps("domain"):
             split = split_by_routes(packed, routes)
             sub = split.batch
-            hidden = self._run_domains(
+            hidden = self.domain_states(
                 sub.input_ids, self._packed_mask(sub), split.row_routes, None, sub.position_ids
             )
             domain = split.restore(hidden, tuple(packed.input_ids.shape))
         return invariant, domain
-
-    def _aggregate(
-        self, invariant: Tensor | None, domain: Tensor | None
-    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
-        """-> (logits, invariant_logits, domain_logits), each (B, T, V) or None.
-
-        A dropped module contributes zeros to the aggregation: the aggregation is linear in each half of the
-        concat, so zeros remove exactly that module's additive contribution while the surviving module's path
-        is unchanged (a mean ablation would need dataset statistics the model does not have).
-        """
-        lm_head = self.base.get_output_embeddings()
-        invariant_logits = None if invariant is None else lm_head(invariant)
-        domain_logits = None if domain is None else lm_head(domain)
-        if self.config.variant != "iclm":
-            return domain_logits, None, domain_logits
-        inv = invariant if invariant is not None else torch.zeros_like(domain)
-        dom = domain if domain is not None else torch.zeros_like(invariant)
-        return self.aggregation(inv, dom, lm_head), invariant_logits, domain_logits
 
     def _losses(
         self,
@@ -288,7 +311,7 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         domain: Tensor | None,
         labels: Tensor,
         routing_loss: Tensor,
-        full_logits: tuple[Tensor | None, Tensor | None, Tensor | None] | None,
+        full_logits: dict[str, Tensor | None] | None,
     ) -> LossTerms:
         """Every loss term from the last hidden states (B, T, H), read only at the N positions whose next
         token is labelled (the answer). Without `full_logits` (training: loss_only) the LM heads run at those
@@ -300,11 +323,14 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
             return None if tensor is None else tensor[positions]
 
         if full_logits is None:
-            logits, invariant_logits, domain_logits = self._aggregate(pick(invariant), pick(domain))
+            found = output_logits(self, pick(invariant), pick(domain))
         else:
-            logits, invariant_logits, domain_logits = (pick(x) for x in full_logits)
+            found = {field: pick(value) for field, value in full_logits.items()}
+        logits, invariant_logits, domain_logits = (
+            found[f] for f in ("logits", "invariant_logits", "domain_logits")
+        )
         zero = logits.new_zeros((), dtype=torch.float32)
-        iclm = self.config.variant == "iclm"
+        iclm = self.config.has_invariant
         return LossTerms(
             lm=targets_lm_loss(logits, targets),
             invariant_lm=zero if invariant_logits is None else targets_lm_loss(invariant_logits, targets),
@@ -329,12 +355,7 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         if loss_only and not self.router.needs_base_pass and domain_ids is not None:
             # routes from the domain ids alone (the oracle): the base pass would only feed analysis outputs
             return self.router.routes_without_base(domain_ids.to(input_ids.device), batch), None
-        if force_route is not None:
-            if not (isinstance(force_route, int) and 0 <= force_route < self.config.num_domains):
-                raise ValueError(
-                    f"force_route={force_route!r} is invalid; "
-                    f"expected an int in [0, {self.config.num_domains})"
-                )
+        if force_route is not None:  # checked by Intervention.check
             return torch.full((batch,), force_route, dtype=torch.long, device=input_ids.device), None
         if packed is not None and router_embeddings is None:
             router_embeddings = self.packed_router_embeddings(packed)
@@ -360,6 +381,7 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         router_embeddings: Tensor | None = None,
         loss_only: bool = False,
         packed: PackedBatch | None = None,
+        intervention: Intervention | None = None,
         **kwargs: Any,
     ) -> ICLMOutput:
         """See docs/api.md. input_ids, attention_mask, labels, prompt_mask: (B, T); domain_ids, routes: (B,).
@@ -374,17 +396,15 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         share their context; input_ids / attention_mask / labels are then the packed rows (R, T) (the loss
         reads packed.labels), domain_ids, routes and router_embeddings are per example (S,) / (S, H), and the
         outputs' logits and hidden states are in the packed layout (R, T, .). No KV cache, no prompt_mask.
+
+        `intervention` (iclm/interventions.py): a forced or shifted route, a dropped module; `force_route=k`
+        and `drop_module=` are short ways to give one. Given `routes` are final (the intervention's route part
+        changes only the routes the model chooses).
         """
         if loss_only and labels is None:
             raise ValueError("loss_only=True needs labels")
-        if drop_module not in (None, *DROP_MODULES):
-            raise ValueError(
-                f"drop_module={drop_module!r} is invalid; choose None or one of {list(DROP_MODULES)}"
-            )
-        if drop_module is not None and self.config.variant != "iclm":
-            raise ValueError(
-                f"drop_module={drop_module!r} needs variant='iclm' (got {self.config.variant!r})"
-            )
+        intervention = from_keywords(intervention, force_route, drop_module)
+        intervention.check(self.config)
         if packed is not None:
             packed = check_packed(packed, input_ids, prompt_mask, past_key_values, use_cache)
             labels = None if labels is None else packed.labels
@@ -393,25 +413,26 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         if attention_mask is None:  # covers cached + new tokens
             past = 0 if past_key_values is None else past_key_values.get_seq_length()
             attention_mask = input_ids.new_ones(input_ids.shape[0], past + input_ids.shape[1])
-        if self.config.variant == "baseline" and routes is None:
+        chosen = routes is None  # the model chooses the routes, so the intervention's route part applies
+        if not self.config.has_router and routes is None:
             batch = input_ids.shape[0] if packed is None else packed.num_examples
             routes = torch.zeros(batch, dtype=torch.long, device=input_ids.device)
         routes, router_out = self._resolve_routes(
-            input_ids, attention_mask, labels, prompt_mask, domain_ids, force_route, routes,
+            input_ids, attention_mask, labels, prompt_mask, domain_ids, intervention.force_route, routes,
             router_embeddings, loss_only, packed,
         )  # fmt: skip
+        if chosen:
+            routes = intervention.routes(routes, self.config.num_domains)
         if packed is None:
             cache = past_key_values
-            invariant, domain = self._run_modules(input_ids, attention_mask, routes, drop_module, cache)
+            invariant, domain = self._run_modules(input_ids, attention_mask, routes, intervention, cache)
         else:
-            invariant, domain = self._run_packed_modules(packed, routes, drop_module)
-        logits = invariant_logits = domain_logits = None
+            invariant, domain = self._run_packed_modules(packed, routes, intervention)
+        logits = dict.fromkeys(("logits", "invariant_logits", "domain_logits"))
         if not loss_only:
-            logits, invariant_logits, domain_logits = self._aggregate(invariant, domain)
+            logits = output_logits(self, invariant, domain)
         out = ICLMOutput(
-            logits=logits,
-            invariant_logits=invariant_logits,
-            domain_logits=domain_logits,
+            **logits,
             routes=routes,
             router_embeddings=None if router_out is None else router_out.embeddings,
             router_projected=None if router_out is None else router_out.projected,
@@ -422,7 +443,7 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         )
         if labels is not None:
             routing = router_out.loss if router_out is not None else torch.zeros((), device=input_ids.device)
-            full = None if loss_only else (logits, invariant_logits, domain_logits)
+            full = None if loss_only else logits
             out.loss_terms = self._losses(invariant, domain, labels, routing, full)
             out.loss = out.loss_terms.total(self.config.loss_weights)
         return out
@@ -441,14 +462,19 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         use_cache: bool | None = True,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        """Feed only the uncached tokens; the routes computed from the prompt are reused at every step."""
+        """Feed only the uncached tokens; the routes computed from the prompt are reused at every step. The
+        intervention goes to every step (a dropped module stays dropped; given routes leave its route part
+        nothing to change)."""
         if past_key_values is not None:
             input_ids = input_ids[:, past_key_values.get_seq_length() :]
         inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "routes": routes}
         inputs["past_key_values"] = past_key_values
         inputs["use_cache"] = use_cache
-        for key in ("domain_ids", "force_route", "drop_module", "prompt_mask"):
+        for key in ("domain_ids", "prompt_mask"):
             if kwargs.get(key) is not None and routes is None:
+                inputs[key] = kwargs[key]
+        for key in ("intervention", "force_route", "drop_module"):
+            if kwargs.get(key) is not None:
                 inputs[key] = kwargs[key]
         return inputs
 

@@ -14,6 +14,7 @@ from iclm.data.examples import Example
 from iclm.evaluate import evaluate, write_evaluation
 from iclm.evaluation import report, scoring
 from iclm.model import ICLMForCausalLM
+from iclm.readout import readouts as readout_list
 from iclm.training.config import config_from_dict
 from iclm.training.data import load_files
 from iclm.training.run import run_training
@@ -182,7 +183,7 @@ def _reference_kwargs(readout, oracle_route):
     ids=["iclm", "fresh_head", "no_invariant"],
 )
 def test_fast_scores_equal_full_forward_reference(make_iclm, fields):
-    from iclm.evaluation import fast, scoring
+    from iclm.evaluation import fast
     from iclm.evaluation.prompts import encode_prompts
     from iclm.evaluation.states import ModuleStates, pad_rows
 
@@ -202,7 +203,7 @@ def test_fast_scores_equal_full_forward_reference(make_iclm, fields):
     scorer = fast.Scorer(
         model, ModuleStates(model, model.module_names, prompts, tokenizer.pad_token_id), items
     )
-    readouts = scoring.readouts(model.config)
+    readouts = readout_list(model.config)
     assert readouts[-1].oracle and len(readouts) == (5 if fields["variant"] == "iclm" else 4)
     scores, generated = fast.choice_scores(scorer, readouts), fast.greedy(scorer, readouts)
     for readout in readouts:
@@ -224,7 +225,7 @@ def test_evaluate_predictions_equal_reference_for_every_readout(make_iclm):
     for example, row in zip(FAST_EXAMPLES, result.predictions, strict=True):
         assert row["id"] == example.id
         for name, got in row["readouts"].items():
-            readout = next(r for r in scoring.readouts(model.config) if r.name == name)
+            readout = next(r for r in readout_list(model.config) if r.name == name)
             kwargs = _reference_kwargs(readout, mapping.get(example.domain or example.dataset))
             steps = min(len(model.tokenizer(example.answer, add_special_tokens=False)["input_ids"]) + 1, 3)
             scores, tokens = _reference(model, example, kwargs, readout.field, steps)

@@ -9,10 +9,11 @@ from iclm.data import acre
 from iclm.data.evals_format import write_jsonl
 from iclm.data.loader import load_examples
 from iclm.evaluate import evaluate
-from iclm.evaluation import fast, scoring
+from iclm.evaluation import fast
 from iclm.evaluation.groups import MIN_SHARED_TOKENS, group_prompts
 from iclm.evaluation.prompts import encode_prompts
 from iclm.evaluation.states import ModuleStates, pad_rows, shared_router_embeddings
+from iclm.readout import readouts as readout_list
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,7 @@ def test_scores_from_shared_contexts_equal_whole_prompts(make_iclm, acre_example
     encoded = _encoded(model, acre_examples)
     pad = model.tokenizer.pad_token_id
     routes = [i % 2 for i in range(len(encoded))]  # members of one context read different domain modules
-    readouts = scoring.readouts(model.config)
+    readouts = readout_list(model.config)
 
     def run(share: bool):
         groups = group_prompts([e.prompt_ids for e in encoded], share=share)

@@ -52,7 +52,7 @@ def _engine_predictions(model, examples, readout):
 
 @pytest.mark.parametrize("k", [0, 1])
 def test_forced_route_matches_the_engine(model, examples, k):
-    from iclm.evaluation.scoring import Readout
+    from iclm.readout import Readout
 
     table = intervention_table(model, model.tokenizer, examples, [Intervention("force_route", route=k)])
     rows = table[table["intervention"] == f"force_route_{k}"]
@@ -113,7 +113,8 @@ def test_forced_route_out_of_range(model, examples):
 
 def test_predict_all_modules_matches_choice_scoring(model, examples):
     from analysis.predict import make_collator
-    from iclm.evaluation.scoring import Readout, choice_scores
+    from iclm.evaluation.scoring import choice_scores
+    from iclm.readout import Readout
 
     example = next(e for e in examples if e.choices)
     result = predict_all_modules(model, model.tokenizer, example.prompt, example.choices, top_k=3)

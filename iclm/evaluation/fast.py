@@ -1,10 +1,9 @@
 """Every readout's choice scores and greedy answer for a batch of prompts, from shared module states.
 
-A readout (`iclm.evaluation.scoring.Readout`) reads, for example `row`, the invariant module and/or domain
-module d (d = its forced route, its oracle route, or the router's route): "logits" = the aggregation of both
-(iclm) or the domain module through the LM head (no_invariant, baseline); "invariant_logits" and
-"domain_logits" = that module through the LM head. This is exactly what `ICLMForCausalLM.forward` computes
-for that readout, but one pass per module serves every readout (see `iclm.evaluation.states`).
+A readout (`iclm.readout.Readout`) reads, for example `row`, the invariant module and/or one domain module
+(`iclm.readout.modules_read`: its oracle route, or the router's route as its intervention changes it) and
+turns their states into logits with `iclm.readout.readout_logits`, the function `ICLMForCausalLM.forward`
+uses; but one pass per module serves every readout (see `iclm.evaluation.states`).
 
 Scores follow the collator's tokenisation: the prompt with special tokens, each choice without, then EOS;
 a choice's score is the summed log-probability of its tokens and EOS.
@@ -17,8 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from iclm.evaluation.scoring import NO_ROUTE, Readout
 from iclm.evaluation.states import ModuleStates, StateKey
+from iclm.readout import NO_ROUTE, Readout, modules_read, readout_logits
 
 LOGIT_ROWS = 256  # rows of (rows, V) log-probabilities computed at once
 
@@ -39,20 +38,9 @@ def applies(readout: Readout, item: BatchItem) -> bool:
     return not readout.oracle or item.oracle != NO_ROUTE
 
 
-def module_names(model, readout: Readout, item: BatchItem) -> tuple[str | None, str | None]:
+def module_names(config, readout: Readout, item: BatchItem) -> tuple[str | None, str | None]:
     """(invariant module or None, domain module or None) that `readout` reads for `item`."""
-    if readout.force_route is not None:
-        domain = readout.force_route
-    else:
-        domain = item.oracle if readout.oracle else item.route
-    iclm = model.config.variant == "iclm"
-    invariant = "invariant" if iclm and readout.field in ("logits", "invariant_logits") else None
-    dom = None if readout.field == "invariant_logits" else f"domain_{domain}"
-    if readout.drop_module == "invariant":
-        invariant = None
-    elif readout.drop_module == "domain":
-        dom = None
-    return invariant, dom
+    return modules_read(config, readout, item.route, item.oracle)
 
 
 class Scorer:
@@ -60,10 +48,10 @@ class Scorer:
 
     def __init__(self, model, states: ModuleStates, items: list[BatchItem]) -> None:
         self.model, self.states, self.items = model, states, items
-        self.lm_head = model.base.get_output_embeddings()
 
     def keys(self, readout: Readout, row: int, prefix: tuple[int, ...]) -> set[StateKey]:
-        return {(m, row, prefix) for m in module_names(self.model, readout, self.items[row]) if m is not None}
+        modules = module_names(self.model.config, readout, self.items[row])
+        return {(m, row, prefix) for m in modules if m is not None}
 
     def logprobs(self, readout: Readout, points: list[tuple[int, tuple[int, ...]]]) -> Tensor:
         """(N, V) next-token log-probabilities of `readout` after each (row, prefix) (states ensured)."""
@@ -72,22 +60,18 @@ class Scorer:
             chunk = points[start : start + LOGIT_ROWS]
             inv, dom = [], []
             for row, prefix in chunk:
-                i, d = module_names(self.model, readout, self.items[row])
+                i, d = module_names(self.model.config, readout, self.items[row])
                 inv.append(self.states.state(i, row, prefix) if i else None)
                 dom.append(self.states.state(d, row, prefix) if d else None)
-            out.append(torch.log_softmax(self._logits(readout, inv, dom).float(), dim=-1))
+            logits = readout_logits(self.model, readout.field, _stack(inv), _stack(dom))  # (n, V)
+            out.append(torch.log_softmax(logits.float(), dim=-1))
         return torch.cat(out)
 
-    def _logits(self, readout: Readout, invariant: list, domain: list) -> Tensor:
-        """(N, V) logits from module states (N lists of (H,)); a dropped module enters the iclm
-        aggregation as zeros, exactly as `ICLMForCausalLM._aggregate` does."""
-        inv = torch.stack(invariant) if invariant[0] is not None else None
-        dom = torch.stack(domain) if domain[0] is not None else None
-        if self.model.config.variant == "iclm" and readout.field == "logits":
-            inv = inv if inv is not None else torch.zeros_like(dom)
-            dom = dom if dom is not None else torch.zeros_like(inv)
-            return self.model.aggregation(inv, dom, self.lm_head)
-        return self.lm_head(inv if inv is not None else dom)
+
+def _stack(states: list[Tensor | None]) -> Tensor | None:
+    """n states (H,) of one readout's module -> (n, H); None where the readout does not read the module (the
+    same for every row of a readout)."""
+    return torch.stack(states) if states[0] is not None else None
 
 
 def choice_scores(scorer: Scorer, readouts: list[Readout]) -> dict[str, dict[int, list[float]]]:

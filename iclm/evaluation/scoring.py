@@ -1,51 +1,22 @@
 """Batched scoring of examples by every readout of a model: greedy exact match and choice scoring.
 
-A *readout* is one way to get a next-token distribution out of a model:
-- `model`: the model's own output with its router (ICLM: aggregated; baseline: its single adapter);
-- `invariant`: the invariant module alone (`invariant_logits`; ICLM only);
-- `domain_k`: domain module k alone, every example forced to it (`force_route=k`, `domain_logits`);
-- `oracle`: the model's output with a perfect router: every example of a training domain goes to that
-  domain's module (see `oracle_map`).
-Modules a model does not have are omitted. `choice_scores` and `greedy_batch` below run one full forward
-per choice and per greedy token: the simple reference (tests, single examples); `iclm.evaluate` gets the
-same numbers much faster through `iclm.evaluation.fast`. Batches are right-padded, so with causal
-attention every example's scores equal those of an unpadded run; the prompt mask keeps routes fixed by
-the prompt.
+A *readout* (`iclm.readout`: model, invariant, domain_k, oracle; `readouts(config)` lists a model's) is
+one way to get a next-token distribution out of a model; the oracle readout's routes come from `oracle_map`:
+every example of a training domain goes to that domain's module. `choice_scores` and `greedy_batch` below run
+one full forward per choice and per greedy token: the simple reference (tests, single examples);
+`iclm.evaluate` gets the same numbers much faster through `iclm.evaluation.fast`. Batches are right-padded,
+so with causal attention every example's scores equal those of an unpadded run; the prompt mask keeps routes
+fixed by the prompt.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 
 import torch
 
+from iclm.readout import NO_ROUTE, Readout
 from iclm.routers import router_kind
-
-NO_ROUTE = -1
-
-
-@dataclass(frozen=True)
-class Readout:
-    """A readout: its name, the forward keyword it needs and the output field it reads."""
-
-    name: str
-    field: str  # "logits" | "invariant_logits" | "domain_logits"
-    force_route: int | None = None
-    oracle: bool = False
-    drop_module: str | None = None  # None | "invariant" | "domain": the intervention of `forward`
-
-
-def readouts(config) -> list[Readout]:
-    """The readouts that exist for a model with this `ICLMConfig`."""
-    found = [Readout("model", "logits")]
-    if config.variant == "iclm":
-        found.append(Readout("invariant", "invariant_logits"))
-    if config.variant != "baseline":
-        found += [Readout(f"domain_{k}", "domain_logits", force_route=k) for k in range(config.num_domains)]
-        if config.dataset_names:
-            found.append(Readout("oracle", "logits", oracle=True))
-    return found
 
 
 def domain_key(example) -> str:
@@ -75,11 +46,11 @@ def oracle_routes(examples: list, mapping: dict[str, int]) -> torch.Tensor:
 
 
 def _forward(model, batch: dict, readout: Readout, routes: torch.Tensor | None) -> torch.Tensor:
-    """Logits (B, T, V) of one readout for a collated batch (labels are not passed: no loss)."""
+    """Logits (B, T, V) of one readout for a collated batch (labels are not passed: no loss): one forward
+    with the readout's intervention (and the oracle's routes)."""
     kwargs = {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
     kwargs["prompt_mask"] = batch["prompt_mask"]
-    if readout.force_route is not None:
-        kwargs["force_route"] = readout.force_route
+    kwargs["intervention"] = readout.intervention
     if readout.oracle:
         kwargs["routes"] = routes.clamp(min=0)
     if batch.get("domain_ids") is not None:

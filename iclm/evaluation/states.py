@@ -1,7 +1,8 @@
 """Last hidden states of every module of an ICLM for a batch of prompts and short continuations of them.
 
-Every evaluation readout (see `iclm.evaluation.scoring`) is a cheap function of two modules' last hidden
-states: the invariant module's and one domain module's (aggregated, or one of them through the LM head).
+Every evaluation readout (see `iclm.readout`) is a cheap function of two modules' last hidden states: the
+invariant module's and one domain module's (`iclm.readout.readout_logits`), read through the model's public
+`module_states`.
 So a batch costs one pass per module over its prompts (invariant, domain_0..K-1), each kept as a KV cache;
 choice tokens and greedy tokens are then short continuations run on copies of the prompt cache rows.
 
@@ -16,7 +17,6 @@ import torch
 from torch import Tensor
 from transformers import DynamicCache
 
-from iclm import adapters as adapter_ops
 from iclm.evaluation.groups import PromptGroup
 from iclm.router import pool_prompt
 
@@ -71,7 +71,7 @@ class ModuleStates:
             self.ids, self.mask = (t.to(self.device) for t in pad_rows(prompts, pad_id))  # (B, T)
             for name in modules:
                 cache = DynamicCache()
-                hidden = model._decode(name, self.ids, self.mask, cache)[0]  # (B, T, H)
+                hidden = model.module_states(name, self.ids, self.mask, cache)  # (B, T, H)
                 self.caches[name] = cache
                 self._keep_last(name, hidden, self.mask)
             return
@@ -90,11 +90,11 @@ class ModuleStates:
             self.ids = torch.cat([self.ids, tokens], dim=1)
         for name in modules:
             cache = DynamicCache()
-            hidden = model._decode(name, context_ids, context_mask, cache)[0]  # (G, T, H)
+            hidden = model.module_states(name, context_ids, context_mask, cache)  # (G, T, H)
             hidden = hidden.index_select(0, index)  # (B, T, H): every member's context states
             members = _select(cache, index)
             if tokens is not None:
-                extra = model._decode(name, tokens, self.mask, members)[0]  # (B, L, H)
+                extra = model.module_states(name, tokens, self.mask, members)  # (B, L, H)
                 hidden = torch.cat([hidden, extra], dim=1)
             self.caches[name] = members
             self._keep_last(name, hidden, self.mask)
@@ -136,7 +136,7 @@ class ModuleStates:
         tokens, token_mask = (t.to(self.device) for t in padded)  # (R, L)
         mask = torch.cat([self.mask.index_select(0, index), token_mask], dim=1)  # (R, T + L)
         cache = _select(self.caches[module], index)
-        hidden = self.model._decode(module, tokens, mask, cache)[0]  # (R, L, H)
+        hidden = self.model.module_states(module, tokens, mask, cache)  # (R, L, H)
         for r, (row, prefix) in enumerate(queries):
             for i in range(len(prefix)):
                 self.states[(module, row, prefix[: i + 1])] = hidden[r, i]
@@ -157,19 +157,18 @@ def shared_router_embeddings(
     device = device if device is not None else next(model.parameters()).device
     ids, mask = (t.to(device) for t in pad_rows([list(g.context) for g in groups], pad_id))  # (G, T)
     cache = DynamicCache()
-    with adapter_ops.adapters_disabled(model._lora_layers):
-        hidden = model._decode(None, ids, mask, cache)[0]  # (G, T, H)
-        context_sum = (hidden * mask[..., None].to(hidden.dtype)).sum(1)  # (G, H)
-        rows = _suffix_rows(groups)
-        suffix_sum: dict[int, Tensor] = {}
-        if rows:
-            index = torch.tensor([g for g, _ in rows], dtype=torch.long, device=device)
-            padded = pad_rows([list(s) for _, s in rows], pad_id)
-            tokens, token_mask = (t.to(device) for t in padded)  # (R, L)
-            full_mask = torch.cat([mask.index_select(0, index), token_mask], dim=1)
-            extra = model._decode(None, tokens, full_mask, _select(cache, index))[0]  # (R, L, H)
-            sums = (extra * token_mask[..., None].to(extra.dtype)).sum(1)  # (R, H)
-            suffix_sum = {r: sums[r] for r in range(len(rows))}
+    hidden = model.module_states(None, ids, mask, cache)  # (G, T, H), the frozen base
+    context_sum = (hidden * mask[..., None].to(hidden.dtype)).sum(1)  # (G, H)
+    rows = _suffix_rows(groups)
+    suffix_sum: dict[int, Tensor] = {}
+    if rows:
+        index = torch.tensor([g for g, _ in rows], dtype=torch.long, device=device)
+        padded = pad_rows([list(s) for _, s in rows], pad_id)
+        tokens, token_mask = (t.to(device) for t in padded)  # (R, L)
+        full_mask = torch.cat([mask.index_select(0, index), token_mask], dim=1)
+        extra = model.module_states(None, tokens, full_mask, _select(cache, index))  # (R, L, H)
+        sums = (extra * token_mask[..., None].to(extra.dtype)).sum(1)  # (R, H)
+        suffix_sum = {r: sums[r] for r in range(len(rows))}
     out, r = [], 0
     for g, group in enumerate(groups):
         for suffix in group.suffixes:
