@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from iclm.config import RouterConfig
+from iclm.metrics.routing import codebook_perplexity
 from iclm.routers import RouterKind, router_kind
 
 
@@ -29,7 +30,8 @@ class RouterOutput:
 
 @dataclass(frozen=True)
 class CodebookUsage:
-    """counts (K,) long; fractions (K,); perplexity = exp(entropy) in [1, K]; dead = unused codes."""
+    """counts (K,) long; fractions (K,); perplexity = exp(entropy) in [1, K] (0 without routes; computed by
+    `iclm.metrics.routing.codebook_perplexity`, as the training probe logs it); dead = unused codes."""
 
     counts: Tensor
     fractions: Tensor
@@ -41,9 +43,9 @@ def codebook_usage(routes: Tensor, num_domains: int) -> CodebookUsage:
     """Usage statistics of routes (N,) over K codes."""
     counts = torch.bincount(routes.detach().long().flatten().cpu(), minlength=num_domains)[:num_domains]
     fractions = counts.float() / counts.sum().clamp_min(1)
-    entropy = -(fractions * fractions.clamp_min(1e-12).log()).sum()
+    perplexity = codebook_perplexity(routes.detach().long().flatten().cpu().numpy(), num_domains)
     dead = tuple(int(k) for k in torch.nonzero(counts == 0).flatten())
-    return CodebookUsage(counts=counts, fractions=fractions, perplexity=float(entropy.exp()), dead=dead)
+    return CodebookUsage(counts=counts, fractions=fractions, perplexity=perplexity, dead=dead)
 
 
 def pool_prompt(hidden: Tensor, prompt_mask: Tensor) -> Tensor:

@@ -199,7 +199,7 @@ def grouped_similarity(folder: str, _mtime: float, metric: str, n_boot: int, _fi
 @st.cache_data(show_spinner="Estimating mutual information…", max_entries=32)
 def mi_table(folder: str, _mtime: float, n_boot: int, _files: CheckpointFiles) -> pd.DataFrame:
     """MI (invariant vs routed domain) by every estimator, overall and per split, with bootstrap CIs."""
-    from analysis.information import ESTIMATORS, estimate_mi
+    from iclm.metrics.information import ESTIMATORS, estimate_mi
 
     states, examples = module_states(_files, "routed")
     rows = []

@@ -1,9 +1,11 @@
-"""Tests for analysis/clusters.py: perfect, permuted and random clusterings; contingency; per-split report."""
+"""Tests for iclm/metrics/clusters.py (perfect, permuted and random clusterings) and analysis/clusters.py
+(contingency, per-split report)."""
 
 import numpy as np
 import pytest
 
-from analysis.clusters import cluster_report, cluster_scores, contingency_table, purity
+from analysis.clusters import cluster_report, contingency_table
+from iclm.metrics.clusters import cluster_scores, nmi, purity
 
 LABELS = np.array(["acre"] * 30 + ["raven"] * 20 + ["pvr"] * 10)
 
@@ -94,3 +96,30 @@ def test_empty_rejected():
 def test_two_dimensional_rejected():
     with pytest.raises(ValueError, match="1-D"):
         cluster_scores(np.zeros((2, 2)), np.zeros((2, 2)))
+
+
+def test_cluster_purity_nmi_on_known_assignments():
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    assert purity(np.array([1, 1, 1, 0, 0, 0]), labels) == 1.0
+    assert nmi(np.array([1, 1, 1, 0, 0, 0]), labels) == pytest.approx(1.0)
+    assert purity(np.array([0, 0, 0, 0, 0, 0]), labels) == 0.5
+    assert nmi(np.array([0, 1, 0, 1, 0, 1]), labels) < 0.1
+
+
+def test_two_pure_clusters_of_two_datasets_each():
+    """Four balanced datasets in two pure pairs: NMI = ln 2 / ((ln 4 + ln 2) / 2) = 2/3, purity 1/2."""
+    labels = np.repeat(["acre", "raven", "pvr", "arc"], 5)
+    clusters = np.repeat([0, 0, 1, 1], 5)
+    assert nmi(clusters, labels) == pytest.approx(2 / 3)
+    assert purity(clusters, labels) == pytest.approx(0.5)
+    assert cluster_scores(clusters, labels).nmi == pytest.approx(2 / 3)
+
+
+def test_independent_clusters_have_zero_nmi():
+    assert nmi([0, 0, 1, 1], ["a", "b", "a", "b"]) == pytest.approx(0.0, abs=1e-12)
+    assert purity([0, 0, 1, 1], ["a", "b", "a", "b"]) == 0.5
+
+
+def test_purity_of_empty_input_rejected():
+    with pytest.raises(ValueError, match="empty"):
+        purity([], [])

@@ -1,18 +1,16 @@
-"""Tests for analysis/information.py: Gaussians of known MI, independence, the paper's estimator, CIs."""
+"""Tests for iclm/metrics/information.py and its estimators (Gaussians of known MI, independence, the paper's
+estimator, CIs, the registry) and analysis/information.py (the MI matrix)."""
 
 import numpy as np
 import pytest
 import torch
 
-from analysis.information import (
-    ESTIMATORS,
-    batch_mi_value,
-    binned_mi,
-    default_bins,
-    estimate_mi,
-    ksg_mi,
-    mi_matrix,
-)
+from analysis.information import mi_matrix
+from iclm.metrics.arrays import first_component
+from iclm.metrics.batch import batch_mi_value
+from iclm.metrics.binned import binned_mi, default_bins
+from iclm.metrics.information import ESTIMATORS, estimate_mi, get_estimator
+from iclm.metrics.ksg import ksg_mi, ksg_mi_first_pcs
 from iclm.mi import batch_mi
 
 RHO = 0.8
@@ -123,3 +121,42 @@ def test_mi_matrix_symmetric_and_ordered(gaussian, independent):
 def test_mi_matrix_unknown_estimator_rejected(gaussian):
     with pytest.raises(ValueError, match="estimator"):
         mi_matrix({"a": gaussian[0]}, "mine")
+
+
+def test_ksg_mi_is_high_for_dependent_and_near_zero_for_independent_states():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 6)) * np.array([5.0, 1, 1, 1, 1, 1])  # a dominant first component
+    dependent = ksg_mi_first_pcs(x, 2 * x + 0.1 * rng.normal(size=(300, 6)))
+    independent = ksg_mi_first_pcs(x, rng.normal(size=(300, 6)))
+    assert dependent > 0.5 and independent < 0.1
+
+
+def test_first_pcs_ksg_is_zero_for_tiny_or_constant_inputs():
+    rng = np.random.default_rng(5)
+    assert ksg_mi_first_pcs(rng.normal(size=(4, 3)), rng.normal(size=(4, 3))) == 0.0
+    assert ksg_mi_first_pcs(np.ones((50, 3)), rng.normal(size=(50, 3))) == 0.0
+
+
+def test_first_component_raw_follows_variance_standardised_follows_correlation():
+    rng = np.random.default_rng(6)
+    shared = rng.normal(size=500)
+    z = np.column_stack([10 * rng.normal(size=500), shared, shared + 0.1 * rng.normal(size=500)])
+    raw = first_component(z, standardised=False)
+    scaled = first_component(z, seed=0)
+    assert abs(np.corrcoef(raw, z[:, 0])[0, 1]) > 0.99  # the loud but lonely feature
+    assert abs(np.corrcoef(scaled, shared)[0, 1]) > 0.99  # the two correlated features
+
+
+def test_registry_values_are_the_estimator_functions(gaussian):
+    x, y = gaussian[0][:300], gaussian[1][:300]
+    assert get_estimator("ksg").value(x, y, seed=2, k=4) == ksg_mi(x, y, k=4, seed=2)
+    assert get_estimator("binned").value(x, y, seed=2, bins=6) == binned_mi(x, y, bins=6, seed=2)
+    xs, ys = np.column_stack([x, -x]), np.column_stack([y, y])
+    assert get_estimator("batch").value(xs, ys, seed=2) == batch_mi_value(xs, ys)
+
+
+def test_registry_unknown_name_lists_valid():
+    with pytest.raises(ValueError, match=r"estimator='kde' is not one of \['batch', 'binned', 'ksg'\]"):
+        get_estimator("kde")
+    with pytest.raises(ValueError, match=r"\['batch', 'binned', 'ksg'\]"):
+        mi_matrix({"a": np.zeros(10)}, "mine")

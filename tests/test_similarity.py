@@ -1,19 +1,20 @@
-"""Tests for analysis/similarity.py: CKA invariances, debiasing, correlation, bootstrap, grouping."""
+"""Tests for iclm/metrics/similarity.py (CKA invariances, debiasing, correlation, bootstrap) and
+analysis/similarity.py (module x module matrices, grouping)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import ortho_group
 
-from analysis.similarity import (
+from analysis.similarity import grouped_similarity, similarity_matrix
+from iclm.metrics.similarity import (
     bootstrap_similarity,
     correlation_matrix,
     correlation_summary,
     get_metric,
-    grouped_similarity,
     linear_cka,
     mean_abs_correlation,
-    similarity_matrix,
+    paired_mean_abs_correlation,
 )
 
 
@@ -139,3 +140,51 @@ def test_non_finite_rejected():
 def test_grouped_similarity_row_mismatch_rejected(x):
     with pytest.raises(ValueError, match="same number of rows"):
         grouped_similarity({"a": x, "b": x}, pd.DataFrame({"split": ["iid"] * 10}))
+
+
+def test_linear_cka_is_one_for_rotations_and_scalings_and_low_for_independent_data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(200, 8))
+    q, _ = np.linalg.qr(rng.normal(size=(8, 8)))
+    assert linear_cka(x, 3.0 * x @ q) == pytest.approx(1.0)
+    assert linear_cka(x, rng.normal(size=(200, 8))) < 0.15
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_cka_of_identical_inputs_is_one_and_symmetric(x, debiased):
+    y = np.tanh(x[:, :5]) + 0.1 * np.random.default_rng(8).normal(size=(200, 5))
+    assert linear_cka(x, x, debiased=debiased) == pytest.approx(1.0, abs=1e-12)
+    assert linear_cka(x, y, debiased=debiased) == pytest.approx(
+        linear_cka(y, x, debiased=debiased), rel=1e-12
+    )
+
+
+def test_plain_cka_is_the_closed_form_the_training_probe_logged(x):
+    """||Y^T X||^2 / (||X^T X|| ||Y^T Y||) on centred inputs, bit for bit, so metrics.jsonl values repeat."""
+    y = x[:, :6] ** 2
+    xc, yc = x - x.mean(axis=0, keepdims=True), y - y.mean(axis=0, keepdims=True)
+    cross = np.linalg.norm(yc.T @ xc, ord="fro") ** 2
+    norm = np.linalg.norm(xc.T @ xc, ord="fro") * np.linalg.norm(yc.T @ yc, ord="fro")
+    assert linear_cka(x, y) == float(cross / norm)
+
+
+def test_constant_representation_gives_zero_cka():
+    assert np.isfinite(linear_cka(np.ones((3, 2)), np.ones((3, 2))))
+    assert linear_cka(np.ones((3, 2)), np.ones((3, 2))) == 0.0
+
+
+def test_mean_abs_pearson_matches_numpy_corrcoef():
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(50, 4)), rng.normal(size=(50, 4))
+    y[:, 0] = -2 * x[:, 0]
+    expected = np.mean([abs(np.corrcoef(x[:, j], y[:, j])[0, 1]) for j in range(4)])
+    assert paired_mean_abs_correlation(x, y) == pytest.approx(expected)
+    assert paired_mean_abs_correlation(x, x) == pytest.approx(1.0)
+
+
+def test_paired_correlation_leaves_constant_features_out_where_the_summary_counts_them_as_zero():
+    a = np.random.default_rng(9).normal(size=(100, 2))
+    b = np.column_stack([a[:, 0], np.ones(100)])  # identical, constant
+    assert paired_mean_abs_correlation(a, b) == pytest.approx(1.0)
+    assert correlation_summary(a, b).paired_mean_abs == pytest.approx(0.5)
+    assert paired_mean_abs_correlation(a[:1], b[:1]) == 0.0

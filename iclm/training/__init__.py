@@ -1,1 +1,1 @@
-"""Training support for `iclm.train`: typed YAML config, metrics writer, dynamics metrics, callbacks."""
+"""Training support for `iclm.train`: typed YAML config, metrics writer, probe-set metrics, callbacks."""

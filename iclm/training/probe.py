@@ -16,8 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from iclm.metrics.clusters import nmi, purity
+from iclm.metrics.ksg import ksg_mi_first_pcs
+from iclm.metrics.routing import codebook_perplexity, routing_fractions
+from iclm.metrics.similarity import linear_cka, paired_mean_abs_correlation
 from iclm.mi import batch_mi
-from iclm.training import dynamics
 
 MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "labels", "prompt_mask", "domain_ids")
 
@@ -67,9 +70,9 @@ def _pairwise(inv: dict, dom: dict) -> dict[str, float]:
     x, y = torch.cat(inv["inv"]).numpy(), torch.cat(dom["dom"]).numpy()
     return {
         "mi_batch": float(batch_mi(torch.cat(inv["inv_tok"]), torch.cat(dom["dom_tok"]))),
-        "mi_ksg": dynamics.ksg_mi_first_pcs(x, y),
-        "cka": dynamics.linear_cka(x, y),
-        "pearson": dynamics.mean_abs_pearson(x, y),
+        "mi_ksg": ksg_mi_first_pcs(x, y),
+        "cka": linear_cka(x, y) if len(x) >= 2 else 0.0,  # one probe example: centred states are 0
+        "pearson": paired_mean_abs_correlation(x, y),
     }
 
 
@@ -83,14 +86,14 @@ def probe_metrics(model, probe: ProbeSet) -> dict:
         natural = _collect(model, probe, force_route=None)
         routes = torch.cat(natural["routes"]).numpy()
         k = config.num_domains
-        record: dict = {"probe_routing_fraction": _by_module(dynamics.routing_fractions(routes, k))}
+        record: dict = {"probe_routing_fraction": _by_module(routing_fractions(routes, k))}
         tokens = sum(n for _, n in natural["lm"])
         if tokens:  # the held-out learning curve when the probe set comes from held-out files
             record["probe_loss"] = sum(total for total, _ in natural["lm"]) / tokens
         if config.has_router:
-            record["codebook_perplexity"] = dynamics.codebook_perplexity(routes, k)
-            record["router_purity"] = dynamics.cluster_purity(routes, probe.labels)
-            record["router_nmi"] = dynamics.cluster_nmi(routes, probe.labels)
+            record["codebook_perplexity"] = codebook_perplexity(routes, k)
+            record["router_purity"] = purity(routes, probe.labels)
+            record["router_nmi"] = nmi(routes, probe.labels)
         if config.has_invariant:
             pairs = {f"domain_{d}": _pairwise(natural, _collect(model, probe, d)) for d in range(k)}
             for name in ("mi_batch", "mi_ksg", "cka", "pearson"):
