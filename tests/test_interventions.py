@@ -197,3 +197,29 @@ def test_entry_points_send_every_model_input_to_model_device(model, examples, tm
 def test_entry_points_run_with_the_model_on_cuda(model, examples, tmp_path, name):
     model.to("cuda")
     _entry_points(model, examples, tmp_path)[name]()
+
+
+def test_interventions_reach_the_run_as_intervention_values(model, examples, monkeypatch):
+    """A forced route goes to the run as force_route (a swap as route_shift, a drop as drop_module) on the
+    router's routes, not as precomputed routes read by an oracle readout."""
+    from analysis import predict
+    from iclm import interventions as model_interventions
+
+    seen, original = [], predict.predict_examples
+
+    def spy(model, tokenizer, examples, routes, **kwargs):
+        seen.append((routes.clone(), kwargs.get("intervention")))
+        return original(model, tokenizer, examples, routes, **kwargs)
+
+    monkeypatch.setattr(predict, "predict_examples", spy)
+    chosen = [Intervention("none"), Intervention("force_route", route=1), Intervention("swap")]
+    chosen.append(Intervention("drop_invariant"))
+    table = intervention_table(model, model.tokenizer, examples, chosen)
+    router_routes = seen[0][0]
+    assert all(torch.equal(routes, router_routes) for routes, _ in seen)
+    assert [value for _, value in seen[1:]] == [
+        model_interventions.Intervention(force_route=1),
+        model_interventions.Intervention(route_shift=1),
+        model_interventions.Intervention(drop_module="invariant"),
+    ]
+    assert (table.loc[table["intervention"] == "force_route_1", "route"] == 1).all()
