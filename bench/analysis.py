@@ -32,11 +32,11 @@ def _model(backbone: str, num_domains: int):
 
 
 def _data(root: Path, n: int) -> list[str]:
-    from iclm.data.generate import TaskSpec, write_task_file
+    from iclm.data.generate import task_spec, write_task_file
 
     files = []
     for task, split in (("acre", "iid"), ("pvr", "holdout")):
-        spec = TaskSpec(task=task, n=n // 2, seed=0, render="symbolic", split=split, part="test")
+        spec = task_spec(task=task, n=n // 2, seed=0, render="symbolic", split=split, part="test")
         files.append(str(write_task_file(spec, root / f"{spec.dataset}.jsonl")))
     return files
 

@@ -45,11 +45,11 @@ def load_before(revision: str):
 
 
 def _files(root: Path, n: int) -> list[str]:
-    from iclm.data.generate import TaskSpec, write_task_file
+    from iclm.data.generate import task_spec, write_task_file
 
     files = []
     for task, render in (("acre", "symbolic"), ("acre", "text"), ("raven", "symbolic")):
-        spec = TaskSpec(task=task, n=n, seed=0, render=render, split="iid", part="test")
+        spec = task_spec(task=task, n=n, seed=0, render=render, split="iid", part="test")
         files.append(str(write_task_file(spec, root / f"{spec.dataset}.jsonl")))
     return files
 

@@ -82,12 +82,12 @@ def decoder_flops_per_token(model) -> float:
 
 
 def _examples(root: Path, n: int, renders: list[str]) -> list:
-    from iclm.data.generate import TaskSpec, write_task_file
+    from iclm.data.generate import task_spec, write_task_file
     from iclm.data.loader import load_examples
 
     out = []
     for render in renders:
-        spec = TaskSpec(task="acre", n=n, seed=0, render=render, split="iid", part="test")
+        spec = task_spec(task="acre", n=n, seed=0, render=render, split="iid", part="test")
         path = write_task_file(spec, root / f"{spec.dataset}.jsonl")
         out += load_examples(path, domain=spec.domain).examples
     return out
@@ -190,12 +190,12 @@ def bench_training(model, examples: list, steps: int, batch_size: int = 8) -> di
 
 def _mix_examples(root: Path, n: int) -> list:
     """The CPU data mix's training files (ACRE + RAVEN, text + symbolic), `n` lines each, in file order."""
-    from iclm.data.generate import TaskSpec, write_task_file
+    from iclm.data.generate import task_spec, write_task_file
     from iclm.data.loader import load_examples
 
     out = []
     for task, render in (("acre", "text"), ("acre", "symbolic"), ("raven", "text"), ("raven", "symbolic")):
-        spec = TaskSpec(task=task, n=n, seed=0, render=render, split="iid", part="train")
+        spec = task_spec(task=task, n=n, seed=0, render=render, split="iid", part="train")
         path = write_task_file(spec, root / f"{spec.dataset}.jsonl")
         out += load_examples(path, domain=spec.domain).examples
     return out

@@ -13,25 +13,25 @@ logger = logging.getLogger(__name__)
 
 _BUILT: dict[str, Path] = {}  # "root" -> the checkpoints folder built first in this process
 
-TRAIN_SPECS = (  # (task, render, split, config) of the training files
-    ("acre", "symbolic", "iid", "center_single"),
-    ("pvr", "symbolic", "iid", "center_single"),
+TRAIN_SPECS = (  # (task, render, split) of the training files
+    ("acre", "symbolic", "iid"),
+    ("pvr", "symbolic", "iid"),
 )
 TEST_SPECS = (
-    ("acre", "symbolic", "iid", "center_single"),
-    ("acre", "symbolic", "comp", "center_single"),
-    ("pvr", "symbolic", "iid", "center_single"),
-    ("pvr", "symbolic", "holdout", "center_single"),
+    ("acre", "symbolic", "iid"),
+    ("acre", "symbolic", "comp"),
+    ("pvr", "symbolic", "iid"),
+    ("pvr", "symbolic", "holdout"),
 )
 
 
 def _write_data(root: Path) -> tuple[list[str], list[str]]:
-    from iclm.data.generate import TaskSpec, write_task_file
+    from iclm.data.generate import task_spec, write_task_file
 
     train, test = [], []
     for part, specs, n, out in (("train", TRAIN_SPECS, 32, train), ("test", TEST_SPECS, 8, test)):
-        for task, render, split, config in specs:
-            spec = TaskSpec(task=task, n=n, seed=1, render=render, split=split, part=part, config=config)
+        for task, render, split in specs:
+            spec = task_spec(task=task, n=n, seed=1, render=render, split=split, part=part)
             path = root / "data" / f"{spec.dataset}-{part}.jsonl"
             write_task_file(spec, path)
             out.append(str(path))

@@ -19,12 +19,12 @@ BASE_COLUMNS = {
 @pytest.fixture(scope="module")
 def data_files(tmp_path_factory):
     """Two small task files: ACRE (choices: choice scoring) and PVR (no choices: greedy)."""
-    from iclm.data.generate import TaskSpec, write_task_file
+    from iclm.data.generate import task_spec, write_task_file
 
     root = tmp_path_factory.mktemp("data")
     files = []
     for task, split in (("acre", "iid"), ("pvr", "holdout")):
-        spec = TaskSpec(task=task, n=5, seed=1, render="symbolic", split=split, part="test")
+        spec = task_spec(task=task, n=5, seed=1, render="symbolic", split=split, part="test")
         files.append(str(write_task_file(spec, root / f"{spec.dataset}.jsonl")))
     return files
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from iclm.data import acre
-from iclm.data.generate import TaskSpec, write_task_file
+from iclm.data.generate import task_spec, write_task_file
 
 LAR = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "lar-samples" / "data"
 needs_fixtures = pytest.mark.skipif(not LAR.is_dir(), reason=f"benchmark samples not found at {LAR}")
@@ -235,11 +235,11 @@ def test_object_ids_map_as_the_benchmark_object_dict():
 
 
 def test_same_seed_gives_byte_identical_files(tmp_path):
-    spec = TaskSpec(task="acre", n=200, seed=7, render="text", split="comp", part="test")
+    spec = task_spec(task="acre", n=200, seed=7, render="text", split="comp", part="test")
     a, b = write_task_file(spec, tmp_path / "a.jsonl"), write_task_file(spec, tmp_path / "b.jsonl")
     assert a.read_bytes() == b.read_bytes()
     other = write_task_file(
-        TaskSpec(task="acre", n=200, seed=8, split="comp", part="test"), tmp_path / "c.jsonl"
+        task_spec(task="acre", n=200, seed=8, split="comp", part="test"), tmp_path / "c.jsonl"
     )
     assert other.read_bytes() != a.read_bytes()
     assert not list(tmp_path.glob(".*.tmp"))
@@ -259,7 +259,7 @@ def test_profile_of_the_rendered_file_matches_the_benchmark(tmp_path, split):
     from iclm.data.profile import profile_examples
 
     path = write_task_file(
-        TaskSpec(task="acre", n=4000, seed=0, split=split, part="test"), tmp_path / "f.jsonl"
+        task_spec(task="acre", n=4000, seed=0, split=split, part="test"), tmp_path / "f.jsonl"
     )
     metrics = profile_examples(load_examples(path).examples).metrics
     labels, kinds, size, _ = BENCHMARK_PROFILE[split]

@@ -14,7 +14,7 @@ import pytest
 
 from iclm.data import raven
 from iclm.data.check import candidate_tokens, check_file, odd_one_out
-from iclm.data.generate import TaskSpec, write_task_file
+from iclm.data.generate import task_spec, write_task_file
 from iclm.data.raven_render import panel_string
 
 LAR = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "lar-samples" / "data"
@@ -519,7 +519,7 @@ def test_same_seed_same_records_other_seed_other_records(mode):
 
 
 def test_same_seed_gives_byte_identical_files(tmp_path):
-    spec = TaskSpec(task="raven", n=50, seed=3, render="symbolic", config="distribute_four", part="test")
+    spec = task_spec(task="raven", n=50, seed=3, render="symbolic", config="distribute_four", part="test")
     assert (
         write_task_file(spec, tmp_path / "a.jsonl").read_bytes()
         == write_task_file(spec, tmp_path / "b.jsonl").read_bytes()
@@ -530,7 +530,7 @@ def test_unknown_config_or_candidates_is_rejected():
     with pytest.raises(ValueError, match="config must be one of"):
         raven.make_puzzle(random.Random(0), "left_right")
     with pytest.raises(ValueError, match="config must be one of"):
-        TaskSpec(task="raven", n=1, config="left_right")
+        task_spec(task="raven", n=1, config="left_right")
     with pytest.raises(ValueError, match=r"candidates must be one of \('iraven', 'benchmark'\)"):
         raven.make_puzzle(random.Random(0), "center_single", candidates="raven")
     with pytest.raises(ValueError, match="candidates must be one of"):

@@ -17,13 +17,13 @@ from analysis.interventions import (
 
 @pytest.fixture(scope="module")
 def examples(tmp_path_factory):
-    from iclm.data.generate import TaskSpec, write_task_file
+    from iclm.data.generate import task_spec, write_task_file
     from iclm.data.loader import load_examples
 
     root = tmp_path_factory.mktemp("data")
     found = []
     for task, split in (("acre", "iid"), ("pvr", "holdout")):
-        spec = TaskSpec(task=task, n=4, seed=2, render="symbolic", split=split, part="test")
+        spec = task_spec(task=task, n=4, seed=2, render="symbolic", split=split, part="test")
         found += load_examples(write_task_file(spec, root / f"{spec.dataset}.jsonl")).examples
     return found
 

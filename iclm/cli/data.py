@@ -11,9 +11,11 @@ logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from iclm.data.generate import TASKS
+
     sub = parser.add_subparsers(dest="data_command", required=True, metavar="ACTION")
     make = sub.add_parser("make", help="generate one task file (evals JSONL)")
-    make.add_argument("--task", required=True, choices=["acre", "raven", "pvr"])
+    make.add_argument("--task", required=True, choices=list(TASKS))
     make.add_argument("--render", default="text", choices=["text", "symbolic"])
     make.add_argument("--split", default="iid", help="acre: iid|comp|sys; pvr: iid|holdout")
     make.add_argument("--part", default="train", choices=["train", "test"], help="side of the split pair")
@@ -49,23 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _make(args: argparse.Namespace) -> int:
     from iclm.data.evals_format import write_jsonl
-    from iclm.data.generate import TaskSpec, generate_records
+    from iclm.data.generate import generate_records, task_fields, task_spec
 
-    names = (
-        "task",
-        "n",
-        "seed",
-        "render",
-        "split",
-        "part",
-        "config",
-        "complexity",
-        "aggregation",
-        "n_examples",
-        "holdout",
-        "candidates",
-    )
-    spec = TaskSpec(**{name: getattr(args, name) for name in names})
+    # the chosen task's fields that have a flag (the rest keep the spec's default); other tasks' flags unread
+    fields = {name: getattr(args, name) for name in task_fields(args.task) if hasattr(args, name)}
+    spec = task_spec(args.task, **fields)
     records = generate_records(spec)
     if args.n >= 2000:
         from tqdm import tqdm

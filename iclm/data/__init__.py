@@ -4,8 +4,9 @@ Torch-free on import; `iclm.data.collate` (ICLMCollator) imports torch when used
 """
 
 from iclm.data.examples import DataFileError, Example, LineError, LoaderLimits, LoadResult
-from iclm.data.generate import TaskSpec, generate_records, write_task_file
+from iclm.data.generate import TASKS, generate_records, task_spec, write_task_file
 from iclm.data.loader import dataset_name, load_examples
+from iclm.data.task_spec import TaskSpec
 
 __all__ = [
     "DataFileError",
@@ -13,10 +14,12 @@ __all__ = [
     "LineError",
     "LoadResult",
     "LoaderLimits",
+    "TASKS",
     "TaskSpec",
     "dataset_name",
     "generate_records",
     "load_examples",
+    "task_spec",
     "write_task_file",
 ]
 

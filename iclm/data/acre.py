@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from iclm.data.evals_format import message, record
+from iclm.data.task_spec import TaskSpec
 
 SHAPES: tuple[str, ...] = ("cube", "cylinder", "sphere")
 COLORS: tuple[str, ...] = ("gray", "red", "blue", "green", "brown", "purple", "cyan", "yellow")
@@ -325,6 +326,32 @@ def render_records(context: tuple[Panel, ...], queries: list[tuple[tuple[int, ..
 def render_puzzle(puzzle: AcrePuzzle, render: Render) -> list[dict]:
     """Evals records (one per query) exactly in the benchmark's wording."""
     return render_records(puzzle.context, [(q.objects, q.answer) for q in puzzle.queries], render)
+
+
+@dataclass(frozen=True, kw_only=True)
+class AcreSpec(TaskSpec):
+    """An ACRE file: split iid | comp | sys (with `part`, which side of the split pair)."""
+
+    task = "acre"
+
+    split: str = "iid"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.split not in ACRE_SPLITS:
+            raise ValueError(f"split must be one of {ACRE_SPLITS} for acre, got {self.split!r}")
+
+    @property
+    def dataset(self) -> str:
+        """e.g. "acre-text-comp"."""
+        return f"acre-{self.render}-{self.split}"
+
+    @property
+    def is_ood(self) -> bool:
+        return self.part == "test" and self.split != "iid"
+
+    def generate(self) -> list[dict]:
+        return generate_acre(self.n, self.seed, self.render, self.split, self.part)  # type: ignore[arg-type]
 
 
 def generate_acre(n: int, seed: int, render: Render, split: AcreSplit, part: Part) -> list[dict]:

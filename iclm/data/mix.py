@@ -18,8 +18,9 @@ import yaml
 
 from iclm.data.evals_format import write_json
 from iclm.data.examples import DEFAULT_LIMITS, LoaderLimits, LoadResult
-from iclm.data.generate import TaskSpec, write_task_file
+from iclm.data.generate import task_spec, write_task_file
 from iclm.data.loader import load_examples
+from iclm.data.task_spec import TaskSpec
 
 MANIFEST = "manifest.json"
 
@@ -99,9 +100,9 @@ def plan(config: MixConfig) -> list[tuple[MixEntry, TaskSpec]]:
     out = []
     for role, kwargs in jobs:
         n = config.n_train if role == "train" else config.n_test
-        probe = TaskSpec(n=n, **kwargs)
+        probe = task_spec(n=n, **kwargs)
         seed = config.seed * 1_000_003 + zlib.crc32(f"{probe.dataset}-{role}".encode()) % 1_000_000
-        spec = TaskSpec(n=n, seed=seed, **kwargs)
+        spec = task_spec(n=n, seed=seed, **kwargs)
         split = "ood" if spec.is_ood else "iid"
         entry = MixEntry(
             f"{spec.dataset}-{role}.jsonl", spec.dataset, spec.domain, role, split, spec.task, n, seed

@@ -51,9 +51,11 @@ import random
 import statistics
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 from iclm.data.evals_format import message, record
+from iclm.data.task_spec import TaskSpec
 
 Aggregation = Literal["sum", "min", "max", "median", "majority"]
 PvrSplit = Literal["iid", "holdout"]
@@ -152,6 +154,50 @@ def _remove_held_out(
 
 def _line(seq: list[int]) -> str:
     return "[" + ", ".join(str(v) for v in seq) + "] -> "
+
+
+@dataclass(frozen=True, kw_only=True)
+class PvrSpec(TaskSpec):
+    """A PVR file (symbolic only): complexity 0-9, aggregation of the window, n_examples in-context
+    examples per line, split iid | holdout (holdout: how many permutations the holdout split holds out)."""
+
+    task = "pvr"
+
+    render: Literal["text", "symbolic"] = "symbolic"
+    split: str = "iid"
+    complexity: int = 0
+    aggregation: str = "sum"
+    n_examples: int = DEFAULT_N_EXAMPLES
+    holdout: int = 1
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.render != "symbolic":
+            raise ValueError(f"render must be 'symbolic' for pvr, got {self.render!r}")
+        if self.split not in PVR_SPLITS:
+            raise ValueError(f"split must be one of {PVR_SPLITS} for pvr, got {self.split!r}")
+
+    @property
+    def dataset(self) -> str:
+        """e.g. "pvr-symbolic-c2-sum-holdout" (no aggregation at complexity 0)."""
+        agg = "" if self.complexity == 0 else f"-{self.aggregation}"
+        return f"pvr-symbolic-c{self.complexity}{agg}-{self.split}"
+
+    @property
+    def is_ood(self) -> bool:
+        return self.part == "test" and self.split != "iid"
+
+    def generate(self) -> list[dict]:
+        return generate_pvr(
+            self.n,
+            self.seed,
+            self.complexity,
+            self.aggregation,  # type: ignore[arg-type]
+            self.n_examples,
+            self.split,  # type: ignore[arg-type]
+            self.part,  # type: ignore[arg-type]
+            holdout=self.holdout,
+        )
 
 
 def generate_pvr(

@@ -67,6 +67,7 @@ from iclm.data.raven_model import (
 )
 from iclm.data.raven_render import panel_string
 from iclm.data.raven_rules import ComponentDraw, MPanel, draw_component
+from iclm.data.task_spec import TaskSpec
 
 __all__ = [
     "ANGLES",
@@ -172,6 +173,44 @@ def render_puzzle(puzzle: RavenPuzzle, render: Render) -> dict:
         msgs.append(message("user", f"{label}. {panel_string(panel, puzzle.config, render)}"))
     msgs.append(message("user", "The answer is "))
     return record(msgs, LETTERS[puzzle.answer], list(LETTERS))
+
+
+@dataclass(frozen=True, kw_only=True)
+class RavenSpec(TaskSpec):
+    """A RAVEN file: config (the configuration is the split: center_single trains, the others are o.o.d.);
+    candidates: "iraven" (answer sets with no context-free shortcut) or "benchmark" (as the benchmark's)."""
+
+    task = "raven"
+
+    config: str = "center_single"
+    candidates: str = "iraven"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.config not in CONFIGS:
+            raise ValueError(f"config must be one of {CONFIGS}, got {self.config!r}")
+        if self.candidates not in CANDIDATE_MODES:
+            raise ValueError(f"candidates must be one of {CANDIDATE_MODES}, got {self.candidates!r}")
+
+    @property
+    def dataset(self) -> str:
+        """e.g. "raven-symbolic-distribute_four" ("...-benchmark" with the benchmark's answer sets)."""
+        suffix = "-benchmark" if self.candidates == "benchmark" else ""  # answer sets with the shortcut
+        return f"raven-{self.render}-{self.config}{suffix}"
+
+    @property
+    def is_ood(self) -> bool:
+        return self.config != "center_single"
+
+    def generate(self) -> list[dict]:
+        return generate_raven(
+            self.n,
+            self.seed,
+            self.render,  # type: ignore[arg-type]
+            self.config,  # type: ignore[arg-type]
+            self.part,
+            candidates=self.candidates,
+        )
 
 
 def generate_raven(
