@@ -9,7 +9,6 @@ before any adapter is built) and tensors of the wrong shape or dtype or with NaN
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -19,6 +18,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from iclm.config import ICLMConfig
+from iclm.json_files import JsonFileError, read_json
+
+MAX_CONFIG_BYTES = 4 * 2**20  # config.json / training_config.json are a few KB; refuse megabytes unread
 
 if TYPE_CHECKING:
     from iclm.backbone import Backbone
@@ -136,9 +138,9 @@ def read_config(folder: Path) -> ICLMConfig:
     if not path.is_file():
         raise MissingCheckpointFileError(f"{path} is missing; a checkpoint folder needs config.json")
     try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{path} is not valid JSON: {err}") from err
+        data = read_json(path, "checkpoint config", max_bytes=MAX_CONFIG_BYTES)
+    except JsonFileError as err:
+        raise CheckpointError(str(err)) from err
     if not isinstance(data, dict) or data.get("model_type") != "iclm":
         got = data.get("model_type") if isinstance(data, dict) else type(data).__name__
         raise CheckpointError(f"{path}: model_type is {got!r}, expected 'iclm'")
@@ -217,8 +219,8 @@ def training_max_length(folder: str | os.PathLike | None) -> int | None:
     if folder is None:
         return None
     try:
-        config = json.loads((Path(folder) / "training_config.json").read_text(encoding="utf-8"))
+        config = read_json(Path(folder) / "training_config.json", "training config", MAX_CONFIG_BYTES)
         value = config.get("training", {}).get("max_length")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError):  # JsonFileError is a ValueError
         return None
     return value if isinstance(value, int) and value > 0 else None

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from iclm.evaluation.statistics import Interval, chance_accuracy, majority_accuracy, wilson_interval
+from iclm.json_files import read_json_object
 
 METHODS = ("greedy", "choice")
 
@@ -148,10 +149,7 @@ def write_outputs(predictions: list[dict], results: dict, out_dir, name: str = "
 def load_results(path: str | Path) -> dict[str, Any]:
     """Read a results.json written by `write_outputs`; a clear error if it is not one."""
     path = Path(path)
-    try:
-        results = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as error:
-        raise ValueError(f"{path}: cannot read evaluation results: {error}") from error
+    results = read_json_object(path, "evaluation results")  # JsonFileError (a ValueError), one line
     for key in ("readouts", "datasets", "splits"):
         if key not in results:
             raise ValueError(

@@ -20,6 +20,8 @@ import re
 import shutil
 from pathlib import Path
 
+from iclm.json_files import read_json_object
+
 logger = logging.getLogger(__name__)
 
 MANIFEST = "checkpoint_manifest.json"
@@ -95,9 +97,9 @@ def incomplete_reason(folder: Path) -> str | None:
     if not manifest_path.is_file():
         return None if (folder / TRAINER_STATE).is_file() else f"no {MANIFEST} and no {TRAINER_STATE}"
     try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest = read_json_object(manifest_path, "checkpoint manifest")
         step, files = int(manifest["step"]), dict(manifest["files"])
-    except (ValueError, KeyError, TypeError) as error:
+    except (ValueError, KeyError, TypeError) as error:  # JsonFileError is a ValueError
         return f"{MANIFEST} is unreadable: {error}"
     if step != step_of(folder):
         return f"{MANIFEST} says step {step}, the folder is {folder.name}"
