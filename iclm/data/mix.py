@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import zlib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -128,12 +128,38 @@ def build_mix(config: MixConfig, out_dir: str | os.PathLike[str], progress: bool
 
 
 def read_manifest(out_dir: str | os.PathLike[str]) -> list[MixEntry]:
-    """Entries of a mixture folder's manifest.json."""
-    import json
+    """Entries of a mixture folder's manifest.json; ValueError naming the file and field when it is not one
+    (no `files`, an unknown or missing key, a wrong type, or a file name that leaves the folder)."""
+    from iclm.json_files import read_json_object
 
     path = Path(out_dir) / MANIFEST
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    return [MixEntry(**item) for item in raw["files"]]
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: {out_dir} is not a `python -m iclm data mix` folder")
+    raw = read_json_object(path, "data mix manifest")
+    if not isinstance(raw.get("files"), list):
+        raise ValueError(
+            f"{path}: field 'files' must be a list of entries, got {type(raw.get('files')).__name__}"
+        )
+    return [_manifest_entry(path, index, item) for index, item in enumerate(raw["files"])]
+
+
+def _manifest_entry(path: Path, index: int, item: Any) -> MixEntry:
+    where = f"{path}: field 'files[{index}]"
+    if not isinstance(item, dict):
+        raise ValueError(f"{where}' must be an object, got {type(item).__name__}")
+    known = {f.name: f for f in fields(MixEntry)}
+    unknown = sorted(set(item) - set(known))
+    missing = sorted(name for name, f in known.items() if f.default is MISSING and name not in item)
+    if unknown or missing:
+        raise ValueError(f"{where}': unknown keys {unknown}, missing keys {missing}")
+    for name, value in item.items():
+        expected = int if known[name].type == "int" else str
+        if type(value) is not expected:
+            raise ValueError(f"{where}.{name}' must be a {expected.__name__}, got {value!r:.60}")
+    name = item["file"]
+    if not name or Path(name).name != name or name in (".", ".."):
+        raise ValueError(f"{where}.file' = {name!r:.60} must name a file inside the mix folder")
+    return MixEntry(**item)
 
 
 def load_mix(

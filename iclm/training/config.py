@@ -36,8 +36,8 @@ def _check_positive(name: str, value: Any, *, integer: bool, allow_zero: bool = 
 
 @dataclass(frozen=True)
 class ModelSection:
-    """Mapped onto `iclm.config.ICLMConfig` (see docs/api.md). `num_domains` is K; with
-    `router.kind: oracle` it is derived from the number of training datasets (leave it out)."""
+    """Mapped onto `iclm.config.ICLMConfig` (see docs/api.md). `num_domains` is K; with a router kind whose
+    routes are the domain ids (`router.kind: oracle`) it is the number of training datasets (leave it out)."""
 
     variant: str = "iclm"
     num_domains: int | None = None
@@ -216,11 +216,44 @@ def load_train_config(path: str | Path) -> TrainConfig:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"training config {path} does not exist")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ValueError(f"{path}: {size:,} bytes; a training config has at most {MAX_CONFIG_BYTES:,}")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text (byte {error.start}); save the config as UTF-8") from error
+    try:
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ValueError(f"{path}: not valid YAML: {error}") from error
+        raise ValueError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from error
+    _check_expanded_size(raw, str(path))
     return config_from_dict(raw, str(path))
+
+
+MAX_CONFIG_BYTES = 1 * 2**20
+MAX_CONFIG_VALUES = 100_000  # scalars after YAML aliases are expanded; a real config has ~60
+
+
+def _check_expanded_size(raw: Any, source: str) -> None:
+    """Refuse configs whose aliases expand into more values than any config needs: PyYAML shares aliased
+    nodes, so a few hundred bytes of nested anchors ("billion laughs") load cheaply but become megabytes
+    once written out as training_config.json. Counted by walking, stopping at the limit."""
+    budget = MAX_CONFIG_VALUES
+    stack = [raw]
+    while stack:
+        value = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ValueError(
+                f"{source}: more than {MAX_CONFIG_VALUES:,} values once YAML anchors and aliases are "
+                "expanded; write the config out without nested aliases"
+            )
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend(value)
 
 
 def save_train_config(config: TrainConfig, path: str | Path, extra: dict[str, Any] | None = None) -> None:

@@ -14,6 +14,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from iclm.json_files import JsonFileError, iter_json_lines
+
 logger = logging.getLogger(__name__)
 
 
@@ -61,13 +63,12 @@ class MetricsWriter:
 
 
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
-    """All complete records of a metrics.jsonl (a torn or invalid line is skipped with a warning)."""
+    """All complete records of a metrics.jsonl (a torn or invalid line is skipped with a warning naming it;
+    an unreadable file raises JsonFileError, one line)."""
     records = []
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
-            logger.warning("%s line %d is not valid JSON; skipped", path, number)
+    for _, record in iter_json_lines(path, "metrics file"):
+        if isinstance(record, JsonFileError):
+            logger.warning("%s; skipped", record)
+        else:
+            records.append(record)
     return records
