@@ -20,6 +20,7 @@ aggregation or a new module is made here once. Saved analysis artifacts and the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Literal
 
 import torch
@@ -44,7 +45,7 @@ class Readout:
     drop_module: DropModule | None = None
     route_shift: int = 0
 
-    @property
+    @cached_property
     def intervention(self) -> Intervention:
         """The run this readout reads (the value `forward(intervention=...)` takes)."""
         return Intervention(self.force_route, self.route_shift, self.drop_module)

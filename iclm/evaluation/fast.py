@@ -48,10 +48,17 @@ class Scorer:
 
     def __init__(self, model, states: ModuleStates, items: list[BatchItem]) -> None:
         self.model, self.states, self.items = model, states, items
+        self._read: dict[tuple[Readout, int], tuple[str | None, str | None]] = {}
+
+    def modules(self, readout: Readout, row: int) -> tuple[str | None, str | None]:
+        """`module_names` of (readout, row), kept: it is asked at every scored point."""
+        key = (readout, row)
+        if key not in self._read:
+            self._read[key] = module_names(self.model.config, readout, self.items[row])
+        return self._read[key]
 
     def keys(self, readout: Readout, row: int, prefix: tuple[int, ...]) -> set[StateKey]:
-        modules = module_names(self.model.config, readout, self.items[row])
-        return {(m, row, prefix) for m in modules if m is not None}
+        return {(m, row, prefix) for m in self.modules(readout, row) if m is not None}
 
     def logprobs(self, readout: Readout, points: list[tuple[int, tuple[int, ...]]]) -> Tensor:
         """(N, V) next-token log-probabilities of `readout` after each (row, prefix) (states ensured)."""
@@ -60,7 +67,7 @@ class Scorer:
             chunk = points[start : start + LOGIT_ROWS]
             inv, dom = [], []
             for row, prefix in chunk:
-                i, d = module_names(self.model.config, readout, self.items[row])
+                i, d = self.modules(readout, row)
                 inv.append(self.states.state(i, row, prefix) if i else None)
                 dom.append(self.states.state(d, row, prefix) if d else None)
             logits = readout_logits(self.model, readout.field, _stack(inv), _stack(dom))  # (n, V)
