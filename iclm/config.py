@@ -7,14 +7,14 @@ invalid value raises ``ValueError`` naming the field and the value; unknown keys
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from transformers import PretrainedConfig
 
 from iclm.aggregation import AGGREGATIONS
 from iclm.routers import router_kind
+from iclm.validation import check_choice, check_number, check_registered
 
 Variant = Literal["iclm", "no_invariant", "baseline"]
 Execution = Literal["sparse", "dense"]
@@ -55,38 +55,11 @@ _HF_KEYS = frozenset(
 )
 
 
-def _check_choice(name: str, value: Any, literal: Any) -> None:
-    options = get_args(literal)
-    if value not in options:
-        raise ValueError(f"{name}={value!r} is invalid; choose one of {list(options)}")
-
-
 # Documented upper bounds, checked before anything is allocated (a config.json naming K = 10**9 would
 # otherwise build a billion adapters): K, LoRA rank, router projection size.
 MAX_NUM_DOMAINS = 64
 MAX_LORA_RANK = 1024
 MAX_PROJECTION_DIM = 8192
-
-
-def check_number(
-    name: str,
-    value: Any,
-    *,
-    low: float,
-    high: float = math.inf,
-    integer: bool = False,
-    strict_low: bool = False,
-) -> None:
-    """Raise ValueError naming `name` and `value` unless value is a finite number (an int if `integer`)
-    with low <= value <= high (low < value with `strict_low`). The one numeric check of every config."""
-    kind = int if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise ValueError(f"{name}={value!r} is invalid; expected {'an int' if integer else 'a number'}")
-    if isinstance(value, float) and not math.isfinite(value):  # ints are finite (and may exceed a float)
-        raise ValueError(f"{name}={value!r} is invalid; expected a finite number")
-    if value < low or (strict_low and value == low) or value > high:
-        bound = f"{'>' if strict_low else '>='} {low}" + (f" and <= {high}" if high != math.inf else "")
-        raise ValueError(f"{name}={value!r} is invalid; expected {bound}")
 
 
 def _from_dict(cls: type, name: str, value: Any) -> Any:
@@ -219,13 +192,10 @@ class ICLMConfig(PretrainedConfig):
 
     def _validate_top_level(self) -> None:
         check_number("num_domains", self.num_domains, low=1, high=MAX_NUM_DOMAINS, integer=True)
-        _check_choice("variant", self.variant, Variant)
-        if not isinstance(self.aggregation, str) or self.aggregation not in AGGREGATIONS:
-            raise ValueError(
-                f"aggregation={self.aggregation!r} is invalid; choose one of {list(AGGREGATIONS)}"
-            )
-        _check_choice("execution", self.execution, Execution)
-        _check_choice("recompute", self.recompute, Recompute)
+        check_choice("variant", self.variant, Variant)
+        check_registered("aggregation", self.aggregation, AGGREGATIONS)
+        check_choice("execution", self.execution, Execution)
+        check_choice("recompute", self.recompute, Recompute)
         check_number("recompute_share", self.recompute_share, low=0.0, high=1.0, strict_low=True)
         if self.recompute == "invariant" and not self.has_invariant:
             raise ValueError(

@@ -11,27 +11,18 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import yaml
 
-from iclm.config import MAX_NUM_DOMAINS, ICLMConfig, check_number
+from iclm.config import MAX_NUM_DOMAINS, ICLMConfig
 from iclm.routers import router_kind
+from iclm.validation import check_choice, check_flag, check_number, check_positive
 
 Split = Literal["iid", "ood"]
 # Learning-rate schedules after warm-up. "constant" keeps the rate flat, so the checkpoint at step N of a
 # long run is the N-step run itself: the step count can be read off a learning curve afterwards.
 LrSchedule = Literal["linear", "constant", "cosine"]
-
-
-def _check_choice(name: str, value: Any, literal: Any) -> None:
-    if value not in get_args(literal):
-        raise ValueError(f"{name}={value!r} is invalid; choose one of {list(get_args(literal))}")
-
-
-def _check_positive(name: str, value: Any, *, integer: bool, allow_zero: bool = False) -> None:
-    """A finite number > 0 (>= 0 with `allow_zero`); `iclm.config.check_number` does the checking."""
-    check_number(name, value, low=0, integer=integer, strict_low=not allow_zero)
 
 
 @dataclass(frozen=True)
@@ -73,7 +64,7 @@ class EvalFile:
     def __post_init__(self) -> None:
         if not isinstance(self.path, str) or not self.path:
             raise ValueError(f"data.eval.path={self.path!r} is invalid; expected a file path")
-        _check_choice("data.eval.split", self.split, Split)
+        check_choice("data.eval.split", self.split, Split)
 
 
 @dataclass(frozen=True)
@@ -94,9 +85,9 @@ class DataSection:
             raise ValueError(
                 f"data.train={list(self.train)!r} / data.mix={self.mix!r}: give exactly one of them"
             )
-        _check_positive("data.probe_size", self.probe_size, integer=True)
+        check_positive("data.probe_size", self.probe_size, integer=True)
         if self.limit_per_dataset is not None:
-            _check_positive("data.limit_per_dataset", self.limit_per_dataset, integer=True)
+            check_positive("data.limit_per_dataset", self.limit_per_dataset, integer=True)
 
 
 @dataclass(frozen=True)
@@ -128,21 +119,20 @@ class TrainingSection:
 
     def __post_init__(self) -> None:
         check_number("training.learning_rate", self.learning_rate, low=0.0, high=1.0, strict_low=True)
-        _check_positive("training.epochs", self.epochs, integer=False)
+        check_positive("training.epochs", self.epochs, integer=False)
         for name in ("batch_size", "grad_accumulation", "log_every", "save_every", "keep_last"):
-            _check_positive(f"training.{name}", getattr(self, name), integer=True)
+            check_positive(f"training.{name}", getattr(self, name), integer=True)
         for name in ("max_length", "router_init_examples"):
-            _check_positive(f"training.{name}", getattr(self, name), integer=True)
+            check_positive(f"training.{name}", getattr(self, name), integer=True)
         for name in ("warmup_steps", "seed"):
-            _check_positive(f"training.{name}", getattr(self, name), integer=True, allow_zero=True)
-        _check_choice("training.lr_schedule", self.lr_schedule, LrSchedule)
-        _check_positive("training.weight_decay", self.weight_decay, integer=False, allow_zero=True)
-        _check_positive("training.max_grad_norm", self.max_grad_norm, integer=False, allow_zero=True)
+            check_positive(f"training.{name}", getattr(self, name), integer=True, allow_zero=True)
+        check_choice("training.lr_schedule", self.lr_schedule, LrSchedule)
+        check_positive("training.weight_decay", self.weight_decay, integer=False, allow_zero=True)
+        check_positive("training.max_grad_norm", self.max_grad_norm, integer=False, allow_zero=True)
         if self.max_steps is not None:
-            _check_positive("training.max_steps", self.max_steps, integer=True)
+            check_positive("training.max_steps", self.max_steps, integer=True)
         for name in ("bf16", "tensorboard", "cache_router_embeddings", "pack_shared_context"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"training.{name}={getattr(self, name)!r} is invalid; expected true/false")
+            check_flag(f"training.{name}", getattr(self, name))
         if not isinstance(self.output_dir, str) or not self.output_dir:
             raise ValueError(f"training.output_dir={self.output_dir!r} is invalid; expected a folder path")
 
