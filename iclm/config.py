@@ -237,3 +237,11 @@ class ICLMConfig(PretrainedConfig):
             if name == "adapters":
                 output[name]["target_modules"] = list(output[name]["target_modules"])
         return output
+
+
+# ICLMConfig's own fields (not transformers' PretrainedConfig ones), in declaration order: the keys a
+# training YAML's `model` section may name (iclm.training.config reads that section straight into ICLMConfig).
+ICLM_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(ICLMConfig) if f.name in vars(ICLMConfig).get("__annotations__", {})
+)
+SUBCONFIG_FIELDS: tuple[str, ...] = tuple(_SUBCONFIGS)

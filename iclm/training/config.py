@@ -1,7 +1,8 @@
 """Typed training configuration, loaded from YAML: `TrainConfig(model, data, training)`.
 
-Every section is a frozen dataclass; unknown keys raise `ValueError` naming the key, the section and the
-YAML file; invalid values raise `ValueError` naming field and value. `TrainConfig.to_dict()` is what
+The `model` section is read straight into `iclm.config.ICLMConfig` (its keys are ICLMConfig's fields); the
+`data` and `training` sections are frozen dataclasses. Unknown keys raise `ValueError` naming the key, the
+section and the YAML file; invalid values raise `ValueError` naming field and value. `TrainConfig.to_dict()` is what
 gets written beside the trained model as `training_config.json`.
 """
 
@@ -15,7 +16,7 @@ from typing import Any, Literal
 
 import yaml
 
-from iclm.config import MAX_NUM_DOMAINS, ICLMConfig
+from iclm.config import ICLM_FIELDS, SUBCONFIG_FIELDS, ICLMConfig
 from iclm.routers import router_kind
 from iclm.validation import check_choice, check_flag, check_number, check_positive
 
@@ -25,32 +26,23 @@ Split = Literal["iid", "ood"]
 LrSchedule = Literal["linear", "constant", "cosine"]
 
 
-@dataclass(frozen=True)
-class ModelSection:
-    """Mapped onto `iclm.config.ICLMConfig` (see docs/api.md). `num_domains` is K; with a router kind whose
-    routes are the domain ids (`router.kind: oracle`) it is the number of training datasets (leave it out)."""
+# The `model` keys of a training YAML: ICLMConfig's own fields but dataset_names (the data gives them).
+MODEL_KEYS: tuple[str, ...] = tuple(name for name in ICLM_FIELDS if name != "dataset_names")
 
-    variant: str = "iclm"
-    num_domains: int | None = None
-    router: dict = field(default_factory=dict)
-    adapters: dict = field(default_factory=dict)
-    loss_weights: dict = field(default_factory=dict)
-    aggregation: str = "projected"
-    execution: str = "sparse"
-    recompute: str = "none"
-    recompute_share: float = 1.0
-    backbone: str = "tiny"
 
-    def __post_init__(self) -> None:
-        for name in ("router", "adapters", "loss_weights"):
-            if not isinstance(getattr(self, name), dict):
-                raise ValueError(f"model.{name}={getattr(self, name)!r} is invalid; expected a mapping")
-        if self.num_domains is not None:
-            check_number("model.num_domains", self.num_domains, low=1, high=MAX_NUM_DOMAINS, integer=True)
-        try:  # every model field is checked here, so a bad value names the YAML file before any loading
-            ICLMConfig(**_iclm_fields(self, self.num_domains or 1, []))
-        except ValueError as error:
-            raise ValueError(f"model.{error}") from error
+def _model_config(written: dict[str, Any]) -> ICLMConfig:
+    """The YAML's `model` mapping read straight into `ICLMConfig`, which checks every value, so a bad one
+    names the YAML file before anything loads. K is `num_domains` as written, else 2; with a router kind
+    whose routes are the domain ids (`router.kind: oracle`) it is the number of training datasets, which
+    `iclm_config` sets once the data is read (leave `num_domains` out)."""
+    for name in SUBCONFIG_FIELDS:
+        if name in written and not isinstance(written[name], dict):
+            raise ValueError(f"model.{name}={written[name]!r} is invalid; expected a mapping")
+    fields = {k: v for k, v in written.items() if not (k == "num_domains" and v is None)}
+    try:
+        return ICLMConfig(**fields)
+    except ValueError as error:
+        raise ValueError(f"model.{error}") from error
 
 
 @dataclass(frozen=True)
@@ -139,27 +131,43 @@ class TrainingSection:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The whole training run: what model, on what data, trained how."""
+    """The whole training run: what model, on what data, trained how. `model` is the YAML's model section
+    as an `ICLMConfig` (`iclm_config` completes it with the data's dataset names); `model_as_written` is
+    that section as the YAML wrote it, for training_config.json and to tell a written K from the default."""
 
-    model: ModelSection
+    model: ICLMConfig
     data: DataSection
     training: TrainingSection
+    model_as_written: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """training_config.json: the model section as written (every key, unwritten ones at their default:
+        sub-configs {} and num_domains null, "from the data"), then the data and training sections."""
+        defaults = {f.name: f.default for f in dataclasses.fields(ICLMConfig) if f.name in MODEL_KEYS}
+        defaults |= {name: {} for name in SUBCONFIG_FIELDS} | {"num_domains": None}
+        model = {name: self.model_as_written.get(name, defaults[name]) for name in MODEL_KEYS}
+        return {
+            "model": model,
+            "data": dataclasses.asdict(self.data),
+            "training": dataclasses.asdict(self.training),
+        }
 
     def replace_training(self, **changes: Any) -> TrainConfig:
         """A copy with some `training` fields changed (CLI overrides such as --max-steps)."""
         return dataclasses.replace(self, training=dataclasses.replace(self.training, **changes))
 
 
-def _section(cls: type, name: str, raw: Any, source: str) -> dict[str, Any]:
+def _keys(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+def _section(known: tuple[str, ...], name: str, raw: Any, source: str) -> dict[str, Any]:
+    """The mapping `raw` (None: empty) of section `name`, refused when it names a key outside `known`."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
         raise ValueError(f"{source}: section '{name}' must be a mapping, got {type(raw).__name__}")
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - known)
+    unknown = sorted(set(raw) - set(known))
     if unknown:
         raise ValueError(
             f"{source}: unknown key(s) {unknown} in section '{name}'; valid keys are {sorted(known)}"
@@ -178,27 +186,30 @@ def _as_tuple(value: Any, name: str, source: str) -> tuple:
 
 
 def _data_section(raw: Any, source: str) -> DataSection:
-    values = _section(DataSection, "data", raw, source)
+    values = _section(_keys(DataSection), "data", raw, source)
     values["train"] = _as_tuple(values.get("train"), "data.train", source)
     values["probe"] = _as_tuple(values.get("probe"), "data.probe", source)
     evals = []
     for item in _as_tuple(values.get("eval"), "data.eval", source):
         item = {"path": item} if isinstance(item, str) else item
-        evals.append(EvalFile(**_section(EvalFile, "data.eval[]", item, source)))
+        evals.append(EvalFile(**_section(_keys(EvalFile), "data.eval[]", item, source)))
     values["eval"] = tuple(evals)
     return DataSection(**values)
 
 
 def config_from_dict(raw: Any, source: str = "<dict>") -> TrainConfig:
     """Build and validate a `TrainConfig` from a parsed mapping; `source` names the file in errors."""
-    top = _section(TrainConfig, "<top level>", raw, source)
+    top = _section(("model", "data", "training"), "<top level>", raw, source)
     try:
-        model = ModelSection(**_section(ModelSection, "model", top.get("model"), source))
+        written = _section(MODEL_KEYS, "model", top.get("model"), source)
+        model = _model_config(written)
         data = _data_section(top.get("data"), source)
-        training = TrainingSection(**_section(TrainingSection, "training", top.get("training"), source))
+        training = TrainingSection(
+            **_section(_keys(TrainingSection), "training", top.get("training"), source)
+        )
     except (TypeError, ValueError) as error:
         raise ValueError(f"{source}: {error}") from error
-    return TrainConfig(model=model, data=data, training=training)
+    return TrainConfig(model=model, data=data, training=training, model_as_written=written)
 
 
 def load_train_config(path: str | Path) -> TrainConfig:
@@ -255,12 +266,12 @@ def save_train_config(config: TrainConfig, path: str | Path, extra: dict[str, An
     tmp.replace(path)
 
 
-def to_iclm_config(section: ModelSection, dataset_names: list[str]) -> ICLMConfig:
-    """The `ICLMConfig` for this run. K = `num_domains` (default 2); with a router whose routes are the
-    domain ids (`needs_domain_ids`: oracle) K = the number of training datasets (route = dataset index),
-    and a different explicit `num_domains` is an error."""
-    kind = section.router.get("kind", "vq")
-    num_domains = section.num_domains
+def iclm_config(config: TrainConfig, dataset_names: list[str]) -> ICLMConfig:
+    """The `ICLMConfig` of this run: the model section with the training data's dataset names. K =
+    `num_domains` (default 2); with a router whose routes are the domain ids (`needs_domain_ids`: oracle)
+    K = the number of training datasets (route = dataset index), and a different written K is an error."""
+    kind = config.model.router.kind
+    num_domains = config.model_as_written.get("num_domains")
     if router_kind(kind).needs_domain_ids:
         if num_domains is not None and num_domains != len(dataset_names):
             raise ValueError(
@@ -268,20 +279,5 @@ def to_iclm_config(section: ModelSection, dataset_names: list[str]) -> ICLMConfi
                 f"the number of training datasets ({len(dataset_names)}: {dataset_names}); leave it out"
             )
         num_domains = len(dataset_names)
-    return ICLMConfig(**_iclm_fields(section, num_domains or 2, dataset_names))
-
-
-def _iclm_fields(section: ModelSection, num_domains: int, dataset_names: list[str]) -> dict[str, Any]:
-    return {
-        "num_domains": num_domains,
-        "variant": section.variant,
-        "router": dict(section.router),
-        "adapters": dict(section.adapters),
-        "loss_weights": dict(section.loss_weights),
-        "aggregation": section.aggregation,
-        "execution": section.execution,
-        "recompute": section.recompute,
-        "recompute_share": section.recompute_share,
-        "backbone": section.backbone,
-        "dataset_names": list(dataset_names),
-    }
+    fields = config.model_as_written | {"num_domains": num_domains or 2, "dataset_names": list(dataset_names)}
+    return ICLMConfig(**fields)

@@ -23,7 +23,7 @@ from transformers import TrainingArguments, set_seed
 
 from iclm.training import checkpoints as run_checkpoints
 from iclm.training import data as run_data
-from iclm.training.config import TrainConfig, save_train_config, to_iclm_config
+from iclm.training.config import TrainConfig, iclm_config, save_train_config
 from iclm.training.metrics_log import MetricsWriter
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def build_model(config: TrainConfig, dataset_names: list[str]):
     from iclm.backbone import load_backbone
     from iclm.model import ICLMForCausalLM
 
-    model = ICLMForCausalLM.from_config_and_backbone(to_iclm_config(config.model, dataset_names))
+    model = ICLMForCausalLM.from_config_and_backbone(iclm_config(config, dataset_names))
     tokenizer = getattr(model, "tokenizer", None)
     if tokenizer is None:
         tokenizer = load_backbone(config.model.backbone).tokenizer
