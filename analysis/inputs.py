@@ -130,7 +130,7 @@ def resolve_max_length(max_length: int | None, checkpoint: str | os.PathLike | N
 
 def with_longest_answer(example, tokenizer):
     """The example with its answer replaced by the longest (in tokens) of its gold answer and choices: the
-    prompt is then cut exactly as `iclm.evaluate` cuts it (one prompt that fits every answer)."""
+    prompt is then cut exactly as `iclm.evaluation.run` cuts it (one prompt that fits every answer)."""
     if not example.choices:
         return example
     answers = [example.answer, *example.choices]

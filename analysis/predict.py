@@ -78,7 +78,7 @@ def make_collator(model, tokenizer, examples: Sequence, max_length: int | None =
 
 def route_batch(model, collator, examples: Sequence) -> dict[str, Tensor]:
     """The collated batch (on the model's device) that routes `examples`: each prompt cut to fit its longest
-    answer (gold or choice), as `iclm.evaluate` cuts it; the router reads its prompt_mask tokens."""
+    answer (gold or choice), as `iclm.evaluation.run` cuts it; the router reads its prompt_mask tokens."""
     from analysis.inputs import with_longest_answer
 
     fitted = [with_longest_answer(e, collator.tokenizer) for e in examples]

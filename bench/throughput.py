@@ -105,10 +105,10 @@ def _model(args):
 
 
 def bench_evaluation(model, examples: list, device: str) -> dict:
-    """Examples/s and achieved GFLOP/s of `iclm.evaluate` with and without shared contexts."""
+    """Examples/s and achieved GFLOP/s of `iclm.evaluation.run` with and without shared contexts."""
     import torch
 
-    from iclm.evaluate import evaluate
+    from iclm.evaluation.run import evaluate
     from iclm.readout import readouts
 
     n_readouts = len(readouts(model.config))

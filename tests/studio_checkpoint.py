@@ -72,7 +72,7 @@ def _train(root: Path, name: str, variant: str, train: list[str], test: list[str
 def _evaluate_and_analyze(run_dir: Path, test: list[str]) -> None:
     from analysis.collect import collect
     from iclm.data import load_examples
-    from iclm.evaluate import evaluate, write_evaluation
+    from iclm.evaluation.run import evaluate, write_evaluation
     from iclm.model import ICLMForCausalLM
 
     model = ICLMForCausalLM.from_pretrained(str(run_dir))

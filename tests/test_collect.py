@@ -161,7 +161,7 @@ def test_routes_equal_the_collator_batch_routes_and_the_evaluation_routes(traine
     from analysis import predict
     from iclm.data.collate import ICLMCollator
     from iclm.data.loader import load_examples
-    from iclm.evaluate import evaluate
+    from iclm.evaluation.run import evaluate
     from iclm.model import ICLMForCausalLM
 
     files = sorted(str(p) for p in (trained_checkpoint.parents[1] / "data").glob("*-test.jsonl"))

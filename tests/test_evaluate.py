@@ -1,4 +1,5 @@
-"""`iclm.evaluate` on a trained tiny model: accuracies equal hand-computed ones, oracle routing, reports."""
+"""`iclm.evaluation.run` on a trained tiny model: accuracies equal hand-computed ones, oracle routing,
+reports."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from test_train import toy_config
 
 from iclm.data.collate import ICLMCollator
 from iclm.data.examples import Example
-from iclm.evaluate import evaluate, write_evaluation
 from iclm.evaluation import report, scoring
+from iclm.evaluation.run import evaluate, write_evaluation
 from iclm.model import ICLMForCausalLM
 from iclm.readout import readouts as readout_list
 from iclm.training.config import config_from_dict
@@ -237,7 +238,7 @@ def test_evaluate_predictions_equal_reference_for_every_readout(make_iclm):
 
 def test_truncated_prompts_are_counted_in_a_warning(make_iclm, caplog):
     model = make_iclm(perturb=True, num_domains=2)
-    with caplog.at_level("WARNING", logger="iclm.evaluate"):
+    with caplog.at_level("WARNING", logger="iclm.evaluation.run"):
         evaluate(model, model.tokenizer, FAST_EXAMPLES, max_length=30, progress=False)
     assert "2 of 4 prompts (2 of them o.o.d.) do not fit max_length=30" in caplog.text
 

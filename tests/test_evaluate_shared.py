@@ -8,10 +8,10 @@ import torch
 from iclm.data import acre
 from iclm.data.evals_format import write_jsonl
 from iclm.data.loader import load_examples
-from iclm.evaluate import evaluate
 from iclm.evaluation import fast
 from iclm.evaluation.groups import MIN_SHARED_TOKENS, group_prompts
 from iclm.evaluation.prompts import encode_prompts
+from iclm.evaluation.run import evaluate
 from iclm.evaluation.states import ModuleStates, pad_rows, shared_router_embeddings
 from iclm.readout import readouts as readout_list
 

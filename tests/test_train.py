@@ -13,11 +13,11 @@ import pytest
 import torch
 from transformers import TrainerCallback
 
-from iclm.train import ICLMTrainer
 from iclm.training import state_io
 from iclm.training.config import config_from_dict, load_train_config
 from iclm.training.metrics_log import read_metrics
 from iclm.training.run import build_model, run_training
+from iclm.training.trainer import ICLMTrainer
 
 PROBE_FIELDS = ("codebook_perplexity", "router_purity", "router_nmi", "probe_loss")
 PER_MODULE_FIELDS = ("mi_batch", "mi_ksg", "cka", "pearson", "probe_routing_fraction", "routing_fraction")

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ValueError) as error:
         logger.error("%s", error)
         return 2
-    from iclm.evaluate import write_evaluation
+    from iclm.evaluation.run import write_evaluation
 
     write_evaluation(evaluation, out, name)
     if others:
@@ -91,7 +91,7 @@ def _evaluate(args: argparse.Namespace):
 
 
 def _load_and_evaluate(args: argparse.Namespace):
-    from iclm.evaluate import evaluate
+    from iclm.evaluation.run import evaluate
     from iclm.model import ICLMForCausalLM
     from iclm.training.data import load_files, load_mix_role
 

@@ -1,1 +1,2 @@
-"""Evaluation support for `iclm.evaluate`: batched scoring by readout, aggregation and reports."""
+"""Evaluation: `run.evaluate` (accuracy of a checkpoint per dataset and readout) and its parts: batched
+scoring by readout, shared contexts, module states, statistics and reports."""

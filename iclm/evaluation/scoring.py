@@ -4,9 +4,9 @@ A *readout* (`iclm.readout`: model, invariant, domain_k, oracle; `readouts(confi
 one way to get a next-token distribution out of a model; the oracle readout's routes come from `oracle_map`:
 every example of a training domain goes to that domain's module. `choice_scores` and `greedy_batch` below run
 one full forward per choice and per greedy token: the simple reference (tests, single examples);
-`iclm.evaluate` gets the same numbers much faster through `iclm.evaluation.fast`. Batches are right-padded,
-so with causal attention every example's scores equal those of an unpadded run; the prompt mask keeps routes
-fixed by the prompt.
+`iclm.evaluation.run` gets the same numbers much faster through `iclm.evaluation.fast`. Batches are
+right-padded, so with causal attention every example's scores equal those of an unpadded run; the prompt mask
+keeps routes fixed by the prompt.
 """
 
 from __future__ import annotations

@@ -1,1 +1,3 @@
-"""Training support for `iclm.train`: typed YAML config, metrics writer, probe-set metrics, callbacks."""
+"""Training: `run.run_training` (one resumable run from a `config.TrainConfig`), `trainer.ICLMTrainer` (the
+transformers Trainer it drives), the typed YAML config, metrics writer, probe-set metrics and safe
+checkpoints."""

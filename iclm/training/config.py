@@ -2,8 +2,8 @@
 
 The `model` section is read straight into `iclm.config.ICLMConfig` (its keys are ICLMConfig's fields); the
 `data` and `training` sections are frozen dataclasses. Unknown keys raise `ValueError` naming the key, the
-section and the YAML file; invalid values raise `ValueError` naming field and value. `TrainConfig.to_dict()` is what
-gets written beside the trained model as `training_config.json`.
+section and the YAML file; invalid values raise `ValueError` naming field and value (`iclm.validation`).
+`TrainConfig.to_dict()` is what gets written beside the trained model as `training_config.json`.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from iclm.training import checkpoints as run_checkpoints
 from iclm.training import data as run_data
 from iclm.training.config import TrainConfig, iclm_config, save_train_config
 from iclm.training.metrics_log import MetricsWriter
+from iclm.training.trainer import ICLMTrainer
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,6 @@ def run_training(
     """Train (or resume) the run described by `config`; returns where it went and how far it got.
     `trainer_cls` (an `ICLMTrainer` subclass) and extra `callbacks` are extension points."""
     from iclm.data.collate import ICLMCollator
-    from iclm.train import ICLMTrainer
 
     overrides = {k: v for k, v in (("output_dir", output_dir), ("max_steps", max_steps)) if v is not None}
     config = config.replace_training(**overrides) if overrides else config

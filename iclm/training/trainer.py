@@ -350,12 +350,3 @@ def _flatten(record: dict[str, Any], prefix: str = "") -> dict[str, float]:
         elif isinstance(value, int | float) and not isinstance(value, bool):
             flat[name] = float(value)
     return flat
-
-
-def __getattr__(name: str) -> Any:
-    """`iclm.train.run_training` lives in `iclm.training.run` (kept out of this file to keep it small)."""
-    if name in ("run_training", "TrainResult"):
-        from iclm.training import run
-
-        return getattr(run, name)
-    raise AttributeError(f"module 'iclm.train' has no attribute {name!r}")
