@@ -1,33 +1,17 @@
 """ICLM engine: independent causal language modules on one frozen base model with LoRA adapters.
 
 `import iclm` registers `ICLMConfig` / `ICLMForCausalLM` with transformers' AutoConfig and
-AutoModelForCausalLM, so `AutoModelForCausalLM.from_pretrained(checkpoint)` works afterwards. The one
-exception is `python -m iclm ...`: the CLI imports heavy parts only in the subcommands that need them
-(`python -m iclm data` never pays for torch); importing `iclm.model` always registers.
-Public names are resolved lazily: `iclm.ICLMConfig`, `iclm.ICLMForCausalLM`, `iclm.load_backbone`, ...
+AutoModelForCausalLM, so `AutoModelForCausalLM.from_pretrained(checkpoint)` works afterwards, and binds the
+public names (`iclm.ICLMConfig`, `iclm.ICLMForCausalLM`, `iclm.load_backbone`, ...; each lives in the module
+named beside it below). The one exception is `python -m iclm ...`: the CLI imports heavy parts only in the
+subcommands that need them (`python -m iclm data` never pays for torch), so nothing is imported here then;
+importing `iclm.model` always registers.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-from typing import Any
-
-_LAZY = {
-    "ICLMConfig": "iclm.config",
-    "RouterConfig": "iclm.config",
-    "AdapterConfig": "iclm.config",
-    "LossWeights": "iclm.config",
-    "load_backbone": "iclm.backbone",
-    "Backbone": "iclm.backbone",
-    "BACKBONES": "iclm.backbone",
-    "batch_mi": "iclm.mi",
-    "ICLMForCausalLM": "iclm.model",
-    "ICLMOutput": "iclm.outputs",
-    "LossTerms": "iclm.outputs",
-    "RouterOutput": "iclm.router",
-    "CheckpointError": "iclm.checkpoint",
-}
 
 
 def register_auto_classes() -> None:
@@ -35,11 +19,29 @@ def register_auto_classes() -> None:
     importlib.import_module("iclm.model")  # registers on import
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'iclm' has no attribute {name!r}")
-
-
 if sys.argv[:1] != ["-m"]:  # argv[0] is "-m" only while `python -m iclm` is locating its __main__
     register_auto_classes()
+    from iclm.backbone import BACKBONES, Backbone, load_backbone
+    from iclm.checkpoint import CheckpointError
+    from iclm.config import AdapterConfig, ICLMConfig, LossWeights, RouterConfig
+    from iclm.mi import batch_mi
+    from iclm.model import ICLMForCausalLM
+    from iclm.outputs import ICLMOutput, LossTerms
+    from iclm.router import RouterOutput
+
+    __all__ = [
+        "BACKBONES",
+        "AdapterConfig",
+        "Backbone",
+        "CheckpointError",
+        "ICLMConfig",
+        "ICLMForCausalLM",
+        "ICLMOutput",
+        "LossTerms",
+        "LossWeights",
+        "RouterConfig",
+        "RouterOutput",
+        "batch_mi",
+        "load_backbone",
+        "register_auto_classes",
+    ]

@@ -1,6 +1,7 @@
 """Reasoning-task data: generators (ACRE, RAVEN, PVR), the evals-JSONL loader, checks and collation.
 
-Torch-free on import; `iclm.data.collate` (ICLMCollator) imports torch when used.
+Torch-free on import: the torch-dependent collation (`ICLMCollator`, `encode_examples`, `ExampleDataset`)
+is imported from `iclm.data.collate` itself.
 """
 
 from iclm.data.examples import DataFileError, Example, LineError, LoaderLimits, LoadResult
@@ -22,11 +23,3 @@ __all__ = [
     "task_spec",
     "write_task_file",
 ]
-
-
-def __getattr__(name: str):  # lazy torch-dependent exports
-    if name in ("ICLMCollator", "encode_examples", "ExampleDataset"):
-        from iclm.data import collate
-
-        return getattr(collate, name)
-    raise AttributeError(f"module 'iclm.data' has no attribute {name!r}")
