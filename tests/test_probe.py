@@ -1,0 +1,42 @@
+"""The training probe (iclm/training/probe.py): its cheap passes give what the full forwards gave."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from iclm.training.data import ProbeSet
+from iclm.training.probe import _pool, probe_metrics
+
+
+def test_probe_metrics_equal_those_of_full_forwards(make_iclm, tiny_batch):
+    """The probe runs the model once with loss_only and only the forced domain module per route; the
+    numbers equal full forwards' (the natural pass and one force_route pass per domain, as it ran before:
+    ~3x the work on SmolLM2, most of it LM heads over every position)."""
+    from iclm.metrics.similarity import linear_cka
+
+    model = make_iclm(num_domains=2, perturb=True, seed=3)
+    probe = ProbeSet(batches=[tiny_batch, tiny_batch], labels=np.array([0, 1, 0, 1, 0, 1, 0, 1]))
+    record = probe_metrics(model, probe)
+    with torch.no_grad():
+        full = [model(**tiny_batch) for _ in probe.batches]
+        tokens = sum(int((tiny_batch["labels"][:, 1:] != -100).sum()) for _ in full)
+        loss = sum(float(o.loss_terms.lm) * tokens / len(full) for o in full) / tokens
+        assert record["probe_loss"] == pytest.approx(loss, rel=1e-5)
+        inv = torch.cat([_pool(o.invariant_hidden, tiny_batch["labels"])[0] for o in full]).numpy()
+        for d in range(2):
+            forced = [model(**tiny_batch, force_route=d) for _ in probe.batches]
+            dom = torch.cat([_pool(o.domain_hidden, tiny_batch["labels"])[0] for o in forced]).numpy()
+            assert record["cka"][f"domain_{d}"] == pytest.approx(linear_cka(inv, dom), rel=1e-5)
+    assert set(record["mi_ksg"]) == {"domain_0", "domain_1"}
+
+
+def test_the_router_base_pass_runs_once_per_probe_example_for_the_whole_run(make_iclm, tiny_batch):
+    model = make_iclm(num_domains=2, perturb=True, seed=4)
+    probe = ProbeSet(batches=[tiny_batch], labels=np.array([0, 1, 0, 1]))
+    first = probe_metrics(model, probe)
+    assert (probe.router_cache.misses, probe.router_cache.hits) == (4, 0)
+    again = probe_metrics(model, probe)
+    assert (probe.router_cache.misses, probe.router_cache.hits) == (4, 4)
+    assert again == first
