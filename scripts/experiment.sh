@@ -35,7 +35,7 @@ for name in "${NAMES[@]}"; do
   $PY -m iclm evaluate "checkpoints/$name" --data data/experiment --limit "$EVAL_LIMIT" \
     --max-length "$MAX_LENGTH" --threads "$THREADS"
   echo "[$(stamp)] analyze $name"
-  $PY -m iclm analyze "checkpoints/$name" --data data/experiment --limit "$ANALYZE_LIMIT" \
+  $PY -m analysis analyze "checkpoints/$name" --data data/experiment --limit "$ANALYZE_LIMIT" \
     --max-length "$MAX_LENGTH" --no-progress
   echo "[$(stamp)] done $name"
 done

@@ -21,7 +21,7 @@ for name in "${NAMES[@]}"; do
   echo "[$(stamp)] evaluate $name"
   $PY -m iclm evaluate "checkpoints/$name" --data data/mix-cpu --limit "$EVAL_LIMIT" --max-length "$MAX_LENGTH"
   echo "[$(stamp)] analyze $name"
-  $PY -m iclm analyze "checkpoints/$name" --data data/mix-cpu --limit "$EVAL_LIMIT" --max-length "$MAX_LENGTH" \
+  $PY -m analysis analyze "checkpoints/$name" --data data/mix-cpu --limit "$EVAL_LIMIT" --max-length "$MAX_LENGTH" \
     --no-progress
   echo "[$(stamp)] done $name"
 done

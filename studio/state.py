@@ -16,7 +16,7 @@ No checkpoint found under `{root}`. Train one, or point the studio at a folder:
 ```bash
 python -m iclm train configs/<config>.yaml            # writes runs/<name>/ (a checkpoint folder)
 python -m iclm evaluate runs/<name> --data <files>    # eval/results.json
-python -m iclm analyze runs/<name> --data <files>     # analysis/ artifact for the cluster pages
+python -m analysis analyze runs/<name> --data <files>     # analysis/ artifact for the cluster pages
 ```
 
 then copy the folder to `{root}/<name>/` (or set `ICLM_CHECKPOINTS_DIR`), or type its path in the sidebar.
@@ -40,7 +40,7 @@ def require_artifact(files: CheckpointFiles):
     if art is None:
         st.info(
             "This checkpoint has no analysis artifact. "
-            "Run `python -m iclm analyze CHECKPOINT --data FILE...`."
+            "Run `python -m analysis analyze CHECKPOINT --data FILE...`."
         )
         st.stop()
     return art

@@ -1,4 +1,5 @@
-"""`python -m iclm analyze` on a `data mix` folder: i.i.d. and o.o.d. rows, --limit, --max-length, reuse."""
+"""`python -m analysis analyze` (and `python -m iclm analyze`, its engine plugin) on a `data mix` folder:
+i.i.d. and o.o.d. rows, --limit, --max-length, reuse."""
 
 from __future__ import annotations
 
@@ -144,3 +145,25 @@ def test_empty_out_folder_is_used(checkpoint, mix_folder, tmp_path):
     out.mkdir()
     assert _analyze(checkpoint, "--data", str(mix_folder), "--out", str(out), "--limit", "1") == 0
     assert len(load_artifact(tmp_path / "empty").examples) == 6
+
+
+def test_python_m_analysis_writes_the_artifact_python_m_iclm_writes(checkpoint, mix_folder):
+    """The analysis' own entry (`python -m analysis analyze`) and the engine's plugin are one command."""
+    from analysis.cli import main as analysis_main
+
+    args = [
+        "--data",
+        str(mix_folder),
+        "--limit",
+        "1",
+        "--forced-sample",
+        "2",
+        "--batch-size",
+        "4",
+        "--no-progress",
+    ]
+    assert analysis_main(["analyze", str(checkpoint), "--out", str(checkpoint / "a"), *args]) == 0
+    assert main(["analyze", str(checkpoint), "--out", str(checkpoint / "b"), *args]) == 0
+    a, b = load_artifact(checkpoint / "a"), load_artifact(checkpoint / "b")
+    assert a.manifest["checkpoint_hash"] == b.manifest["checkpoint_hash"]
+    assert a.examples.equals(b.examples)

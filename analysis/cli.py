@@ -1,5 +1,10 @@
-"""`python -m iclm analyze CHECKPOINT --data FILE_OR_MIX_FOLDER... [--out DIR] [--overwrite] [--limit N]
+"""`python -m analysis analyze CHECKPOINT --data FILE_OR_MIX_FOLDER... [--out DIR] [--overwrite] [--limit N]
 [--max-length T] [--forced-sample N] [--batch-size B]`.
+
+The analysis' own command line: it lives here, above the engine, because it runs `analysis.collect`; the
+engine's CLI imports nothing above `iclm/`. `python -m iclm analyze ...` is the same command through the
+engine's plugin group (`iclm.commands` in pyproject.toml, registered when the project is installed, as
+`make setup` does): this module is a subcommand provider (`HELP`, `add_arguments(parser)`, `run(args)`).
 
 Runs the checkpoint over the data once and writes the analysis artifact (docs/api.md, "Analysis artifact")
 to `--out` (default CHECKPOINT/analysis/). `--data` takes evals-format files and `python -m iclm data mix`
@@ -13,8 +18,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 
 logger = logging.getLogger(__name__)
+
+HELP = "run a checkpoint over data once and write an analysis artifact"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,3 +81,13 @@ def run(args: argparse.Namespace) -> int:
     accuracy = frame.groupby(["dataset", "split"])["correct_aggregated"].mean()
     logger.info("artifact with %d examples; accuracy per dataset:\n%s", len(frame), accuracy.to_string())
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m analysis analyze ...` (one subcommand today; the parser leaves room for more)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="python -m analysis", description="Analysis of ICLM checkpoints.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_arguments(sub.add_parser("analyze", help=HELP))
+    return run(parser.parse_args(argv))
