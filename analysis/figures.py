@@ -20,7 +20,6 @@ import plotly.graph_objects as go
 
 from analysis.theme import (
     CORRECTNESS_COLORS,
-    DIVERGING_SCALE,
     FigureSize,
     apply_paper_layout,
     category_colors,
@@ -294,60 +293,3 @@ def accuracy_bars(
     fig.update_yaxes(title=dict(text="accuracy"), range=[0, 1])
     fig.update_xaxes(showgrid=False)
     return FigureWithData(_finish(fig, size, title), accuracy.reset_index(drop=True).copy())
-
-
-def attribution_heatmap(
-    tokens: Sequence[str],
-    scores: np.ndarray,
-    modules: Sequence[str],
-    title: str | None = None,
-    size: FigureSize = "one_column",
-    max_token_labels: int | None = None,
-) -> FigureWithData:
-    """Token attribution: tokens (rows, in order) x modules (columns), diverging scale centred at 0.
-
-    Args:
-        tokens: (T,) token strings (escaped; repeated tokens stay separate rows); scores: (T, M) attributions;
-        modules: (M,) module names.
-        max_token_labels: label at most this many rows on the axis (every k-th token; every row still names
-            its token on hover). None labels every row, as a paper figure wants. Why a cap exists: plotly.js
-            lays out each tick label on its own, and 250 labels took about 1.8 s to draw in the studio's
-            headless Chromium on 2 cores, against 0.1 s for the rest of the heatmap.
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    if scores.shape != (len(tokens), len(modules)):
-        raise ValueError(
-            f"scores must have shape (T, M) = ({len(tokens)}, {len(modules)}), got {scores.shape}"
-        )
-    bound = float(np.nanmax(np.abs(scores))) if scores.size else 1.0
-    bound = bound if bound > 0 else 1.0
-    labels = [esc(t) for t in tokens]
-    positions = list(range(len(tokens)))
-    fig = go.Figure(
-        go.Heatmap(
-            z=scores,
-            x=[esc(m) for m in modules],
-            y=positions,
-            zmid=0.0,
-            zmin=-bound,
-            zmax=bound,
-            colorscale=DIVERGING_SCALE,
-            text=[[lab] * len(modules) for lab in labels],
-            hovertemplate="%{text} (%{y})<br>%{x}: %{z:.3g}<extra></extra>",
-            colorbar=dict(title=dict(text="attribution")),
-        )
-    )
-    every = 1 if not max_token_labels else max(1, -(-len(tokens) // max_token_labels))
-    fig.update_yaxes(
-        tickmode="array",
-        tickvals=positions[::every],
-        ticktext=labels[::every],
-        autorange="reversed",
-        showgrid=False,
-    )
-    fig.update_xaxes(showgrid=False, side="top")
-    data = pd.DataFrame(
-        [(p, t, m, scores[p, j]) for p, t in enumerate(tokens) for j, m in enumerate(modules)],
-        columns=["position", "token", "module", "score"],
-    )
-    return FigureWithData(_finish(fig, size, title, height=max(250, 14 * len(tokens) + 90)), data)

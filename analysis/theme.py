@@ -72,6 +72,17 @@ def module_color(name: str) -> str:
     return CATEGORY_COLORS[digest % len(CATEGORY_COLORS)]
 
 
+#: Average glyph width of the serif template font, in font sizes (Times: ~0.5; capitals and digits wider).
+GLYPH_WIDTH = 0.55
+
+
+def text_width_px(labels, font_size: float) -> float:
+    """Width in CSS px of the longest label at `font_size` (an estimate from character counts, on the
+    generous side so margins computed from it never clip)."""
+    longest = max((len(str(label)) for label in labels), default=0)
+    return longest * GLYPH_WIDTH * font_size
+
+
 def category_colors(categories: list[str]) -> dict[str, str]:
     """Colour per category, in the given order, cycling through the categorical palette."""
     return {c: CATEGORY_COLORS[i % len(CATEGORY_COLORS)] for i, c in enumerate(categories)}

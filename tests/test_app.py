@@ -10,6 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from studio_checkpoint import build_checkpoints
 
+from analysis.attribution import DEFAULT_IG_STEPS
+from studio.attribution_view import OTHER, RESULTS
 from studio.text import plain
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -146,12 +148,19 @@ def test_predictions_filters_and_attribution(app):
     at.selectbox(key="pred_split").select("ood").run()
     assert set(at.dataframe[0].value["split"]) == {"ood"}
     at.selectbox(key="pred_attr_method").select("integrated_gradients").run()
+    assert at.number_input(key="pred_attr_steps").value == DEFAULT_IG_STEPS
+    at.number_input(key="pred_attr_steps").set_value(2).run()
+    gold = at.selectbox(key="pred_attr_answer").value
+    assert "(gold" in gold  # the gold answer is the default target
     at.button(key="pred_attr_run").click().run()
     ok(at)
     targets = at.dataframe[-1].value
     assert {"aggregated", "invariant", "domain_0", "domain_1"} <= set(targets["module"])
-    assert targets["delta"].notna().all()  # IG reports its completeness error
-    assert len(charts(at)) == 1
+    assert targets["delta"].notna().all() and targets["relative error"].notna().all()
+    # 2 steps: the completeness error is judged against f(x) - f(baseline), flagged with advice
+    assert (targets["relative error"] > 0.05).any()
+    assert any("Raise the steps" in w.value for w in at.warning)
+    assert len(charts(at)) == 2  # heatmap + highlighted prompt text
 
 
 UPLOAD = (
@@ -180,7 +189,7 @@ def test_custom_prompts_upload_lists_bad_lines_and_processes_good_ones(app):
     assert "<script>" not in scatter and "&lt;script&gt;" in scatter  # user text escaped in hover text
     at.button(key="prompts_attr_run").click().run()
     ok(at)
-    assert len(charts(at)) == 2
+    assert len(charts(at)) == 3  # map, attribution heatmap, highlighted prompt text
 
 
 def test_custom_prompts_binary_upload_is_rejected_with_the_file_name(app):
@@ -247,8 +256,10 @@ def test_long_prompt_attribution_labels_a_subset_on_screen_and_every_token_in_ex
     import json
 
     on_screen = json.loads(heatmaps[0].proto.spec)["layout"]["yaxis"]["ticktext"]
-    (remembered,) = [fig for name, (fig, _) in next(iter(at.session_state[FIGURES].values())).items()
-                     if name.startswith("attribution_")]  # fmt: skip
+    drawn = next(iter(at.session_state[FIGURES].values())).items()
+    (remembered,) = [
+        fig for name, (fig, _) in drawn if name.startswith("attribution_") and "text" not in name
+    ]
     exported = list(remembered.layout.yaxis.ticktext)
     assert len(exported) > SCREEN_TOKEN_LABELS >= len(on_screen)
     assert on_screen == exported[:: -(-len(exported) // SCREEN_TOKEN_LABELS)]
@@ -265,3 +276,40 @@ def test_a_hostile_checkpoint_name_is_shown_as_written(app, checkpoints, tmp_pat
     assert at.title[0].value == "Overview · \\[click\\]\\(javascript:x\\) \\*\\*bold\\*\\* \\$x^2\\$".replace(
         "^", "\\^"
     )
+
+
+def _attribute_typed(at: AppTest, kind: str, answer: str, other: str | None = None):
+    """Run the custom-prompt attribution panel for a typed answer (and contrast); return the result."""
+    at.radio(key="prompts_attr_target").set_value(kind).run()
+    at.selectbox(key="prompts_attr_answer").select(OTHER).run()
+    at.text_input(key="prompts_attr_answer_text").input(answer).run()
+    if other is not None:
+        at.selectbox(key="prompts_attr_other").select(OTHER).run()
+        at.text_input(key="prompts_attr_other_text").input(other).run()
+    at.button(key="prompts_attr_run").click().run()
+    ok(at)
+    return at.session_state[RESULTS]["prompts_attr"][1]
+
+
+def test_attribution_targets_in_context_whole_answers_and_contrasts(app):
+    """A typed answer is tokenised with its leading space and scored over all its tokens; a contrast's
+    attribution is the difference of the two single-answer runs."""
+    import numpy as np
+
+    at = ok(app("views/6_custom_prompts.py"))
+    at.text_area(key="prompts_text").input("The light is").run()
+    undetermined = _attribute_typed(at, "answer", "undetermined")
+    table = at.dataframe[-1].value
+    assert set(table["answer (as tokenised)"]) == {repr(" undetermined")}  # leading space, every token
+    assert all(len(t.token_ids) == len(b" undetermined") for t in undetermined.targets.values())
+    on = _attribute_typed(at, "answer", "on")
+    both = _attribute_typed(at, "contrast", "on", "undetermined")
+    assert both.quantity == "log p(on) - log p(undetermined)"
+    np.testing.assert_allclose(
+        both.frame["score"], on.frame["score"] - undetermined.frame["score"], atol=1e-5, rtol=1e-4
+    )
+    for module, target in both.targets.items():
+        expected = on.targets[module].logprob - undetermined.targets[module].logprob
+        assert abs(target.logprob - expected) < 1e-5
+    text = [c for c in charts(at) if '"type":"bar"' in c.proto.spec.replace(" ", "")]
+    assert len(text) == 1 and "light" in text[0].proto.spec  # the prompt as highlighted text

@@ -1,11 +1,17 @@
-"""analysis.attribution: causal zeros, IG completeness, word-level ablation, targets, progress, errors."""
+"""analysis.attribution: causal zeros, IG completeness, word-level ablation, targets (in context, whole
+answers, contrasts), the completeness warning, progress, errors."""
 
 from __future__ import annotations
+
+import warnings
 
 import pytest
 import torch
 
-from analysis.attribution import attribute, word_groups
+from analysis.attribution import CompletenessWarning, attribute
+from analysis.attribution_result import COMPLETENESS_TOLERANCE
+from analysis.attribution_targets import Contrast, answer_ids, continuations
+from analysis.attribution_words import word_groups, word_scores
 
 PROMPT = "The cube is on. The ball is off. Is the"
 
@@ -27,19 +33,26 @@ def test_tokens_after_the_read_position_get_zero(model, method):
 
 
 def test_integrated_gradients_completeness(model):
+    """At the default step count the attributions sum to f(x) - f(baseline) within the 5% the studio
+    flags (so no warning), and `delta` is that error."""
     with torch.no_grad():  # the tiny model's pad row is zero (padding_idx): give the baseline a real vector
         pad = model.tokenizer.pad_token_id
         model.get_input_embeddings().weight[pad] = 0.02 * torch.randn(
             64, generator=torch.Generator().manual_seed(1)
         )
-    result = attribute(
-        model, model.tokenizer, PROMPT, method="integrated_gradients", n_steps=48, internal_batch_size=48
-    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", CompletenessWarning)
+        result = attribute(
+            model, model.tokenizer, PROMPT, method="integrated_gradients", internal_batch_size=64
+        )
     for module, target in result.targets.items():
         total = result.frame.loc[result.frame["module"] == module, "score"].sum()
         difference = target.logprob - target.baseline_logprob
-        assert abs(total - difference) <= 0.02 * abs(difference) + 1e-4, module
+        assert abs(total - difference) <= COMPLETENESS_TOLERANCE * abs(difference), module
         assert target.delta == pytest.approx(total - difference, abs=1e-5)
+        assert target.relative_delta == pytest.approx(abs(target.delta) / abs(difference))
+    first = result.frame[result.frame["token_index"] == 0]
+    assert (first["score"] == 0).all()  # the first token (attention sink) stays itself on IG's path
 
 
 def test_feature_ablation_is_word_level(model):
@@ -61,8 +74,8 @@ def test_word_groups_split_on_whitespace(tiny_tokenizer):
 
 def test_given_target_and_routes(model):
     result = attribute(model, model.tokenizer, PROMPT, target="off", modules=["aggregated", "domain_1"])
-    off = model.tokenizer("off", add_special_tokens=False)["input_ids"][0]
-    assert {t.token_id for t in result.targets.values()} == {off}
+    off = tuple(model.tokenizer(" off", add_special_tokens=False)["input_ids"])
+    assert {t.token_ids for t in result.targets.values()} == {off}
     routed = int(model.route(torch.tensor([model.tokenizer(PROMPT)["input_ids"]])).routes[0])
     assert result.route == routed and result.targets["aggregated"].route == routed
     assert result.targets["domain_1"].route == 1
@@ -102,13 +115,15 @@ def test_smollm2_input_x_gradient_all_modules():
     model = ICLMForCausalLM.from_config_and_backbone(
         ICLMConfig(backbone="smollm2-135m", num_domains=2), load_backbone("smollm2-135m")
     ).eval()
-    result = attribute(model, model.tokenizer, "The capital of France is", target=" Paris")
+    result = attribute(model, model.tokenizer, "The capital of France is", target="Paris")
+    assert model.tokenizer.decode(list(result.targets["invariant"].token_ids)) == " Paris"
     assert set(result.frame["module"]) == {"aggregated", "invariant", "domain_0", "domain_1"}
     assert result.frame["score"].notna().all() and (result.frame["score"] != 0).any()
     assert result.targets["invariant"].logprob > -5  # a real LM: Paris is likely (adapters start at identity)
 
 
 @pytest.mark.parametrize("variant", ["iclm", "no_invariant"])
+@pytest.mark.filterwarnings("ignore::analysis.attribution_result.CompletenessWarning")
 @pytest.mark.parametrize("method", ["input_x_gradient", "saliency"])
 @pytest.mark.parametrize("target", [None, "off"])
 def test_shared_pass_gradients_equal_captum_per_readout(make_iclm, variant, method, target):
@@ -122,19 +137,90 @@ def test_shared_pass_gradients_equal_captum_per_readout(make_iclm, variant, meth
         model, model.tokenizer, PROMPT, method=method, target=target, progress=lambda d, t: ticks.append(d)
     )
     ids = torch.tensor([model.tokenizer(PROMPT)["input_ids"]])
-    embeds = model.get_input_embeddings()(ids).detach()
-    setup = {"route": fast.route, "position": ids.shape[1] - 1, "embeds": embeds, "base": embeds * 0}
-    setup |= {"words": torch.zeros(ids.shape[1], dtype=torch.long), "method": method, "n_steps": 1}
-    setup |= {"batch": 1, "tokenizer": model.tokenizer}
-    target_id = attribution._target_id(model.tokenizer, target)
+    found = continuations(model.tokenizer, PROMPT, target)
+    setup = attribution._setup(model, model.tokenizer, ids, ids.shape[1] - 1, "zeros", found, None)
+    setup |= {"method": method, "n_steps": 1, "batch": 1}
     assert list(fast.targets) == ["aggregated", *model.module_names] and ticks[-1] == len(fast.targets)
     for readout, expected_target in fast.targets.items():
-        scores, reference = attribution._attribute_module(
-            model, readout, ids, setup, target_id, lambda n: None
-        )
+        scores, reference = attribution._attribute_module(model, readout, setup, found, lambda n: None)
         got = torch.tensor(
             fast.frame[fast.frame["module"] == readout]["score"].to_numpy(), dtype=scores.dtype
         )
         torch.testing.assert_close(got, scores, atol=1e-5, rtol=1e-4, msg=readout)
-        assert expected_target.token_id == reference.token_id and expected_target.route == reference.route
+        assert expected_target.token_ids == reference.token_ids and expected_target.route == reference.route
         assert expected_target.logprob == pytest.approx(reference.logprob, abs=1e-5)
+
+
+def test_answer_is_tokenised_in_context_with_its_leading_space(tiny_tokenizer):
+    spaced = tuple(tiny_tokenizer(" off", add_special_tokens=False)["input_ids"])
+    alone = tuple(tiny_tokenizer("off", add_special_tokens=False)["input_ids"])
+    assert answer_ids(tiny_tokenizer, "Is the", "off") == spaced  # the space the answer follows with
+    assert answer_ids(tiny_tokenizer, "Is the ", "off") == alone  # the prompt already ends in a space
+    assert answer_ids(tiny_tokenizer, "Is the", " off") == spaced  # the answer brings its own
+    with pytest.raises(ValueError, match="empty"):
+        answer_ids(tiny_tokenizer, "Is the", "  ")
+
+
+@pytest.mark.parametrize("readout", ["aggregated", "invariant", "domain_1"])
+def test_whole_answer_logprob_is_the_sum_over_its_tokens(model, readout):
+    """f of a multi-token answer equals the teacher-forced sum of log-probs from forward()."""
+    answer = "undetermined"
+    result = attribute(model, model.tokenizer, PROMPT, target=answer, modules=[readout])
+    target = result.targets[readout]
+    tokens = answer_ids(model.tokenizer, PROMPT, answer)
+    assert len(tokens) > 1 and target.token_ids == tokens and target.token == " undetermined"
+    prompt = model.tokenizer(PROMPT)["input_ids"]
+    ids = torch.tensor([prompt + list(tokens[:-1])])
+    field = {"aggregated": "logits", "invariant": "invariant_logits", "domain_1": "domain_logits"}[readout]
+    kwargs = {"force_route": 1} if readout == "domain_1" else {"routes": torch.tensor([result.route])}
+    with torch.no_grad():
+        logits = getattr(model(ids, **kwargs), field)[0, len(prompt) - 1 :]  # (A, V)
+    expected = torch.log_softmax(logits.float(), -1).gather(-1, torch.tensor(tokens)[:, None]).sum()
+    assert target.logprob == pytest.approx(float(expected), abs=1e-4)
+
+
+@pytest.mark.parametrize("method", ["input_x_gradient", "integrated_gradients", "feature_ablation"])
+def test_contrast_is_the_difference_of_two_single_targets(model, method):
+    run = {"method": method, "n_steps": 8, "modules": ["aggregated", "invariant"]}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CompletenessWarning)
+        on = attribute(model, model.tokenizer, PROMPT, target="on", **run)
+        off = attribute(model, model.tokenizer, PROMPT, target="off", **run)
+        both = attribute(model, model.tokenizer, PROMPT, target=Contrast("on", "off"), **run)
+    torch.testing.assert_close(
+        torch.tensor(both.frame["score"].to_numpy()),
+        torch.tensor(on.frame["score"].to_numpy() - off.frame["score"].to_numpy()),
+        atol=1e-5,
+        rtol=1e-4,
+    )
+    for module, target in both.targets.items():
+        assert target.logprob == pytest.approx(
+            on.targets[module].logprob - off.targets[module].logprob, abs=1e-5
+        )
+        assert target.contrast_token == " off"
+    assert both.quantity == "log p(on) - log p(off)"
+
+
+def test_a_low_step_count_warns_with_advice(model):
+    with pytest.warns(CompletenessWarning, match="Raise the steps") as caught:
+        result = attribute(
+            model, model.tokenizer, PROMPT, method="integrated_gradients", n_steps=1, baseline="zeros",
+            modules=["invariant"], target="off",
+        )  # fmt: skip
+    assert result.flagged() and result.targets["invariant"].relative_delta > 0.05
+    assert str(caught[0].message) == result.advice()
+
+
+def test_word_scores_sum_tokens_and_keep_the_total(model):
+    result = attribute(model, model.tokenizer, PROMPT, target="off", modules=["invariant"])
+    words = word_scores(result.frame, "invariant")
+    assert "".join(words["text"]) == "".join(result.tokens)
+    assert words["score"].sum() == pytest.approx(result.frame["score"].sum(), abs=1e-6)
+    ablation = attribute(model, model.tokenizer, PROMPT, method="feature_ablation", modules=["invariant"])
+    first = ablation.frame.groupby("word")["score"].first().to_numpy()
+    assert word_scores(ablation.frame, "invariant")["score"].to_numpy() == pytest.approx(first)
+
+
+def test_contrast_needs_two_different_answers():
+    with pytest.raises(ValueError, match="must differ"):
+        Contrast("on", "on")

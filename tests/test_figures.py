@@ -5,9 +5,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
+from analysis.attribution_figures import attribution_heatmap
 from analysis.figures import (
     accuracy_bars,
-    attribution_heatmap,
     contingency_heatmap,
     ema,
     metric_lines,

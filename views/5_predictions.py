@@ -1,9 +1,10 @@
 """Predictions & attribution: browse examples by dataset, split and correctness; compare the modules'
 predictions and token attributions for one example."""
 
+import pandas as pd
 import streamlit as st
 
-from studio import attribution_view, state, tables
+from studio import attribution_view, loaders, state, tables
 from studio.text import plain
 
 files = state.require_checkpoint()
@@ -49,4 +50,7 @@ with right:
 
 st.subheader("Token attribution per module")
 model = state.live_model(files)
-attribution_view.panel(model, row["prompt"], str(row["gold"]) or None, key="pred_attr")
+choices = next((e.choices for e in loaders.examples(files) if e.id == chosen), None)
+prediction = None if pd.isna(row["pred_aggregated"]) else str(row["pred_aggregated"])
+options = attribution_view.answer_options(str(row["gold"]), prediction, choices)
+attribution_view.panel(model, row["prompt"], options, key="pred_attr")

@@ -57,9 +57,7 @@ rows, router_states, details = st.session_state["prompts_result"]
 st.subheader(f"Predictions ({len(rows)} prompts)")
 st.dataframe(rows, hide_index=True, width="stretch")
 left, right = st.columns(2)
-left.download_button(
-    "Download CSV", exporting.csv(rows)(), "predictions.csv", "text/csv", key="prompts_csv"
-)
+left.download_button("Download CSV", exporting.csv(rows)(), "predictions.csv", "text/csv", key="prompts_csv")
 right.download_button(
     "Download JSONL", rows.to_json(orient="records", lines=True, force_ascii=False), "predictions.jsonl",
     "application/jsonl", key="prompts_jsonl",
@@ -110,4 +108,8 @@ st.caption(
     f"Route: domain_{result.route} · distances to the codes: {[round(d, 3) for d in result.distances]}"
 )
 st.dataframe(table, hide_index=True, width="stretch")
-attribution_view.panel(model, example.prompt, example.answer or None, key="prompts_attr")
+predicted = result.modules.get("aggregated")
+options = attribution_view.answer_options(
+    example.answer, predicted.prediction if predicted else None, example.choices
+)
+attribution_view.panel(model, example.prompt, options, key="prompts_attr")

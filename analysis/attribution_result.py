@@ -1,0 +1,96 @@
+"""What a token attribution returns: the explained quantity per readout and the tidy score table.
+
+Integrated gradients' attributions should sum to f(x) - f(baseline) (completeness). The error `delta` is
+judged RELATIVE to that explained value: 4.5 nats of error mean nothing against a log-prob gap of 100 and
+everything against one of 0.2. Above `COMPLETENESS_TOLERANCE` (5%) the scores are not a faithful
+decomposition of f; `AttributionResult.advice` says what to change.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+COMPLETENESS_TOLERANCE = 0.05  # |delta| / |f(x) - f(baseline)| above this is flagged
+
+
+class CompletenessWarning(UserWarning):
+    """Integrated gradients' attributions do not sum to f(x) - f(baseline) within the tolerance."""
+
+
+@dataclass(frozen=True)
+class ModuleTarget:
+    """The explained quantity of one readout: f(x) = `logprob` (log p(answer), or log p(answer) -
+    log p(contrast)); for integrated gradients also f(baseline) and `delta` = sum of attributions -
+    (f(x) - f(baseline)), the completeness error."""
+
+    module: str
+    route: int | None
+    token_ids: tuple[int, ...]
+    token: str
+    logprob: float
+    contrast_ids: tuple[int, ...] | None = None
+    contrast_token: str | None = None
+    baseline_logprob: float | None = None
+    delta: float | None = None
+
+    @property
+    def explained(self) -> float | None:
+        """f(x) - f(baseline): what integrated gradients' attributions should sum to."""
+        return None if self.baseline_logprob is None else self.logprob - self.baseline_logprob
+
+    @property
+    def relative_delta(self) -> float | None:
+        """|delta| as a share of |f(x) - f(baseline)| (inf when that is 0 and delta is not)."""
+        if self.delta is None or self.explained is None:
+            return None
+        if self.explained == 0:
+            return 0.0 if self.delta == 0 else math.inf
+        return abs(self.delta) / abs(self.explained)
+
+
+@dataclass(frozen=True)
+class AttributionResult:
+    """frame: tidy (token_index, token, word, module, method, score) table, one row per prompt token and
+    module; targets: readout name -> ModuleTarget; tokens: the prompt's token texts; position: the token
+    after which the answer is read; quantity: what f is ("log p( Paris)"); n_steps: IG's steps."""
+
+    method: str
+    tokens: tuple[str, ...]
+    position: int
+    route: int
+    targets: dict[str, ModuleTarget]
+    frame: pd.DataFrame
+    quantity: str = ""
+    n_steps: int | None = None
+
+    def flagged(self, tolerance: float = COMPLETENESS_TOLERANCE) -> dict[str, float]:
+        """{readout: relative completeness error} of the readouts above `tolerance` (IG only)."""
+        found = {m: t.relative_delta for m, t in self.targets.items() if t.relative_delta is not None}
+        return {m: r for m, r in found.items() if r > tolerance}
+
+    def advice(self, tolerance: float = COMPLETENESS_TOLERANCE) -> str | None:
+        """What to do when the completeness error is too large (None when it is within `tolerance`)."""
+        flagged = self.flagged(tolerance)
+        if not flagged:
+            return None
+        worst = max(flagged.values())
+        more = suggested_steps(self.n_steps or 1, worst, tolerance)
+        names = ", ".join(f"{m} {100 * r:.0f}%" for m, r in flagged.items())
+        return (
+            f"Integrated gradients' attributions miss f(x) - f(baseline) by more than {100 * tolerance:.0f}% "
+            f"({names}; {self.n_steps} steps): the scores are not a faithful decomposition. Raise the steps "
+            f"(try {more}), keep the 'pad' baseline (a zero baseline crosses RMSNorm's kink at 0), or use "
+            "gradient x input for a quick look."
+        )
+
+
+def suggested_steps(steps: int, error: float, tolerance: float = COMPLETENESS_TOLERANCE) -> int:
+    """Steps that should bring `error` (at `steps`) under `tolerance`, assuming error ~ 1/steps, rounded up
+    to a power of two."""
+    if not math.isfinite(error):
+        return 4 * steps
+    wanted = steps * error / tolerance
+    return 2 ** max(0, math.ceil(math.log2(max(wanted, 1.0))))
