@@ -124,3 +124,16 @@ def test_python_m_analysis_takes_the_same_arguments():
     provider.add_arguments(parser)
     args = parser.parse_args(["ckpt", "--data", "a.jsonl", "--limit", "3"])
     assert (args.checkpoint, args.data, args.limit, args.forced_sample) == ("ckpt", ["a.jsonl"], 3, 32)
+
+
+def test_analysis_imports_neither_streamlit_nor_the_studio():
+    """analysis/ is pure (STYLE.md "Our house" 1, 6): the studio and notebooks import it, never the reverse."""
+    files = sorted((ROOT / "analysis").rglob("*.py"))
+    assert len(files) > 15
+    upward = [
+        f"{path.relative_to(ROOT)}:{line} imports {module}"
+        for path in files
+        for line, module in _imported_modules(path)
+        if module.split(".")[0] in {"streamlit", "studio", "views", "app"}
+    ]
+    assert upward == []
