@@ -26,6 +26,8 @@ HELP = "run a checkpoint over data once and write an analysis artifact"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from iclm.data.tokens import DEFAULT_MAX_LENGTH
+
     parser.add_argument("checkpoint", help="trained model folder (with config.json)")
     parser.add_argument(
         "--data", nargs="+", required=True, help="evals-format files, or a `data mix` folder (its test files)"
@@ -41,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-length",
         type=int,
         help="prompt + answer tokens kept (longer prompts lose tokens from the left, with a warning); "
-        "default: the checkpoint's training_config.json max_length, else 2048",
+        f"default: the checkpoint's training_config.json max_length, else {DEFAULT_MAX_LENGTH}",
     )
     parser.add_argument("--forced-sample", type=int, default=32, help="examples run through every domain")
     parser.add_argument("--batch-size", type=int, default=8)

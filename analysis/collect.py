@@ -166,7 +166,6 @@ def collect(
     if _reusable(out_dir, sha, entries, settings):
         logger.info("reusing the analysis artifact in %s (same checkpoint, data and settings)", out_dir)
         return load_artifact(out_dir)
-    inputs.warn_truncated(examples, tokenizer, max_length)
     frame, states = _run_collection(
         model,
         tokenizer,
@@ -334,6 +333,7 @@ def _run_collection(
     model.eval()
     collator = predict.make_collator(model, tokenizer, examples, max_length)
     encoded = encode_prompts(list(examples), tokenizer, collator.dataset_ids, max_length, max_new_tokens)
+    inputs.warn_truncated(examples, encoded, max_length)
     readouts = [MODEL, DOMAIN] + ([INVARIANT] if model.config.has_invariant else [])
     n, num_domains = len(examples), model.config.num_domains
     forced = np.sort(np.random.default_rng(seed).choice(n, size=min(forced_sample, n), replace=False))

@@ -17,12 +17,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from iclm.checkpoint import training_max_length
+from iclm.checkpoint import max_length_for
 from iclm.data.examples import limit_per_dataset
+from iclm.data.tokens import longest_answer
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MAX_LENGTH = 2048
 
 
 def file_hash(path: Path) -> str:
@@ -120,41 +119,39 @@ def artifact_max_length(checkpoint: str | os.PathLike | None) -> int | None:
 
 
 def resolve_max_length(max_length: int | None, checkpoint: str | os.PathLike | None) -> int:
-    """max_length if given, else the checkpoint's training max_length, else DEFAULT_MAX_LENGTH."""
+    """max_length if given, else the checkpoint's training max_length, else the default
+    (`iclm.checkpoint.max_length_for`)."""
     if max_length is not None:
         if max_length < 2:
             raise ValueError(f"max_length={max_length} is invalid; expected >= 2")
         return max_length
-    return training_max_length(checkpoint) or DEFAULT_MAX_LENGTH
+    return max_length_for(checkpoint)
 
 
 def with_longest_answer(example, tokenizer):
     """The example with its answer replaced by the longest (in tokens) of its gold answer and choices: the
-    prompt is then cut exactly as `iclm.evaluation.run` cuts it (one prompt that fits every answer)."""
+    prompt is then cut exactly as `iclm.evaluation.run` cuts it (one prompt that fits every answer,
+    `iclm.data.tokens.longest_answer`)."""
     if not example.choices:
         return example
     answers = [example.answer, *example.choices]
-    longest = max(answers, key=lambda a: len(tokenizer(a, add_special_tokens=False)["input_ids"]))
+    longest = longest_answer(answers, lambda a: len(tokenizer(a, add_special_tokens=False)["input_ids"]))
     return dataclasses.replace(example, answer=longest)
 
 
-def warn_truncated(examples: list, tokenizer, max_length: int) -> int:
-    """Count (and log a warning about) prompts that lose tokens from the left to fit max_length together
-    with their longest answer + EOS. Returns the count."""
-    cut, longest = 0, 0
-    for example in examples:
-        prompt = len(tokenizer(example.prompt, add_special_tokens=True)["input_ids"])
-        answers = [example.answer, *(example.choices or ())]
-        answer = max(len(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers) + 1
-        if prompt + answer > max_length:
-            cut, longest = cut + 1, max(longest, prompt)
-    if cut:
+def warn_truncated(examples: list, encoded: list, max_length: int) -> int:
+    """Log a warning about the prompts `iclm.evaluation.prompts.encode_prompts` cut from the left (`encoded`,
+    one per example) to fit max_length together with their longest answer + EOS. Returns their count."""
+    from iclm.evaluation.prompts import cut_count
+
+    count = cut_count(examples, encoded)
+    if count.cut:
         logger.warning(
             "%d of %d prompts do not fit max_length=%d with their answers and lose tokens from the left "
             "(longest prompt: %d tokens); raise --max-length to keep them whole",
-            cut,
-            len(examples),
+            count.cut,
+            count.total,
             max_length,
-            longest,
+            count.longest,
         )
-    return cut
+    return count.cut

@@ -17,6 +17,8 @@ import torch
 from torch import Tensor
 
 from analysis import predict
+from iclm.data.collate import pad_rows
+from iclm.data.tokens import longest_answer
 from iclm.readout import MODEL, Readout, forced_model, label, modules_read, named, readout_logits
 
 
@@ -57,11 +59,6 @@ class ModulePredictions:
             for rank, (token, prob) in enumerate(pred.top_tokens)
         ]
         return pd.DataFrame(rows)
-
-
-def _pad(rows: list[list[int]], value: int) -> Tensor:
-    width = max(len(r) for r in rows)
-    return torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)  # (C, L)
 
 
 def _module_states(model, name: str, ids: Tensor, choice_ids: Tensor | None, choice_mask: Tensor | None):
@@ -134,7 +131,7 @@ def predict_all_modules(
     device = predict.model_device(model)
     eos = tokenizer.eos_token_id
     rows = [list(tokenizer(c, add_special_tokens=False)["input_ids"]) + [eos] for c in choices or ()]
-    reserve = max((len(r) for r in rows), default=1)
+    reserve = len(longest_answer(rows, len)) if rows else 1  # the prompt fits its longest choice + EOS
     max_length = max_length or predict.default_max_length(model)
     ids = torch.tensor([predict.prompt_ids(tokenizer, prompt, max_length, reserve)], device=device)  # (1, T)
     domains = None if domain_id is None else torch.tensor([domain_id], device=device)
@@ -142,9 +139,8 @@ def predict_all_modules(
     route = int(router.routes[0])
     choice_ids = choice_mask = targets = None
     if choices:
-        choice_ids = _pad(rows, eos).to(device)  # (C, L)
-        choice_mask = _pad([[1] * len(r) for r in rows], 0).to(device)
-        targets = _pad(rows, -100).to(device)
+        choice_ids, choice_mask = (t.to(device) for t in pad_rows(rows, eos))  # (C, L)
+        targets = pad_rows(rows, -100)[0].to(device)
     states = {name: _module_states(model, name, ids, choice_ids, choice_mask) for name in model.module_names}
     logits = _readout_logits(model, states, route)
     modules = {

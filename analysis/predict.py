@@ -45,26 +45,21 @@ def default_max_length(model) -> int:
     """How to cut prompts for live analysis of `model`: the max_length its shipped artifact was collected
     with (`<checkpoint>/analysis/manifest.json`), so live results match the precomputed ones; else its
     training run's (training_config.json), so prompts are cut as the router saw them in training;
-    else 2048."""
-    from analysis.inputs import DEFAULT_MAX_LENGTH, artifact_max_length
-    from iclm.checkpoint import training_max_length
+    else `iclm.data.tokens.DEFAULT_MAX_LENGTH` (`iclm.checkpoint.max_length_for`)."""
+    from analysis.inputs import artifact_max_length
+    from iclm.checkpoint import max_length_for
 
     folder = getattr(model, "name_or_path", "") or None
-    return artifact_max_length(folder) or training_max_length(folder) or DEFAULT_MAX_LENGTH
+    return artifact_max_length(folder) or max_length_for(folder)
 
 
 def prompt_ids(tokenizer, prompt: str, max_length: int, reserve: int = 1) -> list[int]:
     """Token ids of `prompt` (with special tokens), cut from the LEFT (a leading BOS kept) so that `reserve`
-    answer tokens still fit in `max_length` — the rule of `iclm.data.collate.encode_examples`."""
+    answer tokens still fit in `max_length`: `iclm.data.tokens.cut_prompt`, the rule of training."""
+    from iclm.data.tokens import cut_prompt
+
     ids = list(tokenizer(prompt, add_special_tokens=True)["input_ids"])
-    bos = tokenizer.bos_token_id
-    keep_bos = bool(ids) and bos is not None and ids[0] == bos
-    room = max_length - reserve - int(keep_bos)
-    if room < 1:
-        raise ValueError(f"max_length={max_length} leaves no room for the prompt ({reserve} answer tokens)")
-    if len(ids) + reserve > max_length:
-        ids = ([bos] if keep_bos else []) + ids[len(ids) - room :]
-    return ids
+    return cut_prompt(ids, tokenizer.bos_token_id, max_length, reserve)
 
 
 def make_collator(model, tokenizer, examples: Sequence, max_length: int | None = None):

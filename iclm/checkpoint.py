@@ -17,7 +17,17 @@ from typing import TYPE_CHECKING
 import torch
 from safetensors.torch import load_file, save_file
 
+from iclm.checkpoint_format import (
+    ADAPTERS_FILE,
+    AGGREGATION_FILE,
+    CONFIG_FILE,
+    ROUTER_FILE,
+    CheckpointError,
+    MissingCheckpointFileError,
+    check_model_type,
+)
 from iclm.config import ICLMConfig
+from iclm.data.tokens import DEFAULT_MAX_LENGTH
 from iclm.json_files import JsonFileError, read_json
 
 MAX_CONFIG_BYTES = 4 * 2**20  # config.json / training_config.json are a few KB; refuse megabytes unread
@@ -26,21 +36,9 @@ if TYPE_CHECKING:
     from iclm.backbone import Backbone
     from iclm.model import ICLMForCausalLM
 
-CONFIG_FILE = "config.json"
-ADAPTERS_FILE = "adapters.safetensors"
-ROUTER_FILE = "router.safetensors"
-AGGREGATION_FILE = "aggregation.safetensors"
 PICKLE_SUFFIXES = (".bin", ".pt", ".pkl", ".pth", ".ckpt", ".joblib", ".pickle")
 # dtypes a floating-point tensor may be stored in (shipped checkpoints use bfloat16); other dtypes are refused
 FLOAT_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
-
-
-class CheckpointError(ValueError):
-    """A checkpoint folder is incomplete, mismatched or unsafe; the message names the file."""
-
-
-class MissingCheckpointFileError(CheckpointError, FileNotFoundError):
-    """A required checkpoint file is absent."""
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -141,9 +139,7 @@ def read_config(folder: Path) -> ICLMConfig:
         data = read_json(path, "checkpoint config", max_bytes=MAX_CONFIG_BYTES)
     except JsonFileError as err:
         raise CheckpointError(str(err)) from err
-    if not isinstance(data, dict) or data.get("model_type") != "iclm":
-        got = data.get("model_type") if isinstance(data, dict) else type(data).__name__
-        raise CheckpointError(f"{path}: model_type is {got!r}, expected 'iclm'")
+    check_model_type(path, data)
     try:
         return ICLMConfig.from_dict(data)
     except (ValueError, TypeError) as err:
@@ -224,3 +220,9 @@ def training_max_length(folder: str | os.PathLike | None) -> int | None:
     except (OSError, ValueError, AttributeError):  # JsonFileError is a ValueError
         return None
     return value if isinstance(value, int) and value > 0 else None
+
+
+def max_length_for(folder: str | os.PathLike | None) -> int:
+    """The prompt budget (prompt + answer tokens) for a checkpoint whose caller names none: its training
+    run's `max_length`, so prompts are cut as in training, else `iclm.data.tokens.DEFAULT_MAX_LENGTH`."""
+    return training_max_length(folder) or DEFAULT_MAX_LENGTH

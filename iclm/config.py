@@ -13,6 +13,7 @@ from typing import Any, Literal
 from transformers import PretrainedConfig
 
 from iclm.aggregation import AGGREGATIONS
+from iclm.checkpoint_format import MODEL_TYPE
 from iclm.routers import router_kind
 from iclm.validation import check_choice, check_number, check_registered
 
@@ -167,7 +168,7 @@ class ICLMConfig(PretrainedConfig):
     recompute_share: the share of each recomputed pass's decoder layers that recompute (0 < share <= 1).
     """
 
-    model_type = "iclm"
+    model_type = MODEL_TYPE
 
     num_domains: int = 2
     variant: str = "iclm"

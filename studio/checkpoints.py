@@ -1,7 +1,8 @@
-"""Find checkpoint folders and read their small JSON files (no streamlit, no torch).
+"""Find checkpoint folders and read their small JSON files (no streamlit).
 
 A checkpoint folder holds `config.json` (see docs/api.md "Checkpoint folder"). Shipped checkpoints live
 under `checkpoints/<name>/`; the root can be moved with the environment variable ICLM_CHECKPOINTS_DIR.
+A bad folder raises the engine's `CheckpointError` (`iclm.checkpoint_format`, shared with its loader).
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from iclm.checkpoint_format import CONFIG_FILE, CheckpointError, check_model_type, weight_files
+from iclm.config import variant_has_invariant
+
 ENV_VAR = "ICLM_CHECKPOINTS_DIR"
 DEFAULT_ROOT = "checkpoints"
-
-
-class CheckpointError(ValueError):
-    """A folder is not a usable checkpoint; the message says which file is missing or bad."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,11 @@ class CheckpointFiles:
     def name(self) -> str:
         return self.folder.name
 
+    def missing_weights(self) -> list[str]:
+        """Weight files the engine needs to load this checkpoint that the folder lacks (names only)."""
+        needed = weight_files(variant_has_invariant(self.config.get("variant")))
+        return [name for name in needed if not (self.folder / name).is_file()]
+
 
 def checkpoints_root() -> Path:
     """The folder searched for shipped checkpoints: $ICLM_CHECKPOINTS_DIR or ./checkpoints."""
@@ -51,13 +56,14 @@ def discover(root: Path | None = None) -> list[Path]:
 
 
 def default_checkpoint(folders: list[Path]) -> Path | None:
-    """The checkpoint to open first: a folder named `iclm-*`, else variant iclm, else the first."""
+    """The checkpoint to open first: a folder named `iclm-*`, else a full ICLM (with an invariant module),
+    else the first."""
     named = [f for f in folders if f.name.lower().startswith("iclm")]
     if named:
         return named[0]
     for folder in folders:
         try:
-            if read_json(folder / "config.json").get("variant") == "iclm":
+            if variant_has_invariant(read_json(folder / CONFIG_FILE).get("variant")):
                 return folder
         except CheckpointError:
             continue
@@ -82,9 +88,7 @@ def inspect(folder: str | Path) -> CheckpointFiles:
         raise CheckpointError(f"{folder}: no such folder")
     if not (folder / "config.json").is_file():
         raise CheckpointError(f"{folder}: not a checkpoint (config.json is missing)")
-    config = read_json(folder / "config.json")
-    if not isinstance(config, dict) or config.get("model_type") != "iclm":
-        raise CheckpointError(f"{folder}/config.json: not an ICLM config (model_type is not 'iclm')")
+    config = check_model_type(folder / CONFIG_FILE, read_json(folder / CONFIG_FILE))
 
     def present(relative: str) -> Path | None:
         path = folder / relative

@@ -104,7 +104,7 @@ def _summary(files) -> None:
     ]
     if missing:
         st.caption("Missing: " + ", ".join(missing))
-    weights = loaders.missing_weights(files)
+    weights = files.missing_weights()
     if weights:
         st.warning(
             f"Model weights missing ({plain(', '.join(weights))}): pages that run the model will not work."

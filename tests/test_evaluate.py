@@ -184,9 +184,10 @@ def _reference_kwargs(readout, oracle_route):
     ids=["iclm", "fresh_head", "no_invariant"],
 )
 def test_fast_scores_equal_full_forward_reference(make_iclm, fields):
+    from iclm.data.collate import pad_rows
     from iclm.evaluation import fast
     from iclm.evaluation.prompts import encode_prompts
-    from iclm.evaluation.states import ModuleStates, pad_rows
+    from iclm.evaluation.states import ModuleStates
 
     model = make_iclm(perturb=True, num_domains=2, dataset_names=["alpha", "beta"], **fields)
     tokenizer = model.tokenizer
@@ -245,7 +246,7 @@ def test_truncated_prompts_are_counted_in_a_warning(make_iclm, caplog):
 
 def test_evaluate_cli_max_length_defaults_to_the_training_config(tmp_path):
     from iclm.checkpoint import training_max_length
-    from iclm.cli.evaluate import DEFAULT_MAX_LENGTH
+    from iclm.data.tokens import DEFAULT_MAX_LENGTH
 
     assert training_max_length(tmp_path) is None and DEFAULT_MAX_LENGTH == 2048
     (tmp_path / "training_config.json").write_text(json.dumps({"training": {"max_length": 448}}))

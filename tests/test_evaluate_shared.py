@@ -6,13 +6,14 @@ import pytest
 import torch
 
 from iclm.data import acre
+from iclm.data.collate import pad_rows
 from iclm.data.evals_format import write_jsonl
 from iclm.data.loader import load_examples
 from iclm.evaluation import fast
 from iclm.evaluation.groups import MIN_SHARED_TOKENS, group_prompts
 from iclm.evaluation.prompts import encode_prompts
 from iclm.evaluation.run import evaluate
-from iclm.evaluation.states import ModuleStates, pad_rows, shared_router_embeddings
+from iclm.evaluation.states import ModuleStates, shared_router_embeddings
 from iclm.readout import readouts as readout_list
 
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import Tensor
 
-from analysis.inputs import DEFAULT_MAX_LENGTH
 from analysis.predict import FIELDS, default_max_length, prompt_ids
+from iclm.data.tokens import DEFAULT_MAX_LENGTH
 
 
 def test_default_max_length_prefers_the_artifact_then_training_then_default(make_iclm, tmp_path):

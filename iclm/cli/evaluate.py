@@ -13,10 +13,9 @@ import os
 from pathlib import Path
 
 from iclm.data.examples import limit_per_dataset
+from iclm.data.tokens import DEFAULT_MAX_LENGTH
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MAX_LENGTH = 2048
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -108,9 +107,9 @@ def _load_and_evaluate(args: argparse.Namespace):
     if out.exists() and not out.is_dir():  # checked before the model work, not after it
         raise ValueError(f"--out {out}: is a file, not a folder")
     name = args.name or checkpoint.name
-    from iclm.checkpoint import training_max_length
+    from iclm.checkpoint import max_length_for
 
-    max_length = args.max_length or training_max_length(checkpoint) or DEFAULT_MAX_LENGTH
+    max_length = args.max_length or max_length_for(checkpoint)
     logger.info("evaluating %d examples with max_length=%d", len(examples), max_length)
     evaluation = evaluate(
         model,

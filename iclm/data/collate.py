@@ -2,7 +2,8 @@
 
 The prompt and the answer are tokenised separately (the answer directly follows the prompt, then EOS),
 so labels cover exactly the answer tokens + EOS. A too-long example loses tokens from the LEFT of its
-prompt (the leading BOS is kept); the answer is never cut.
+prompt (the leading BOS is kept; `iclm.data.tokens.cut_prompt`); the answer is never cut. Rows are
+right-padded by `pad_rows`, the one padding rule of every batch built from token lists.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from torch.utils.data import Dataset
 from transformers import PreTrainedTokenizerBase
 
 from iclm.data.examples import Example
+from iclm.data.tokens import cut_prompt, special_ids
 
 IGNORE_INDEX = -100
 
@@ -29,13 +31,12 @@ class EncodedExample:
     domain_id: int
 
 
-def _special_ids(tokenizer: PreTrainedTokenizerBase) -> tuple[int, int]:
-    """(pad id, eos id); pad falls back to eos. Raises ValueError when the tokenizer has neither."""
-    eos = tokenizer.eos_token_id
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos
-    if eos is None or pad is None:
-        raise ValueError("tokenizer must define eos_token_id (used for EOS and as the fallback pad id)")
-    return int(pad), int(eos)
+def pad_rows(rows: list[list[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad token rows to the longest: -> ids (N, L) long (`value` after each row), mask (N, L) long."""
+    width = max(len(r) for r in rows)
+    ids = torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], dtype=torch.long)
+    return ids, mask
 
 
 def domain_id(example: Example, dataset_ids: dict[str, int]) -> int:
@@ -58,7 +59,7 @@ def encode_examples(
     """Tokenise examples, truncating prompts from the left so prompt + answer fit in max_length."""
     if max_length < 2:
         raise ValueError(f"max_length must be >= 2, got {max_length}")
-    _, eos = _special_ids(tokenizer)
+    _, eos = special_ids(tokenizer)
     bos = tokenizer.bos_token_id
     out = []
     for ex in examples:
@@ -66,15 +67,10 @@ def encode_examples(
         answer = (
             list(tokenizer(ex.answer, add_special_tokens=False)["input_ids"]) + [eos] if ex.answer else []
         )
-        keep_bos = bool(prompt) and bos is not None and prompt[0] == bos
-        room = max_length - len(answer) - int(keep_bos)
-        if room < 1:
-            raise ValueError(
-                f"example {ex.id!r}: the answer has {len(answer)} tokens, leaving no room for the prompt "
-                f"within max_length={max_length}"
-            )
-        if len(prompt) + len(answer) > max_length:
-            prompt = ([bos] if keep_bos else []) + prompt[len(prompt) - room :]
+        try:
+            prompt = cut_prompt(prompt, bos, max_length, len(answer))
+        except ValueError as error:
+            raise ValueError(f"example {ex.id!r}: {error}") from error
         out.append(EncodedExample(prompt, answer, domain_id(ex, dataset_ids)))
     return out
 
@@ -102,7 +98,7 @@ class ICLMCollator:
         self.dataset_ids = dict(dataset_ids)
         self.max_length = max_length
         self.pack_shared_context = pack_shared_context
-        self.pad_id, _ = _special_ids(tokenizer)
+        self.pad_id, _ = special_ids(tokenizer)
 
     def __call__(self, examples: Sequence[Example]) -> dict[str, Any]:
         if not examples:
@@ -122,18 +118,12 @@ class ICLMCollator:
                     "domain_ids": domain_ids,
                     "packed": packed,
                 }
-        width = max(len(e.prompt_ids) + len(e.answer_ids) for e in encoded)
-        batch = len(encoded)
-        input_ids = torch.full((batch, width), self.pad_id, dtype=torch.long)  # (B, T)
-        attention = torch.zeros((batch, width), dtype=torch.long)
-        labels = torch.full((batch, width), IGNORE_INDEX, dtype=torch.long)
-        prompt_mask = torch.zeros((batch, width), dtype=torch.bool)
-        for i, enc in enumerate(encoded):
-            p, a = len(enc.prompt_ids), len(enc.answer_ids)
-            input_ids[i, : p + a] = torch.tensor(enc.prompt_ids + enc.answer_ids, dtype=torch.long)
-            attention[i, : p + a] = 1
-            labels[i, p : p + a] = torch.tensor(enc.answer_ids, dtype=torch.long)
-            prompt_mask[i, :p] = True
+        input_ids, attention = pad_rows([e.prompt_ids + e.answer_ids for e in encoded], self.pad_id)  # (B, T)
+        labels, _ = pad_rows(
+            [[IGNORE_INDEX] * len(e.prompt_ids) + e.answer_ids for e in encoded], IGNORE_INDEX
+        )
+        in_prompt, _ = pad_rows([[1] * len(e.prompt_ids) + [0] * len(e.answer_ids) for e in encoded], 0)
+        prompt_mask = in_prompt.bool()
         return {
             "input_ids": input_ids,
             "attention_mask": attention,

@@ -2,7 +2,8 @@
 
 The prompt is tokenised with special tokens, each answer (gold or choice) without, then EOS. One prompt
 per example serves every choice and the greedy answer: it is cut from the left (BOS kept) only if it does
-not fit `max_length` together with the longest of its answers, and such cuts are counted.
+not fit `max_length` together with the longest of its answers (`iclm.data.tokens`), and such cuts are counted
+(`cut_count`: evaluation and analysis warn from it).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from iclm.data.collate import domain_id, encode_examples
+from iclm.data.tokens import longest_answer
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ def encode_prompts(
     out = []
     for example in examples:
         answers = [example.answer, *(example.choices or ())]
-        longest = max(answers, key=lambda text: len(tokens(text)))
+        longest = longest_answer(answers, lambda text: len(tokens(text)))
         encoded = encode_examples(
             [dataclasses.replace(example, answer=longest)], tokenizer, dataset_ids, max_length
         )[0]
@@ -67,3 +69,21 @@ def encode_prompts(
             )
         )
     return out
+
+
+@dataclass(frozen=True)
+class CutCount:
+    """How many prompts `encode_prompts` cut: `cut` of `total`, `ood` of them o.o.d., and the longest cut
+    prompt's length before the cut (`longest`, 0 when none was cut)."""
+
+    cut: int
+    total: int
+    ood: int
+    longest: int
+
+
+def cut_count(examples: list, encoded: list[EncodedPrompt]) -> CutCount:
+    """The prompts that lose tokens from the left to fit max_length with their longest answer."""
+    cut = [i for i, e in enumerate(encoded) if e.truncated]
+    ood = sum(examples[i].split == "ood" for i in cut)
+    return CutCount(len(cut), len(examples), ood, max((encoded[i].prompt_tokens for i in cut), default=0))

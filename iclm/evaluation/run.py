@@ -23,9 +23,10 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from iclm.data.tokens import DEFAULT_MAX_LENGTH, pad_id
 from iclm.evaluation import fast, report, scoring
 from iclm.evaluation.groups import PromptGroup, group_prompts
-from iclm.evaluation.prompts import encode_prompts
+from iclm.evaluation.prompts import cut_count, encode_prompts
 from iclm.evaluation.states import ModuleStates, shared_router_embeddings
 from iclm.readout import readouts as config_readouts
 
@@ -38,10 +39,6 @@ class Evaluation:
 
     predictions: list[dict[str, Any]]
     results: dict[str, Any]
-
-
-def _pad_id(tokenizer) -> int:
-    return tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
 
 
 def _batches(groups: list[PromptGroup], batch_size: int) -> list[list[PromptGroup]]:
@@ -101,18 +98,16 @@ def _score_batch(model, tokenizer, examples, encoded, groups, routes, oracle, re
 
 
 def _warn_truncated(examples: list, encoded: list, max_length: int) -> None:
-    cut = [i for i, e in enumerate(encoded) if e.truncated]
-    if cut:
-        ood = sum(examples[i].split == "ood" for i in cut)
-        longest = max(encoded[i].prompt_tokens for i in cut)
+    count = cut_count(examples, encoded)
+    if count.cut:
         logger.warning(
             "%d of %d prompts (%d of them o.o.d.) do not fit max_length=%d with their answers and lose "
             "tokens from the left (longest prompt: %d tokens); raise --max-length to keep them whole",
-            len(cut),
-            len(examples),
-            ood,
+            count.cut,
+            count.total,
+            count.ood,
             max_length,
-            longest,
+            count.longest,
         )
 
 
@@ -124,7 +119,7 @@ def evaluate(
     *,
     batch_size: int = 8,
     max_new_tokens: int = 8,
-    max_length: int = 2048,
+    max_length: int = DEFAULT_MAX_LENGTH,
     progress: bool = True,
     share_context: bool = True,
 ) -> Evaluation:
@@ -146,18 +141,18 @@ def evaluate(
     dataset_ids = {scoring.domain_key(e): 0 for e in examples} | known
     encoded = encode_prompts(examples, tokenizer, dataset_ids, max_length, max_new_tokens)
     _warn_truncated(examples, encoded, max_length)
-    pad_id = _pad_id(tokenizer)
+    pad = pad_id(tokenizer)
     groups = group_prompts([e.prompt_ids for e in encoded], share=share_context)
     batches = _batches(groups, batch_size)
     readouts = config_readouts(config)
-    routes = _routes(model, encoded, batches, pad_id, progress)
+    routes = _routes(model, encoded, batches, pad, progress)
     mapping = scoring.oracle_map(examples, routes, config)
     oracle = scoring.oracle_routes(examples, mapping).tolist()
     per_readout: dict[str, dict[int, dict]] = {r.name: {} for r in readouts}
     started = time.perf_counter()
     with tqdm(total=len(examples), desc="scoring", unit="example", disable=not progress) as bar:
         for batch in batches:
-            found = _score_batch(model, tokenizer, examples, encoded, batch, routes, oracle, readouts, pad_id)
+            found = _score_batch(model, tokenizer, examples, encoded, batch, routes, oracle, readouts, pad)
             for name, rows in found.items():
                 per_readout[name].update(rows)
             bar.update(len(_members(batch)))

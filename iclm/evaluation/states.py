@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 from transformers import DynamicCache
 
+from iclm.data.collate import pad_rows
 from iclm.evaluation.groups import PromptGroup
 from iclm.router import pool_prompt
 
@@ -24,14 +25,6 @@ from iclm.router import pool_prompt
 CACHE_TOKEN_BUDGET = 16_384
 
 StateKey = tuple[str, int, tuple[int, ...]]
-
-
-def pad_rows(rows: list[list[int]], value: int) -> tuple[Tensor, Tensor]:
-    """Right-pad token rows: -> ids (N, L) long, mask (N, L) long."""
-    width = max(len(r) for r in rows)
-    ids = torch.tensor([r + [value] * (width - len(r)) for r in rows], dtype=torch.long)
-    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], dtype=torch.long)
-    return ids, mask
 
 
 def _select(cache: DynamicCache, index: Tensor) -> DynamicCache:
