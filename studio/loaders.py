@@ -1,8 +1,11 @@
 """Cached loaders: everything a page reads from disk or builds once goes through here.
 
-`st.cache_resource` holds shared heavy objects (models, artifacts, fitted projections) without copying
-them; `st.cache_data` holds small JSON-derived values. Every key includes the file's modification time
-so a re-trained or re-analysed checkpoint is picked up without restarting the app.
+Each loader only wraps `st.cache_*` around a function that lives below it (`studio.checkpoints`,
+`analysis.*`, `iclm.*`): which artifact tensor means what, how an MI table is computed and how a model is
+made ready for live runs are decided there, not here. `st.cache_resource` holds shared heavy objects
+(models, artifacts, fitted projections) without copying them; `st.cache_data` holds small JSON-derived
+values. Every key includes the file's modification time so a re-trained or re-analysed checkpoint is picked
+up without restarting the app.
 """
 
 from __future__ import annotations
@@ -34,25 +37,11 @@ def inspect_checkpoint(folder: str) -> CheckpointFiles:
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def _inspect(folder: str, _config_mtime: float) -> CheckpointFiles:
-    files = inspect(folder)
-    from iclm.checkpoint import CheckpointError as EngineError
     from iclm.checkpoint import read_config
 
-    try:
-        read_config(Path(folder))
-    except EngineError as exc:
-        raise CheckpointError(str(exc)) from exc
+    files = inspect(folder)
+    read_config(Path(folder))  # CheckpointError (the same class studio.checkpoints raises) naming the file
     return files
-
-
-def missing_weights(files: CheckpointFiles) -> list[str]:
-    """Weight files the engine needs to load this checkpoint that the folder lacks (names only)."""
-    from iclm.checkpoint import ADAPTERS_FILE, AGGREGATION_FILE, ROUTER_FILE
-
-    needed = [ADAPTERS_FILE, ROUTER_FILE] + (
-        [AGGREGATION_FILE] if files.config.get("variant") == "iclm" else []
-    )
-    return [name for name in needed if not (files.folder / name).is_file()]
 
 
 def results(files: CheckpointFiles) -> dict[str, Any] | None:
@@ -115,32 +104,9 @@ def _model(folder: str, device: str, precision: str, _mtime: float):
 
 
 def _load_model(folder: str, device: str, precision: str):
-    import iclm.model  # noqa: F401  (registers the iclm model type)
-    from analysis.precision import store_linear_weights_in_bf16
-    from iclm.model import ICLMForCausalLM
+    from analysis.live_model import load_live_model
 
-    loaded = ICLMForCausalLM.from_pretrained(folder)
-    loaded.name_or_path = folder  # analysis.predict.default_max_length reads training_config.json there
-    loaded.to(device).eval()
-    if precision == "bf16":
-        store_linear_weights_in_bf16(loaded)
-    _warm_up(loaded, device, precision)
-    return loaded
-
-
-def _warm_up(model, device: str, precision: str) -> None:
-    """One short attribution (forward + backward): PyTorch's first backward in a process pays for its
-    set-up, which the user's first click would otherwise pay."""
-    from analysis.attribution import attribute
-    from analysis.precision import autocast
-
-    with autocast(device, precision):
-        attribute(model, model.tokenizer, "Warm-up: the first backward sets up autograd.", method="saliency")
-
-
-def frame(records: list[dict[str, Any]]) -> pd.DataFrame:
-    """Training records as one flat table: nested dicts become `a/b` columns (e.g. `cka/domain_0`)."""
-    return pd.json_normalize(records, sep="/") if records else pd.DataFrame()
+    return load_live_model(folder, device, precision)
 
 
 def projection(files: CheckpointFiles, space: str, method: str, seed: int = 0):
@@ -167,70 +133,33 @@ def projection_cache_dir() -> Path:
 
 
 def module_states(files: CheckpointFiles, rows: str) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Pooled module states of the artifact and the matching example rows.
+    """`analysis.artifact_states.module_states` of the checkpoint's (cached) artifact."""
+    from analysis.artifact_states import module_states as states_of
 
-    rows="forced": the forced sample, every module (invariant + each domain_k forced) on the same M rows;
-    rows="routed": all N examples, the invariant module and the routed domain module ("domain").
-    """
-    art = artifact(files)
-    examples = art.examples
-    if rows == "routed":
-        states = {name: art.states[name] for name in ("invariant", "domain") if name in art.states}
-        return states, examples
-    index = art.states["forced_index"].astype("int64")
-    names = [m for m in art.manifest.get("modules", []) if m == "invariant" or m.startswith("domain_")]
-    states = {}
-    for name in names:
-        key = "invariant" if name == "invariant" else f"forced_{name}"
-        if key in art.states:
-            states[name] = art.states[key][index] if name == "invariant" else art.states[key]
-    return states, examples.iloc[index].reset_index(drop=True)
+    return states_of(artifact(files), rows)
 
 
 @st.cache_data(show_spinner="Bootstrapping similarities…", max_entries=32)
 def grouped_similarity(folder: str, _mtime: float, metric: str, n_boot: int, _files: CheckpointFiles):
-    """`analysis.similarity.grouped_similarity` of invariant vs routed domain per dataset and split."""
-    from analysis.similarity import grouped_similarity as compute
+    """`analysis.artifact_states.routed_similarity`: invariant vs routed domain per dataset and split."""
+    from analysis.artifact_states import routed_similarity
 
-    states, examples = module_states(_files, "routed")
-    return compute(states, examples[["dataset", "split"]], metric=metric, n_boot=n_boot)
+    return routed_similarity(artifact(_files), metric=metric, n_boot=n_boot)
 
 
 @st.cache_data(show_spinner="Estimating mutual information…", max_entries=32)
 def mi_table(folder: str, _mtime: float, n_boot: int, _files: CheckpointFiles) -> pd.DataFrame:
-    """MI (invariant vs routed domain) by every estimator, overall and per split, with bootstrap CIs."""
-    from iclm.metrics.information import ESTIMATORS, estimate_mi
+    """`analysis.artifact_states.routed_mi`: invariant vs routed domain MI, every estimator, per split."""
+    from analysis.artifact_states import routed_mi
 
-    states, examples = module_states(_files, "routed")
-    rows = []
-    for scope in ["all", *sorted(examples["split"].unique())]:
-        mask = (examples["split"] == scope).to_numpy() if scope != "all" else slice(None)
-        x, y = states["invariant"][mask], states["domain"][mask]
-        if len(x) < 4:
-            continue
-        for name in ESTIMATORS:
-            result = estimate_mi(x, y, estimator=name, n_boot=n_boot)
-            est = result.estimate
-            rows.append(
-                {
-                    "split": scope,
-                    "estimator": name,
-                    "mi": est.value,
-                    "low": est.low,
-                    "high": est.high,
-                    "n": result.n,
-                }
-            )
-    return pd.DataFrame(rows)
+    return routed_mi(artifact(_files), n_boot=n_boot)
 
 
 def require_model(files: CheckpointFiles, device: str, precision: str = "fp32"):
     """The model, or an st.error with the engine's message (missing/mismatched file) and a stopped page."""
-    from iclm.checkpoint import CheckpointError as EngineError
-
     try:
         return model(files, device, precision)
-    except (EngineError, OSError, ValueError, RuntimeError) as exc:
+    except (CheckpointError, OSError, ValueError, RuntimeError) as exc:
         st.error(f"Cannot load the model of {plain(files.name)}: {plain(exc)}")
         st.stop()
 
@@ -246,24 +175,9 @@ def examples(files: CheckpointFiles) -> list:
 
 @st.cache_resource(show_spinner=False, max_entries=8)
 def _examples(folder: str, _mtime: float, _art) -> list:
-    from iclm.data import Example, load_examples
+    from analysis.artifact_states import artifact_examples
 
-    by_id = {}
-    for entry in _art.manifest.get("data", []):
-        path = Path(entry.get("path", ""))
-        if path.is_file():
-            for example in load_examples(
-                path, dataset=entry.get("dataset"), split=entry.get("split")
-            ).examples:
-                by_id[example.id] = example
-    out = []
-    for row in _art.examples.itertuples(index=False):
-        found = by_id.get(row.id)
-        if found is None:
-            found = Example(id=row.id, prompt=row.prompt, answer=str(row.gold), choices=None,
-                            dataset=row.dataset, split=row.split)  # fmt: skip
-        out.append(found)
-    return out
+    return artifact_examples(_art)
 
 
 def fitted_projection(files: CheckpointFiles, space: str, method: str):
