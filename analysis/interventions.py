@@ -5,8 +5,9 @@
 that changed against the unintervened model. `predict_all_modules` (in `analysis.module_predictions`) is the
 studio's single-prompt view.
 
-Interventions (see `Intervention`, a named choice of the table; `.model_intervention` is the
-`iclm.interventions.Intervention` value it hands to the run, as `model(intervention=...)` takes it):
+Interventions (see `InterventionChoice`, a named choice of the table, not the engine's value: its
+`.model_intervention` is the `iclm.interventions.Intervention` it hands to the run, as
+`model(intervention=...)` takes it):
 - "none": the model as it is (its router's routes);
 - "force_route": every example goes to domain module `route` (= `model(force_route=k)`);
 - "drop_invariant" / "drop_domain": that module's states are replaced by zeros in the aggregation
@@ -29,7 +30,7 @@ from analysis.module_predictions import ModulePrediction, ModulePredictions, pre
 from iclm import interventions as model_interventions
 
 __all__ = [
-    "Intervention",
+    "InterventionChoice",
     "ModulePrediction",
     "ModulePredictions",
     "intervention_summary",
@@ -43,8 +44,10 @@ KINDS: tuple[str, ...] = ("none", "force_route", "drop_invariant", "drop_domain"
 
 
 @dataclass(frozen=True)
-class Intervention:
-    """One intervention of the table: `kind`, the domain for "force_route", the route shift for "swap"."""
+class InterventionChoice:
+    """One intervention of the table, as the Interventions page names it: `kind`, the domain for
+    "force_route", the route shift for "swap" (`name` labels its rows). The run itself takes
+    `model_intervention`, the engine's `iclm.interventions.Intervention`."""
 
     kind: Kind
     route: int | None = None
@@ -52,10 +55,10 @@ class Intervention:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"Intervention.kind={self.kind!r} is invalid; choose one of {list(KINDS)}")
+            raise ValueError(f"Intervention kind={self.kind!r} is invalid; choose one of {list(KINDS)}")
         if (self.kind == "force_route") != (self.route is not None):
             raise ValueError(
-                f"Intervention.route={self.route!r} is invalid: give it exactly for 'force_route'"
+                f"Intervention route={self.route!r} is invalid: give it exactly for 'force_route'"
             )
 
     @property
@@ -71,7 +74,7 @@ class Intervention:
         """Raise ValueError if the model with this `ICLMConfig` cannot take the intervention."""
         k = config.num_domains
         if self.kind == "force_route" and not (0 <= self.route < k):
-            raise ValueError(f"Intervention.route={self.route} is invalid; the model has {k} domain modules")
+            raise ValueError(f"Intervention route={self.route} is invalid; the model has {k} domain modules")
         if self.kind.startswith("drop_") and not config.has_invariant:
             raise ValueError(f"intervention {self.kind!r} needs variant 'iclm' (got {config.variant!r})")
         if self.kind == "swap" and (k < 2 or self.shift % k == 0):
@@ -97,14 +100,14 @@ class Intervention:
         return self.kind.removeprefix("drop_") if self.kind.startswith("drop_") else None
 
 
-def standard_interventions(config) -> list[Intervention]:
+def standard_interventions(config) -> list[InterventionChoice]:
     """Every intervention a model with this config supports: none, each forced route, drops, swap."""
-    found = [Intervention("none")]
-    found += [Intervention("force_route", route=k) for k in range(config.num_domains)]
+    found = [InterventionChoice("none")]
+    found += [InterventionChoice("force_route", route=k) for k in range(config.num_domains)]
     if config.has_invariant:
-        found += [Intervention("drop_invariant"), Intervention("drop_domain")]
+        found += [InterventionChoice("drop_invariant"), InterventionChoice("drop_domain")]
     if config.num_domains > 1:
-        found.append(Intervention("swap"))
+        found.append(InterventionChoice("swap"))
     return found
 
 
@@ -113,7 +116,7 @@ def intervention_table(
     model,
     tokenizer,
     examples: Sequence,
-    interventions: Sequence[Intervention] | None = None,
+    interventions: Sequence[InterventionChoice] | None = None,
     *,
     batch_size: int = 8,
     max_new_tokens: int = 8,

@@ -187,7 +187,7 @@ def test_routes_equal_the_collator_batch_routes_and_the_evaluation_routes(traine
 
 
 def test_single_prompt_and_intervention_routes_equal_the_artifact(trained_checkpoint, tmp_path):
-    from analysis.interventions import Intervention, intervention_table, predict_all_modules
+    from analysis.interventions import InterventionChoice, intervention_table, predict_all_modules
     from iclm.data.loader import load_examples
     from iclm.model import ICLMForCausalLM
 
@@ -198,7 +198,7 @@ def test_single_prompt_and_intervention_routes_equal_the_artifact(trained_checkp
     model = ICLMForCausalLM.from_pretrained(str(trained_checkpoint))
     model.name_or_path = str(trained_checkpoint)  # as the studio loads it: default max_length = training's
     examples = [e for path in files for e in load_examples(path).examples][::4]
-    table = intervention_table(model, model.tokenizer, examples, [Intervention("none")])
+    table = intervention_table(model, model.tokenizer, examples, [InterventionChoice("none")])
     expected = frame.set_index("id").loc[[e.id for e in examples], "route"].tolist()
     assert table["route"].tolist() == expected
     singles = [predict_all_modules(model, model.tokenizer, e.prompt, e.choices).route for e in examples]

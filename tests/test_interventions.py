@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from analysis.interventions import (
-    Intervention,
+    InterventionChoice,
     intervention_summary,
     intervention_table,
     predict_all_modules,
@@ -54,7 +54,7 @@ def _engine_predictions(model, examples, readout):
 def test_forced_route_matches_the_engine(model, examples, k):
     from iclm.readout import Readout
 
-    table = intervention_table(model, model.tokenizer, examples, [Intervention("force_route", route=k)])
+    table = intervention_table(model, model.tokenizer, examples, [InterventionChoice("force_route", route=k)])
     rows = table[table["intervention"] == f"force_route_{k}"]
     assert (rows["route"] == k).all()
     assert rows["prediction"].tolist() == _engine_predictions(
@@ -64,14 +64,19 @@ def test_forced_route_matches_the_engine(model, examples, k):
 
 def test_dropping_a_module_changes_outputs(model, examples):
     table = intervention_table(
-        model, model.tokenizer, examples, [Intervention("drop_invariant"), Intervention("drop_domain")]
+        model,
+        model.tokenizer,
+        examples,
+        [InterventionChoice("drop_invariant"), InterventionChoice("drop_domain")],
     )
     changed = table.groupby("intervention")["changed"].sum()
     assert changed["drop_invariant"] > 0 and changed["drop_domain"] > 0
 
 
 def test_swap_never_keeps_the_route(model, examples):
-    table = intervention_table(model, model.tokenizer, examples, [Intervention("none"), Intervention("swap")])
+    table = intervention_table(
+        model, model.tokenizer, examples, [InterventionChoice("none"), InterventionChoice("swap")]
+    )
     none = table[table["intervention"] == "none"]["route"].to_numpy()
     swapped = table[table["intervention"] == "swap_+1"]["route"].to_numpy()
     assert (swapped == (none + 1) % 2).all()
@@ -92,23 +97,23 @@ def test_summary_sums(model, examples):
 
 def test_force_route_needs_a_route():
     with pytest.raises(ValueError, match="Intervention.route=None is invalid"):
-        Intervention("force_route")
+        InterventionChoice("force_route")
 
 
 def test_unknown_kind():
     with pytest.raises(ValueError, match="Intervention.kind='mute' is invalid"):
-        Intervention("mute")
+        InterventionChoice("mute")
 
 
 def test_drop_needs_an_invariant_module(make_iclm, examples):
     baseline = make_iclm(variant="baseline")
     with pytest.raises(ValueError, match="needs variant 'iclm'"):
-        intervention_table(baseline, baseline.tokenizer, examples, [Intervention("drop_invariant")])
+        intervention_table(baseline, baseline.tokenizer, examples, [InterventionChoice("drop_invariant")])
 
 
 def test_forced_route_out_of_range(model, examples):
     with pytest.raises(ValueError, match="Intervention.route=5 is invalid"):
-        intervention_table(model, model.tokenizer, examples, [Intervention("force_route", route=5)])
+        intervention_table(model, model.tokenizer, examples, [InterventionChoice("force_route", route=5)])
 
 
 def test_predict_all_modules_matches_choice_scoring(model, examples):
@@ -212,8 +217,12 @@ def test_interventions_reach_the_run_as_intervention_values(model, examples, mon
         return original(model, tokenizer, examples, routes, **kwargs)
 
     monkeypatch.setattr(predict, "predict_examples", spy)
-    chosen = [Intervention("none"), Intervention("force_route", route=1), Intervention("swap")]
-    chosen.append(Intervention("drop_invariant"))
+    chosen = [
+        InterventionChoice("none"),
+        InterventionChoice("force_route", route=1),
+        InterventionChoice("swap"),
+    ]
+    chosen.append(InterventionChoice("drop_invariant"))
     table = intervention_table(model, model.tokenizer, examples, chosen)
     router_routes = seen[0][0]
     assert all(torch.equal(routes, router_routes) for routes, _ in seen)
