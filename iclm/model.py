@@ -1,12 +1,13 @@
 """ICLMForCausalLM: one frozen base, LoRA adapters `invariant` and `domain_0..K-1`, a router, an aggregation.
 
-forward = route (base with adapters off -> prompt-mean embedding -> router; an `Intervention` may force or
-shift the routes) -> _run_modules (invariant on the whole batch; each example's routed domain adapter, one
-pass per non-empty route group) -> `iclm.readout.output_logits` (the aggregation) -> _losses. A `packed` batch
-(iclm/packing.py: examples sharing a context in one row) takes the same steps on its rows with a 4D mask and
-position ids. The body is public for code that reads module states without a full forward (evaluation,
-analysis): `module_states` (one adapter's last hidden states, or the base's), `domain_states` (the routed
-domain passes) and `aggregate`. Save/load lives in iclm/checkpoint.py, generation helpers at the end.
+forward = routes (`iclm.forward_routes`: base with adapters off -> prompt-mean embedding -> router; an
+`Intervention` may force or shift the routes) -> _run_modules (invariant on the whole batch; each example's
+routed domain adapter, one pass per non-empty route group) -> `iclm.readout.output_logits` (the aggregation)
+-> `iclm.losses.loss_terms`. A `packed` batch (iclm/packing.py: examples sharing a context in one row) takes
+the same steps on its rows with a 4D mask and position ids (`iclm.packed_passes`). The body is public for
+code that reads module states without a full forward (evaluation, analysis): `module_states` (one adapter's
+last hidden states, or the base's), `domain_states` (the routed domain passes) and `aggregate`. Save/load
+lives in iclm/checkpoint.py, what each generation step is fed in iclm/generation.py.
 """
 
 from __future__ import annotations
@@ -23,28 +24,15 @@ from iclm import recompute as recompute_ops
 from iclm.aggregation import build_aggregation
 from iclm.backbone import Backbone, load_backbone
 from iclm.config import ICLMConfig
+from iclm.forward_routes import forward_routes
+from iclm.generation import generation_inputs, keep_routes
 from iclm.interventions import Intervention, from_keywords
-from iclm.mi import answer_token_mi
-from iclm.outputs import ICLMOutput, LossTerms
-from iclm.packing import PackedBatch, check_packed, split_by_routes
+from iclm.losses import loss_terms
+from iclm.outputs import ICLMOutput
+from iclm.packed_passes import packed_router_embeddings, run_packed_modules
+from iclm.packing import PackedBatch, check_packed
 from iclm.readout import output_logits
-from iclm.router import CodebookUsage, Router, RouterOutput, codebook_usage, default_prompt_mask, pool_prompt
-
-
-def next_token_targets(labels: Tensor) -> tuple[Tensor, Tensor]:
-    """The positions the loss reads and their targets: (B, T) bool, true at t when labels[t + 1] is a real
-    label, and those labels (N,) in the same row-major order."""
-    following = labels[:, 1:] != -100  # (B, T-1)
-    positions = torch.zeros_like(labels, dtype=torch.bool)
-    positions[:, :-1] = following
-    return positions, labels[:, 1:][following]
-
-
-def targets_lm_loss(logits: Tensor, targets: Tensor) -> Tensor:
-    """Mean cross-entropy of logits (N, V) at the read positions against targets (N,); 0 when N == 0."""
-    if targets.numel() == 0:
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits.float(), targets)
+from iclm.router import CodebookUsage, Router, RouterOutput, codebook_usage, pool_prompt
 
 
 class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
@@ -119,16 +107,10 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
             hidden = self._decode(None, input_ids, attention_mask, None)[0]  # (B, T, H)
         return pool_prompt(hidden, prompt_mask)
 
-    @torch.no_grad()
     def packed_router_embeddings(self, packed: PackedBatch) -> Tensor:
-        """Router embeddings (S, H) of a packed batch's examples: the frozen base runs once over the rows and
-        each example pools its row's context + its own query (its prompt), as `router_embeddings` would."""
-        packed = packed.to(self.device)
-        with adapter_ops.adapters_disabled(self._lora_layers):
-            mask = self._packed_mask(packed)
-            hidden = self._decode(None, packed.input_ids, mask, None, packed.position_ids)[0]  # (R, T, H)
-        rows, mask = packed.pool_mask()  # (S,), (S, T)
-        return pool_prompt(hidden[rows], mask)  # (S, T, H) -> (S, H)
+        """Router embeddings (S, H) of a packed batch's examples (`iclm.packed_passes`): one base pass over
+        the rows, each example pooling its row's context + its own query, as `router_embeddings` would."""
+        return packed_router_embeddings(self, packed)
 
     def route(
         self,
@@ -275,97 +257,7 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
             domain = self.domain_states(input_ids, attention_mask, routes, cache)
         return invariant, domain
 
-    def _packed_mask(self, packed: PackedBatch) -> Tensor:
-        """The 4D mask (R, 1, T, T) of a packed batch in the form the base's attention takes (bool for sdpa,
-        additive for eager); other implementations (flash attention) cannot take a 4D mask."""
-        kind = self.base.config._attn_implementation
-        if kind not in ("sdpa", "eager"):
-            raise ValueError(
-                f"packed batches need the base's attention to be 'sdpa' or 'eager' (got {kind!r}); "
-                "set training.pack_shared_context: false or load the backbone with sdpa attention"
-            )
-        return packed.attention_mask(None if kind == "sdpa" else self.base.dtype)
-
-    def _run_packed_modules(
-        self, packed: PackedBatch, routes: Tensor, intervention: Intervention
-    ) -> tuple[Tensor | None, Tensor | None]:
-        """_run_modules on packed rows: the invariant pass over every row; the domain passes (sparse or dense,
-        as domain_states) over the rows re-packed so that each row's examples share a route (split_by_routes),
-        their states put back in the packed layout, so every segment reads its own route's states."""
-        invariant = domain = None
-        if self.config.has_invariant and intervention.keeps("invariant"):
-            mask = self._packed_mask(packed)
-            invariant = self.module_states("invariant", packed.input_ids, mask, None, packed.position_ids)
-        if intervention.keeps("domain"):
-            split = split_by_routes(packed, routes)
-            sub = split.batch
-            hidden = self.domain_states(
-                sub.input_ids, self._packed_mask(sub), split.row_routes, None, sub.position_ids
-            )
-            domain = split.restore(hidden, tuple(packed.input_ids.shape))
-        return invariant, domain
-
-    def _losses(
-        self,
-        invariant: Tensor | None,
-        domain: Tensor | None,
-        labels: Tensor,
-        routing_loss: Tensor,
-        full_logits: dict[str, Tensor | None] | None,
-    ) -> LossTerms:
-        """Every loss term from the last hidden states (B, T, H), read only at the N positions whose next
-        token is labelled (the answer). Without `full_logits` (training: loss_only) the LM heads run at those
-        positions only: projecting all B x T positions onto the vocabulary (49k for SmolLM2) cost about a
-        second per head per training step on 2 CPU cores, for logits the loss never reads."""
-        positions, targets = next_token_targets(labels)
-
-        def pick(tensor: Tensor | None) -> Tensor | None:  # (B, T, .) -> (N, .)
-            return None if tensor is None else tensor[positions]
-
-        if full_logits is None:
-            found = output_logits(self, pick(invariant), pick(domain))
-        else:
-            found = {field: pick(value) for field, value in full_logits.items()}
-        logits, invariant_logits, domain_logits = (
-            found[f] for f in ("logits", "invariant_logits", "domain_logits")
-        )
-        zero = logits.new_zeros((), dtype=torch.float32)
-        iclm = self.config.has_invariant
-        return LossTerms(
-            lm=targets_lm_loss(logits, targets),
-            invariant_lm=zero if invariant_logits is None else targets_lm_loss(invariant_logits, targets),
-            domain_lm=targets_lm_loss(domain_logits, targets) if iclm and domain_logits is not None else zero,
-            routing=routing_loss.to(zero.dtype),
-            mi=answer_token_mi(invariant, domain, labels)
-            if invariant is not None and domain is not None
-            else zero,
-        )
-
     # ---------------------------------------------------------------- forward
-    def _resolve_routes(
-        self, input_ids, attention_mask, labels, prompt_mask, domain_ids, force_route, routes,
-        router_embeddings=None, loss_only=False, packed=None,
-    ) -> tuple[Tensor, RouterOutput | None]:  # fmt: skip
-        batch = input_ids.shape[0] if packed is None else packed.num_examples
-        if routes is not None:
-            if packed is not None and routes.shape != (batch,):
-                raise ValueError(f"routes of a packed batch are per example: expected ({batch},), got "
-                                 f"{tuple(routes.shape)}")  # fmt: skip
-            return routes.to(input_ids.device).long(), None
-        if loss_only and not self.router.needs_base_pass and domain_ids is not None:
-            # routes from the domain ids alone (the oracle): the base pass would only feed analysis outputs
-            return self.router.routes_without_base(domain_ids.to(input_ids.device), batch), None
-        if force_route is not None:  # checked by Intervention.check
-            return torch.full((batch,), force_route, dtype=torch.long, device=input_ids.device), None
-        if packed is not None and router_embeddings is None:
-            router_embeddings = self.packed_router_embeddings(packed)
-        if prompt_mask is None:
-            prompt_mask = default_prompt_mask(attention_mask, labels)
-        router_out = self.route(
-            input_ids, attention_mask, prompt_mask, domain_ids, embeddings=router_embeddings
-        )
-        return router_out.routes, router_out
-
     def forward(
         self,
         input_ids: Tensor,
@@ -413,21 +305,15 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         if attention_mask is None:  # covers cached + new tokens
             past = 0 if past_key_values is None else past_key_values.get_seq_length()
             attention_mask = input_ids.new_ones(input_ids.shape[0], past + input_ids.shape[1])
-        chosen = routes is None  # the model chooses the routes, so the intervention's route part applies
-        if not self.config.has_router and routes is None:
-            batch = input_ids.shape[0] if packed is None else packed.num_examples
-            routes = torch.zeros(batch, dtype=torch.long, device=input_ids.device)
-        routes, router_out = self._resolve_routes(
-            input_ids, attention_mask, labels, prompt_mask, domain_ids, intervention.force_route, routes,
+        routes, router_out = forward_routes(
+            self, input_ids, attention_mask, labels, prompt_mask, domain_ids, routes, intervention,
             router_embeddings, loss_only, packed,
         )  # fmt: skip
-        if chosen:
-            routes = intervention.routes(routes, self.config.num_domains)
         if packed is None:
             cache = past_key_values
             invariant, domain = self._run_modules(input_ids, attention_mask, routes, intervention, cache)
         else:
-            invariant, domain = self._run_packed_modules(packed, routes, intervention)
+            invariant, domain = run_packed_modules(self, packed, routes, intervention)
         logits = dict.fromkeys(("logits", "invariant_logits", "domain_logits"))
         if not loss_only:
             logits = output_logits(self, invariant, domain)
@@ -444,7 +330,7 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         if labels is not None:
             routing = router_out.loss if router_out is not None else torch.zeros((), device=input_ids.device)
             full = None if loss_only else logits
-            out.loss_terms = self._losses(invariant, domain, labels, routing, full)
+            out.loss_terms = loss_terms(self, invariant, domain, labels, routing, full)
             out.loss = out.loss_terms.total(self.config.loss_weights)
         return out
 
@@ -462,27 +348,12 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         use_cache: bool | None = True,
         **kwargs: Any,
     ) -> dict[str, Any]:
-        """Feed only the uncached tokens; the routes computed from the prompt are reused at every step. The
-        intervention goes to every step (a dropped module stays dropped; given routes leave its route part
-        nothing to change)."""
-        if past_key_values is not None:
-            input_ids = input_ids[:, past_key_values.get_seq_length() :]
-        inputs = {"input_ids": input_ids, "attention_mask": attention_mask, "routes": routes}
-        inputs["past_key_values"] = past_key_values
-        inputs["use_cache"] = use_cache
-        for key in ("domain_ids", "prompt_mask"):
-            if kwargs.get(key) is not None and routes is None:
-                inputs[key] = kwargs[key]
-        for key in ("intervention", "force_route", "drop_module"):
-            if kwargs.get(key) is not None:
-                inputs[key] = kwargs[key]
-        return inputs
+        """Feed only the uncached tokens, the prompt's routes and the intervention (`iclm.generation`)."""
+        return generation_inputs(input_ids, past_key_values, attention_mask, routes, use_cache, kwargs)
 
     def _update_model_kwargs_for_generation(self, outputs: ICLMOutput, model_kwargs: dict, *args, **kwargs):
         model_kwargs = super()._update_model_kwargs_for_generation(outputs, model_kwargs, *args, **kwargs)
-        model_kwargs["routes"] = outputs.routes
-        model_kwargs.pop("prompt_mask", None)  # only the prompt pass routes
-        return model_kwargs
+        return keep_routes(outputs, model_kwargs)
 
     # ---------------------------------------------------------------- save / load
     def save_pretrained(self, save_directory: str, **kwargs: Any) -> None:

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from iclm.model import next_token_targets, targets_lm_loss
+from iclm.losses import next_token_targets, targets_lm_loss
 from iclm.training.router_cache import RouterEmbeddingCache
 
 
