@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import transformers
 from safetensors.torch import load_file
 from test_train import toy_config
 
@@ -266,3 +267,36 @@ def test_a_tied_output_head_is_not_saved_as_trainable(make_iclm):
     assert not [name for name in saved if "lm_head" in name or "embed_tokens" in name]
     frozen_bytes = sum(t.numel() for n, t in saved.items() if n not in trainable)
     assert frozen_bytes < 0.01 * sum(t.numel() for t in saved.values()), frozen_bytes
+
+
+class _SignalAt(transformers.TrainerCallback):
+    """Sends this process `signum` during step `step` (as `kill -TERM` from a shell would)."""
+
+    def __init__(self, step: int, signum: int) -> None:
+        self.step, self.signum = step, signum
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        if state.global_step + 1 == self.step:
+            os.kill(os.getpid(), self.signum)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_saves_the_current_step_and_a_rerun_resumes_to_the_same_weights(tmp_path, signum):
+    """save_every 10, signal during step 3: checkpoint-3 is written and complete, no final model is
+    written, the handler is restored, and the rerun ends where an uninterrupted run does."""
+    raw = toy_config(tmp_path, max_steps=6, log_every=2, save_every=10)
+    previous = signal.getsignal(signum)
+    stopped = run_training(config_from_dict(raw), callbacks=[_SignalAt(3, signum)])
+    assert stopped.stopped and stopped.global_step == 3
+    assert signal.getsignal(signum) == previous
+    run = stopped.run_dir
+    assert checkpoints.latest_complete(run / "checkpoints").name == "checkpoint-3"
+    assert not (run / "adapters.safetensors").exists()  # no "final" model of a run that did not finish
+    resumed = run_training(config_from_dict(raw))
+    assert not resumed.stopped and resumed.resumed_from.endswith("checkpoint-3") and resumed.global_step == 6
+    straight_raw = toy_config(tmp_path / "b", max_steps=6, log_every=2, save_every=10)
+    straight = run_training(config_from_dict(straight_raw))
+    ours, theirs = (load_file(r.run_dir / "adapters.safetensors") for r in (resumed, straight))
+    for name, tensor in theirs.items():
+        torch.testing.assert_close(ours[name], tensor)
+    assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == [2, 4, 6]

@@ -24,6 +24,7 @@ from transformers import TrainingArguments, set_seed
 from iclm.training import checkpoints as run_checkpoints
 from iclm.training import data as run_data
 from iclm.training.config import TrainConfig, iclm_config, save_train_config
+from iclm.training.graceful import GracefulStop
 from iclm.training.metrics_log import MetricsWriter
 from iclm.training.trainer import ICLMTrainer
 
@@ -36,11 +37,13 @@ class RunFolderError(ValueError):
 
 @dataclass(frozen=True)
 class TrainResult:
-    """What a finished run produced."""
+    """What a run produced: where, how far, resumed from which checkpoint, and whether a signal stopped
+    it early (then its last checkpoint is the step it reached, and no final model was written)."""
 
     run_dir: Path
     global_step: int
     resumed_from: str | None
+    stopped: bool = False
 
 
 def build_model(config: TrainConfig, dataset_names: list[str]):
@@ -167,6 +170,7 @@ def run_training(
         run_data.probe_examples(config.data, data, t.seed), collator, data.dataset_ids, t.batch_size
     )
     tensorboard = _tensorboard_callback(run_dir) if t.tensorboard and args.process_index == 0 else None
+    stop = GracefulStop()  # SIGTERM / SIGINT: save this step, then return (rerun to resume)
     trainer = (trainer_cls or ICLMTrainer)(
         model=model,
         args=args,
@@ -176,16 +180,21 @@ def run_training(
         metrics_writer=writer,
         probe=probe,
         cache_router_embeddings=t.cache_router_embeddings,
-        callbacks=([tensorboard] if tensorboard else []) + list(callbacks or []),
+        callbacks=([tensorboard] if tensorboard else []) + [stop] + list(callbacks or []),
     )
     if last:
         logger.info("resuming from %s", last)
     trainer.train(resume_from_checkpoint=last)
     if found is not None and trainer.state.global_step == run_checkpoints.step_of(found):
         logger.info("%s already finished at step %d: nothing to train", run_dir, trainer.state.global_step)
-    if trainer.is_world_process_zero():
+    step = trainer.state.global_step
+    if stop.requested is not None:
+        logger.warning(
+            "stopped at step %d (checkpoint-%d saved); rerun the same command to resume", step, step
+        )
+    elif trainer.is_world_process_zero():
         model.save_pretrained(run_dir)  # config, adapters/router/aggregation safetensors, tokenizer
         save_train_config(config, run_dir / "training_config.json", {"dataset_names": data.dataset_names})
         logger.info("final model written to %s", run_dir)
     trainer.accelerator.wait_for_everyone()
-    return TrainResult(run_dir=run_dir, global_step=trainer.state.global_step, resumed_from=last)
+    return TrainResult(run_dir, step, last, stopped=stop.requested is not None)
