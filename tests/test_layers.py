@@ -127,7 +127,8 @@ def test_python_m_analysis_takes_the_same_arguments():
 
 
 def test_analysis_imports_neither_streamlit_nor_the_studio():
-    """analysis/ is pure (STYLE.md "Our house" 1, 6): the studio and notebooks import it, never the reverse."""
+    """analysis/ is pure (STYLE.md "Our house" 1, 6): the studio and notebooks import it, never the
+    reverse."""
     files = sorted((ROOT / "analysis").rglob("*.py"))
     assert len(files) > 15
     upward = [
