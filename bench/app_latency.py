@@ -25,9 +25,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT))
 
-from test_e2e_browser import CHROMIUM, CHROMIUM_ARGS, free_port, start_server  # noqa: E402
+from bench.browser import CHROMIUM, CHROMIUM_ARGS, free_port, start_server  # noqa: E402
 
 TARGETS = {"first_render_s": 20.0, "page_switch_s": 1.0, "custom_prompt_s": 2.0, "attribution_s": 5.0}
 NAV = ["Router clusters", "Training dynamics", "Module correlation & MI", "Predictions & attribution",
@@ -118,7 +118,7 @@ def main() -> int:
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "app_latency.json"))
     args = parser.parse_args()
     if args.build_tiny:
-        from studio_checkpoint import build_checkpoints
+        from bench.tiny_checkpoints import build_checkpoints
 
         root = build_checkpoints(Path(tempfile.mkdtemp(prefix="studio-bench-")))
     else:

@@ -150,7 +150,7 @@ def test_analyze_cli(checkpoint, data_files, tmp_path):
 @pytest.fixture(scope="module")
 def trained_checkpoint(tmp_path_factory):
     """The studio tests' real tiny checkpoint (trainer-built, max_length 192 < its ~330-token prompts)."""
-    from studio_checkpoint import build_checkpoints
+    from bench.tiny_checkpoints import build_checkpoints
 
     return build_checkpoints(tmp_path_factory.mktemp("studio")) / "iclm-tiny"
 

@@ -1,7 +1,9 @@
-"""A real, tiny checkpoint folder for the studio tests: engine-built, trained, evaluated and analysed.
+"""A real, tiny checkpoint folder for the studio tests and `bench/app_latency.py --build-tiny`: engine-built,
+trained, evaluated and analysed.
 
-Built once per test process (both tests/test_app.py and tests/test_e2e_browser.py use it) from the
-`tiny` backbone with the real trainer, evaluator and analysis collector; nothing is mocked.
+Built once per process (tests/studio/test_app.py, tests/e2e/test_browser.py and tests/analysis/test_collect.py
+use it) from the `tiny` backbone with the real trainer, evaluator and analysis collector; nothing is mocked.
+It lives in bench/ so the benchmark and the tests share it and bench/ imports nothing from tests/.
 """
 
 from __future__ import annotations
