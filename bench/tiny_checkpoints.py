@@ -1,7 +1,7 @@
 """A real, tiny checkpoint folder for the studio tests and `bench/app_latency.py --build-tiny`: engine-built,
 trained, evaluated and analysed.
 
-Built once per process (tests/studio/test_app.py, tests/e2e/test_browser.py and tests/analysis/test_collect.py
+Built once per process (the studio's AppTests, tests/e2e/test_browser.py and tests/analysis/test_collect.py
 use it) from the `tiny` backbone with the real trainer, evaluator and analysis collector; nothing is mocked.
 It lives in bench/ so the benchmark and the tests share it and bench/ imports nothing from tests/.
 """

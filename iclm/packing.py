@@ -6,7 +6,7 @@ each example's segment (its query, then its answer + EOS). The attention mask le
 and itself only, and each segment's positions continue from the context, so every state of a segment equals
 the state of the same token in the example's own unpacked row (causal attention over the same keys at the
 same positions): losses, MI, router embeddings and gradients are those of the unpacked batch (tested to 1e-5
-in fp32, tests/test_packing.py).
+in fp32, tests/iclm/test_packing.py).
 
 A row's context is its members' common token prefix, cut so that every segment keeps at least one prompt
 token: the state predicting a segment's first answer token is then its own last query token, inside the

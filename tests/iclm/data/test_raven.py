@@ -8,7 +8,6 @@ import math
 import random
 import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,8 @@ from iclm.data import raven
 from iclm.data.check import candidate_tokens, check_file, odd_one_out
 from iclm.data.generate import task_spec, write_task_file
 from iclm.data.raven_render import panel_string
+from tests.helpers.paths import LAR
 
-LAR = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "lar-samples" / "data"
 needs_fixtures = pytest.mark.skipif(not LAR.is_dir(), reason=f"benchmark samples not found at {LAR}")
 SYMBOLIC = re.compile(r"^([1-8A-H])\. \[(\(\w, \w, \w, \w,\)(, \(\w, \w, \w, \w,\))*)\] $")
 ENTITY = r"an? \w+ \w+ \w+ rotated at -?\d+ degrees"

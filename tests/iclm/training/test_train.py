@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import random
 import re
 from pathlib import Path
 
@@ -18,46 +17,11 @@ from iclm.training.config import config_from_dict, load_train_config
 from iclm.training.metrics_log import read_metrics
 from iclm.training.run import build_model, run_training
 from iclm.training.trainer import ICLMTrainer
+from tests.helpers.paths import ROOT
+from tests.helpers.toy_training import toy_config
 
 PROBE_FIELDS = ("codebook_perplexity", "router_purity", "router_nmi", "probe_loss")
 PER_MODULE_FIELDS = ("mi_batch", "mi_ksg", "cka", "pearson", "probe_routing_fraction", "routing_fraction")
-
-
-def write_toy_data(folder: Path, n: int = 48) -> list[str]:
-    """Two learnable toy datasets: the first word of the prompt decides the answer."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(0)
-    paths = []
-    for name, answer in (("alpha", "x"), ("beta", "y")):
-        path = folder / f"{name}.jsonl"
-        lines = []
-        for _ in range(n):
-            digits = " ".join(str(rng.randint(0, 9)) for _ in range(4))
-            lines.append(
-                json.dumps({"prompt": f"{name} {digits} ->", "answer": answer, "choices": ["x", "y"]})
-            )
-        path.write_text("\n".join(lines) + "\n")
-        paths.append(str(path))
-    return paths
-
-
-def toy_config(tmp_path: Path, **training) -> dict:
-    return {
-        "model": {"variant": "iclm", "num_domains": 2, "backbone": "tiny", "adapters": {"r": 4, "alpha": 8}},
-        "data": {"train": write_toy_data(tmp_path / "data"), "probe_size": 16},
-        "training": {
-            "learning_rate": 5e-3,
-            "batch_size": 8,
-            "max_steps": 20,
-            "log_every": 5,
-            "save_every": 10,
-            "max_length": 48,
-            "output_dir": str(tmp_path / "run"),
-            "router_init_examples": 32,
-            "tensorboard": False,
-        }
-        | training,
-    }
 
 
 def _finite_numbers(value) -> bool:
@@ -218,7 +182,7 @@ def test_oracle_router_rejects_a_k_that_differs_from_the_dataset_count(tmp_path)
 
 def test_shipped_configs_load():
     for name in ("paper", "cpu", "tiny", "ship/iclm-k2", "ship/no-invariant-k2", "ship/baseline"):
-        config = load_train_config(Path(__file__).parent.parent / "configs" / f"{name}.yaml")
+        config = load_train_config(ROOT / "configs" / f"{name}.yaml")
         assert config.model.backbone in ("tiny", "smollm2-135m")
 
 

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from iclm.evaluation.report import aggregate, write_outputs
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import ROOT
 
 
 def _evaluated(folder: Path, flags: list[bool]) -> Path:
@@ -29,7 +28,7 @@ def _evaluated(folder: Path, flags: list[bool]) -> Path:
 
 
 def test_tables_and_json_carry_intervals_baselines_and_paired_tests(tmp_path, monkeypatch, capsys):
-    spec = importlib.util.spec_from_file_location("results_table", REPO / "scripts/results_table.py")
+    spec = importlib.util.spec_from_file_location("results_table", ROOT / "scripts/results_table.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     a = _evaluated(tmp_path / "iclm", [True] * 9 + [False])

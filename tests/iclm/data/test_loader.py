@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from iclm.data import DataFileError, LoaderLimits, dataset_name, load_examples
+from tests.helpers.paths import LAR
 
-LAR = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "lar-samples" / "data"
 needs_fixtures = pytest.mark.skipif(not LAR.is_dir(), reason=f"benchmark samples not found at {LAR}")
 FIXTURES = sorted(LAR.rglob("*.jsonl")) if LAR.is_dir() else []
 GOOD = {

@@ -1,11 +1,11 @@
 """The checkpoints shipped in checkpoints/: complete, pickle-free, small, and consistent with the engine."""
 
 import json
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import ROOT
+
 SHIPPED = ["iclm-k2", "no-invariant-k2", "baseline"]
 
 

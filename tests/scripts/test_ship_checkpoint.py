@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
-from test_train import toy_config
 
 from iclm.model import ICLMForCausalLM
 from iclm.training.config import config_from_dict
 from iclm.training.metrics_log import read_metrics
 from iclm.training.run import run_training
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import ROOT
+from tests.helpers.toy_training import toy_config
 
 
 def _script():
-    spec = importlib.util.spec_from_file_location("ship_checkpoint", REPO / "scripts/ship_checkpoint.py")
+    spec = importlib.util.spec_from_file_location("ship_checkpoint", ROOT / "scripts/ship_checkpoint.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -66,7 +64,7 @@ def test_a_step_without_a_complete_checkpoint_is_refused(constant_run, tmp_path)
 
 
 def _state_script():
-    spec = importlib.util.spec_from_file_location("experiment_state", REPO / "scripts/experiment_state.py")
+    spec = importlib.util.spec_from_file_location("experiment_state", ROOT / "scripts/experiment_state.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -6,13 +6,12 @@ import itertools
 import json
 import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from iclm.data import pvr
+from tests.helpers.paths import LAR
 
-LAR = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "lar-samples" / "data"
 IID = LAR / "PVR" / "symbolic" / "IID"
 needs_fixtures = pytest.mark.skipif(not LAR.is_dir(), reason=f"benchmark samples not found at {LAR}")
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 import pytest
 
@@ -16,8 +15,8 @@ from iclm.json_files import JsonFileError, read_json
 from iclm.training import checkpoints
 from iclm.training.config import load_train_config
 from iclm.training.metrics_log import read_metrics
+from tests.helpers.paths import ROOT
 
-REPO = Path(__file__).resolve().parents[1]
 DEEP = "[" * 5000 + "]" * 5000
 HUGE_NUMBER = '{"step": ' + "9" * 5000 + "}"
 
@@ -140,7 +139,7 @@ def test_yaml_that_is_not_utf8_or_too_large_names_the_file(tmp_path):
 
 
 def test_the_shipped_and_experiment_training_configs_still_load():
-    found = [p for p in sorted((REPO / "configs").rglob("*.yaml")) if "training:" in p.read_text()]
+    found = [p for p in sorted((ROOT / "configs").rglob("*.yaml")) if "training:" in p.read_text()]
     assert len(found) >= 4
     for path in found:
         load_train_config(path)

@@ -17,14 +17,13 @@ import pytest
 import torch
 import transformers
 from safetensors.torch import load_file
-from test_train import toy_config
 
 from iclm.training import checkpoints
 from iclm.training.config import config_from_dict
 from iclm.training.metrics_log import read_metrics
 from iclm.training.run import run_training
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import ROOT
+from tests.helpers.toy_training import toy_config
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +210,7 @@ def test_sigkill_anywhere_then_rerun_gives_the_uninterrupted_weights(tmp_path, c
     raw = toy_config(tmp_path / "b", **overrides)
     run = Path(raw["training"]["output_dir"])
     script = tmp_path / "child.py"
-    script.write_text(_CHILD.format(repo=str(REPO)))
+    script.write_text(_CHILD.format(repo=str(ROOT)))
 
     _killed_run(script, raw, "save", 4)  # inside the save of checkpoint-4
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [".tmp-checkpoint-4", "checkpoint-2"]

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from iclm.__main__ import main
 from iclm.data.mix import MixConfig, load_mix, read_manifest
+from tests.helpers.paths import LAR, ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
-LAR = ROOT.parent / "shared" / "fixtures" / "lar-samples" / "data"
 needs_fixtures = pytest.mark.skipif(not LAR.is_dir(), reason=f"benchmark samples not found at {LAR}")
 
 

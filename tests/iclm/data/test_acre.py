@@ -7,14 +7,13 @@ import json
 import random
 import re
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
 from iclm.data import acre
 from iclm.data.generate import task_spec, write_task_file
+from tests.helpers.paths import LAR
 
-LAR = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "lar-samples" / "data"
 needs_fixtures = pytest.mark.skipif(not LAR.is_dir(), reason=f"benchmark samples not found at {LAR}")
 TEXT_OBJ = re.compile(r"A (\w+) (\w+) in (\w+) is visible\.")
 

@@ -14,8 +14,8 @@ from iclm.data.benchmark import convert_raw_acre, import_benchmark
 from iclm.data.evals_format import dumps
 from iclm.data.examples import DataFileError
 from iclm.data.mix import load_mix, read_manifest
+from tests.helpers.paths import LAR
 
-LAR = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "lar-samples" / "data"
 needs_fixtures = pytest.mark.skipif(not LAR.is_dir(), reason=f"benchmark samples not found at {LAR}")
 TEXT_IDS = {
     "A {1} {0} in {2} is visible.".format(*acre.object_attributes(i)): i for i in range(acre.NUM_OBJECTS)

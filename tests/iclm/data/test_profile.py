@@ -30,8 +30,8 @@ from iclm.data.profile_acre import (
 )
 from iclm.data.profile_raven import parse_raven_prompt, row_rules
 from iclm.data.profile_stats import metric_group, metric_kind
+from tests.helpers.paths import LAR
 
-LAR = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "lar-samples" / "data"
 needs_fixtures = pytest.mark.skipif(not LAR.is_dir(), reason=f"benchmark samples not found at {LAR}")
 ACRE_FILES = sorted((LAR / "ACRE").rglob("*.jsonl")) if LAR.is_dir() else []
 ALL_FILES = sorted(LAR.rglob("*.jsonl")) if LAR.is_dir() else []

@@ -160,7 +160,7 @@ def test_router_embeddings_are_prompt_means_of_the_base(make_iclm, tiny_batch):
 
 
 def test_init_router_uses_every_code(make_iclm, tiny_tokenizer):
-    from conftest import make_batch
+    from tests.helpers.batches import make_batch
 
     model = make_iclm(num_domains=2)
     pairs = [("aaaa aaaa aaaa", "x")] * 4 + [("9 8 7 6 5 4 3", "y")] * 4

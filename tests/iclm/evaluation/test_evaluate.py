@@ -8,7 +8,6 @@ import json
 
 import pytest
 import torch
-from test_train import toy_config
 
 from iclm.data.collate import ICLMCollator
 from iclm.data.examples import Example
@@ -19,6 +18,7 @@ from iclm.readout import readouts as readout_list
 from iclm.training.config import config_from_dict
 from iclm.training.data import load_files
 from iclm.training.run import run_training
+from tests.helpers.toy_training import toy_config
 
 
 def _train(tmp_path, **model):

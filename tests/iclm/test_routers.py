@@ -13,8 +13,9 @@ import torch
 from iclm.config import ICLMConfig, RouterConfig
 from iclm.router import Router
 from iclm.routers import ROUTER_KINDS, router_kind
+from tests.helpers.paths import ROOT
 
-EXTENDING = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
+EXTENDING = ROOT / "docs" / "extending.md"
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from test_train import toy_config
-
 from iclm.training import checkpoints
 from iclm.training.metrics_log import read_metrics
-
-ROOT = Path(__file__).parent.parent
+from tests.helpers.paths import ROOT
+from tests.helpers.toy_training import toy_config
 
 
 def test_two_process_run_completes_and_only_rank_zero_writes(tmp_path):

@@ -1,0 +1,1 @@
+"""Tests of iclm/metrics/ (and the analysis tables over them)."""

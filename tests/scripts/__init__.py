@@ -1,0 +1,1 @@
+"""Tests of scripts/ (loaded from their files)."""

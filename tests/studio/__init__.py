@@ -1,0 +1,1 @@
+"""Tests of studio/, the pages and app.py (AppTest)."""
