@@ -22,15 +22,20 @@ captum's InputXGradient / Saliency (tested against them). Integrated gradients a
 through captum.
 
 Methods: "input_x_gradient", "saliency" (|gradient| summed over the embedding), "integrated_gradients"
-(baseline: the pad token's embedding at every prompt position by default, or "zeros", except the FIRST
-token, which stays itself on the whole path and so gets 0: it is the models' attention sink, whose massive
-activations make the integrand spike when it is interpolated; on iclm-k2 with "The capital of France is"
--> " Paris", 32 steps miss completeness by 120-330% with the first token interpolated and by 0.0-0.5%
-with it kept; Gauss-Legendre steps;
-`progress(done, total)` fires per internal batch; its completeness error is judged against the explained
-value f(x) - f(baseline): above `COMPLETENESS_TOLERANCE` a `CompletenessWarning` says how to fix it) and
-"feature_ablation" (word-level: each whitespace-separated word is replaced by the baseline embedding at
-once; every token of a word carries the word's score).
+(Gauss-Legendre steps; `progress(done, total)` fires per internal batch; its completeness error is judged
+against the explained value f(x) - f(baseline): above `COMPLETENESS_TOLERANCE` a `CompletenessWarning`
+says how to fix it) and "feature_ablation" (word-level: each whitespace-separated word is replaced by its
+baseline at once; every token of a word carries the word's score).
+
+Baselines (`BASELINES`): "scaled" (default: each prompt embedding dimmed to `SCALED` = 10% of itself),
+"pad" (the pad token's embedding at every position) or "zeros". On integrated gradients' path the FIRST
+token stays itself and so gets 0: it is the models' attention sink, whose massive activations make the
+integrand spike when it is interpolated. Measured on iclm-k2 (bench/ig_completeness.py, docs/studio.md):
+"The capital of France is" -> " Paris" at 32 steps misses completeness by 120-330% with the first token
+interpolated and by 0.0-0.5% with it kept; on an ACRE prompt (136 tokens) at 32 steps the pad baseline
+still misses by 4-40%, the scaled one by 1-2% (the path from a dimmed prompt is smooth: RMSNorm sees
+the same directions all along). A zero baseline crosses RMSNorm's kink at 0 (scale invariance: f is flat
+along the path until the very start) and needs many more steps.
 """
 
 from __future__ import annotations
@@ -54,7 +59,9 @@ from iclm.readout import MODEL, Readout, from_label, label, modules_read, named,
 Method = Literal["input_x_gradient", "saliency", "integrated_gradients", "feature_ablation"]
 METHODS: tuple[str, ...] = ("input_x_gradient", "saliency", "integrated_gradients", "feature_ablation")
 GRADIENT_METHODS: tuple[str, ...] = ("input_x_gradient", "saliency")
-Baseline = Literal["zeros", "pad"]
+Baseline = Literal["scaled", "pad", "zeros"]
+BASELINES: tuple[str, ...] = ("scaled", "pad", "zeros")
+SCALED = 0.1  # the "scaled" baseline: each prompt embedding at 10% of itself
 #: Integrated gradients' default steps: the completeness error stays under 5% of the explained value on the
 #: shipped checkpoints with it (measured by bench/ig_completeness.py; docs/studio.md gives the numbers).
 DEFAULT_IG_STEPS = 64
@@ -247,8 +254,8 @@ def _evaluations(method: str, n_steps: int, n_words: int) -> int:
 def _check(method: str, baseline: str, n_steps: int, internal_batch_size: int, prompt: str) -> None:
     if method not in METHODS:
         raise ValueError(f"method={method!r} is invalid; choose one of {list(METHODS)}")
-    if baseline not in ("zeros", "pad"):
-        raise ValueError(f"baseline={baseline!r} is invalid; choose 'zeros' or 'pad'")
+    if baseline not in BASELINES:
+        raise ValueError(f"baseline={baseline!r} is invalid; choose one of {list(BASELINES)}")
     if n_steps < 1 or internal_batch_size < 1:
         raise ValueError(f"n_steps={n_steps}, internal_batch_size={internal_batch_size}: both must be >= 1")
     if not prompt:
@@ -263,7 +270,7 @@ def _setup(model, tokenizer, ids: Tensor, position: int, baseline: str, found, d
         domains = None if domain_id is None else torch.tensor([domain_id], device=device)
         route = int(model.route(ids, torch.ones_like(ids), domain_ids=domains).routes[0])
         embeds = embed(ids).detach()  # (1, T, H)
-        base = torch.zeros_like(embeds)
+        base = SCALED * embeds if baseline == "scaled" else torch.zeros_like(embeds)
         if baseline == "pad":
             pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
             base = embed(torch.full_like(ids, pad)).detach()
@@ -290,7 +297,7 @@ def attribute(
     position: int | None = None,
     n_steps: int = DEFAULT_IG_STEPS,
     internal_batch_size: int = 8,
-    baseline: Baseline = "pad",
+    baseline: Baseline = "scaled",
     domain_id: int | None = None,
     max_length: int | None = None,
     progress: Callable[[int, int], None] | None = None,
@@ -301,8 +308,8 @@ def attribute(
     an `analysis.attribution_targets.Contrast`, or None (each readout's own top token). `position`: the
     token after which the answer is read (default: the last prompt token); tokens after it get exactly zero
     attribution. `progress(done, total)` counts forward evaluations over all readouts. `domain_id` is
-    needed only by oracle routers. The "pad" baseline keeps IG's path away from the zero vector, where the
-    models' RMSNorm is discontinuous. The prompt is cut from the left (BOS kept) to fit `max_length`
+    needed only by oracle routers. `baseline`: see the module docstring ("scaled" converges fastest on the
+    shipped models). The prompt is cut from the left (BOS kept) to fit `max_length`
     (default: `predict.default_max_length`) with the longest target answer; inputs go to the model's
     device. Integrated gradients warns (`CompletenessWarning`, with `AttributionResult.advice`) when a
     readout's completeness error exceeds 5% of its explained value.

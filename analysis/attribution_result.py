@@ -82,8 +82,8 @@ class AttributionResult:
         return (
             f"Integrated gradients' attributions miss f(x) - f(baseline) by more than {100 * tolerance:.0f}% "
             f"({names}; {self.n_steps} steps): the scores are not a faithful decomposition. Raise the steps "
-            f"(try {more}), keep the 'pad' baseline (a zero baseline crosses RMSNorm's kink at 0), or use "
-            "gradient x input for a quick look."
+            f"(try {more}), use the 'scaled' baseline (it converges fastest; a zero baseline crosses "
+            "RMSNorm's kink at 0), or use gradient x input for a quick look."
         )
 
 

@@ -2,9 +2,10 @@
 
 For one analysed example per task family (the first of each dataset group below, from the checkpoint's
 analysis artifact), every readout's gold-answer log-probability is attributed with integrated gradients
-(pad baseline, first token kept, Gauss-Legendre) at each step count; the error |sum of attributions -
-(f(x) - f(baseline))| is reported relative to f(x) - f(baseline). The studio's default step count
-(`analysis.attribution.DEFAULT_IG_STEPS`) is the smallest that keeps the worst readout under 5% here.
+(scaled baseline by default, first token kept, Gauss-Legendre) at each step count; the error |sum of
+attributions - (f(x) - f(baseline))| is reported relative to f(x) - f(baseline). The studio's default
+step count (`analysis.attribution.DEFAULT_IG_STEPS`) is the smallest that keeps the worst readout under 5%
+here.
 Writes bench/results/ig_completeness.json.
 
     OMP_NUM_THREADS=1 python bench/ig_completeness.py                   # checkpoints/iclm-k2
@@ -46,7 +47,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "iclm-k2"))
-    parser.add_argument("--steps", type=int, nargs="+", default=[16, 32, 64, 128])
+    parser.add_argument("--steps", type=int, nargs="+", default=[16, 32, 64])
+    parser.add_argument("--baseline", default="scaled", choices=["scaled", "pad", "zeros"])
     parser.add_argument("--max-chars", type=int, default=1000, help="skip longer prompts (CPU time)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "ig_completeness.json"))
     args = parser.parse_args()
@@ -68,7 +70,7 @@ def main() -> None:
                 warnings.simplefilter("ignore", CompletenessWarning)
                 result = attribute(
                     model, model.tokenizer, example["prompt"], method="integrated_gradients",
-                    target=str(example["gold"]), n_steps=steps, internal_batch_size=8,
+                    target=str(example["gold"]), n_steps=steps, internal_batch_size=8, baseline=args.baseline,
                 )  # fmt: skip
             seconds = time.perf_counter() - start
             for module, target in result.targets.items():
@@ -91,7 +93,7 @@ def main() -> None:
     report = {
         "checkpoint": str(folder),
         "machine": {"platform": platform.platform(), "threads": torch.get_num_threads()},
-        "method": "integrated_gradients, pad baseline (first token kept), gausslegendre, "
+        "method": f"integrated_gradients, {args.baseline} baseline (first token kept), gausslegendre, "
         "gold answer (whole, in context)",
         "worst_relative_delta_by_steps": worst_by_steps,
         "rows": rows,

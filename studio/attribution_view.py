@@ -61,17 +61,24 @@ def _target(options: dict[str, str], key: str):
 def panel(model, prompt: str, options: dict[str, str], *, key: str) -> None:
     """Controls + button; the latest result for `key` stays shown across reruns. `options`: label ->
     answer text (`answer_options`)."""
-    from analysis.attribution import DEFAULT_IG_STEPS, attribute
+    from analysis.attribution import BASELINES, DEFAULT_IG_STEPS, attribute
 
-    columns = st.columns([2, 1])
+    columns = st.columns([2, 1, 1])
     method = columns[0].selectbox(
         "Attribution method", list(METHODS), format_func=METHODS.get, key=f"{key}_method"
     )
-    steps = DEFAULT_IG_STEPS
+    steps, baseline = DEFAULT_IG_STEPS, BASELINES[0]
+    if method in ("integrated_gradients", "feature_ablation"):
+        baseline = columns[1].selectbox(
+            "Baseline", list(BASELINES), key=f"{key}_baseline",
+            help="scaled: each prompt embedding at 10% of itself (IG converges fastest from it); pad: the "
+            "pad token everywhere; zeros. IG keeps the first token (the attention sink) itself.",
+        )  # fmt: skip
     if method == "integrated_gradients":
-        steps = columns[1].number_input(
+        steps = columns[2].number_input(
             "IG steps", 1, 512, DEFAULT_IG_STEPS, key=f"{key}_steps",
-            help=f"{DEFAULT_IG_STEPS} keeps the completeness error under 5% on the shipped checkpoints.",
+            help=f"{DEFAULT_IG_STEPS} keeps the completeness error under 5% on the shipped checkpoints "
+            "(docs/studio.md); the page warns when it does not.",
         )  # fmt: skip
     target = _target(options, key)
     if target is False:
@@ -84,7 +91,7 @@ def panel(model, prompt: str, options: dict[str, str], *, key: str) -> None:
 
         result = state.run_live(
             attribute, model, model.tokenizer, prompt, method=method, target=target, n_steps=int(steps),
-            progress=progress,
+            baseline=baseline, progress=progress,
         )  # fmt: skip
         bar.empty()
         st.session_state.setdefault(RESULTS, {})[key] = (prompt, result)
