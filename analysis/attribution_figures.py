@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis.figures import FigureWithData, _finish, esc
-from analysis.theme import DIVERGING_SCALE, FIGURE_WIDTH_PX, FONT_SIZE_PX, FigureSize, text_width_px
+from analysis.theme import DIVERGING_SCALE, FIGURE_WIDTH_PX, FigureSize, font_px, text_width_px
 
 MONOSPACE = "Courier New, Liberation Mono, DejaVu Sans Mono, monospace"
 CHAR_WIDTH = 0.6  # a monospace character's width, in font sizes
@@ -79,7 +79,7 @@ def attribution_heatmap(
         showgrid=False,
     )
     fig.update_xaxes(showgrid=False, side="top", tickangle=-30 if len(modules) > 3 else 0)
-    font = FONT_SIZE_PX[size]
+    font = font_px(size)
     left = 12 + text_width_px([t.strip() or t for t in tokens[::every]], font)
     top = 12 + (text_width_px(modules, font) * 0.5 if len(modules) > 3 else font * 1.6)
     fig.update_layout(margin=dict(l=min(left, 200), t=top + (2.2 * font if title else 0), r=10, b=10))
@@ -125,7 +125,7 @@ def highlighted_text(
     missing = {"text", "score"} - set(words.columns)
     if missing:
         raise ValueError(f"words is missing columns {sorted(missing)}")
-    font = FONT_SIZE_PX[size]
+    font = font_px(size)
     margin = dict(l=8, r=8, t=(2.6 * font if title else 8), b=50)
     columns = max(20, int((FIGURE_WIDTH_PX[size] - margin["l"] - margin["r"]) / (CHAR_WIDTH * font)))
     laid = _layout(words.reset_index(drop=True), columns)

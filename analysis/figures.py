@@ -23,7 +23,9 @@ from analysis.theme import (
     FigureSize,
     apply_paper_layout,
     category_colors,
+    font_px,
     module_color,
+    text_width_px,
 )
 
 ColorBy = Literal["cluster", "dataset", "split", "correctness", "module"]
@@ -148,32 +150,71 @@ def contingency_heatmap(
     return FigureWithData(_finish(fig, size, title), data)
 
 
+def distinguishing_decimals(values: Sequence[float], minimum: int = 2, maximum: int = 6) -> int:
+    """The fewest decimals (at least `minimum`, at most `maximum`) at which values that differ still
+    print differently: 0.9985 and 0.9997 need 3 (0.998 and 1.000; at 2 both print 1.00)."""
+    finite = np.unique(np.asarray(values, dtype=float)[np.isfinite(values)])
+    for decimals in range(minimum, maximum + 1):
+        if len(np.unique(np.round(finite, decimals))) == len(finite):
+            return decimals
+    return maximum
+
+
+def value_range(values: np.ndarray, fixed: tuple[float, float] | None = None) -> tuple[float, float]:
+    """The colour range: `fixed` when given, else the data's own min..max (a constant gets +-0.5% of its
+    magnitude, so it still maps to one colour rather than a degenerate scale)."""
+    if fixed is not None:
+        return fixed
+    finite = np.asarray(values, dtype=float)[np.isfinite(values)]
+    if finite.size == 0:
+        return (0.0, 1.0)
+    low, high = float(finite.min()), float(finite.max())
+    if high - low <= 1e-12 * max(1.0, abs(high)):
+        pad = max(abs(high) * 0.005, 1e-6)
+        return (low - pad, high + pad)
+    return (low, high)
+
+
 def similarity_heatmap(
     matrix: pd.DataFrame,
     metric: str = "CKA",
-    zmin: float | None = 0.0,
-    zmax: float | None = 1.0,
+    fixed_range: tuple[float, float] | None = None,
     title: str | None = None,
     size: FigureSize = "one_column",
 ) -> FigureWithData:
-    """Module x module similarity (CKA, |r|, MI) with every value annotated (2 decimals)."""
+    """Module x module similarity (CKA, |r|, MI), every value annotated.
+
+    The colour range is the data's own (so 0.9985 and 0.9997 get different colours) unless `fixed_range`
+    (e.g. (0, 1)) is asked for; annotations carry as many decimals as it takes to tell the values apart
+    (`distinguishing_decimals`). Margins fit the module labels.
+    """
     if matrix.empty:
         raise ValueError("matrix is empty: nothing to draw")
+    z = matrix.to_numpy(dtype=float)
+    zmin, zmax = value_range(z, fixed_range)
+    decimals = distinguishing_decimals(z.ravel())
+    labels = [str(c) for c in matrix.columns] + [str(i) for i in matrix.index]
     fig = go.Figure(
         go.Heatmap(
-            z=matrix.to_numpy(dtype=float),
+            z=z,
             x=[esc(c) for c in matrix.columns],
             y=[esc(i) for i in matrix.index],
             zmin=zmin,
             zmax=zmax,
             colorscale="Viridis",
-            texttemplate="%{z:.2f}",
-            colorbar=dict(title=dict(text=esc(metric))),
-            hovertemplate="%{y} / %{x}: %{z:.3f}<extra></extra>",
+            texttemplate=f"%{{z:.{decimals}f}}",
+            colorbar=dict(
+                title=dict(text=esc(metric), side="right"), tickformat=f".{decimals}f", thickness=10
+            ),
+            hovertemplate=f"%{{y}} / %{{x}}: %{{z:.{decimals + 2}f}}<extra></extra>",
         )
     )
-    fig.update_xaxes(showgrid=False)
+    fig.update_xaxes(showgrid=False, tickangle=-30 if len(matrix.columns) > 3 else 0)
     fig.update_yaxes(showgrid=False, autorange="reversed")
+    font = font_px(size)
+    fig.update_layout(
+        margin=dict(l=int(14 + text_width_px(labels, font)), b=int(20 + text_width_px(labels, font) * 0.6))
+    )
     data = matrix.rename_axis(index="module_a", columns="module_b").stack().rename("value").reset_index()
     data.insert(2, "metric", metric)
     return FigureWithData(_finish(fig, size, title), data)
@@ -199,13 +240,17 @@ def metric_lines(
     smoothing: float | None = None,
     title: str | None = None,
     size: FigureSize = "one_column",
+    primary_run: str | None = None,
 ) -> FigureWithData:
     """A metric over training steps, several runs overlaid.
 
     Args:
         history: columns ``run``, ``step``, ``value`` and optionally ``module`` (one line per run x module;
-            modules keep their fixed colour and runs differ by dash; without modules runs differ by colour).
+            modules keep their fixed colour; without modules each run has its own colour).
         smoothing: EMA weight in [0, 1); when set, the raw values are drawn faintly under the smoothed line.
+        primary_run: the page's own run, drawn solid; every other run is dashed (dash, dot, ... in name
+            order). Default: the first run by name.
+    A series that is constant (up to float noise) is drawn flat on a range around its value.
     """
     missing = {"run", "step", "value"} - set(history.columns)
     if missing:
@@ -216,14 +261,16 @@ def metric_lines(
     data = data.sort_values(["run", "module", "step"]).reset_index(drop=True)
     data["smoothed"] = data["value"] if smoothing is None else np.nan
     runs = sorted(data["run"].astype(str).unique())
+    if primary_run in runs:
+        runs = [primary_run, *(r for r in runs if r != primary_run)]
     run_colors = category_colors(runs)
     dashes = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
     fig = go.Figure()
     for (run, module), part in data.groupby(["run", "module"], sort=True):
         color = module_color(str(module)) if module else run_colors[str(run)]
-        dash = dashes[runs.index(str(run)) % len(dashes)] if module else "solid"
+        dash = dashes[runs.index(str(run)) % len(dashes)]
         name = esc(f"{run} / {module}" if module else run)
-        y = part["value"].to_numpy(dtype=float)
+        y = significant(part["value"].to_numpy(dtype=float))
         if smoothing is not None:
             smooth = ema(y, smoothing)
             data.loc[part.index, "smoothed"] = smooth
@@ -251,45 +298,26 @@ def metric_lines(
             )
         )
     fig.update_xaxes(title=dict(text="step"))
-    fig.update_yaxes(title=dict(text=esc(metric)))
+    fig.update_yaxes(title=dict(text=esc(metric)), tickformat="~g", exponentformat="e")
+    if (flat := flat_range(data["value"].to_numpy(dtype=float))) is not None:
+        fig.update_yaxes(range=list(flat))  # a constant drawn as a flat line, not float noise magnified
     return FigureWithData(_finish(fig, size, title), data)
 
 
-def accuracy_bars(
-    accuracy: pd.DataFrame, title: str | None = None, size: FigureSize = "one_column"
-) -> FigureWithData:
-    """i.i.d. vs o.o.d. accuracy, bars grouped by split, one bar (fixed colour) per module.
+def significant(values: np.ndarray, digits: int = 12) -> np.ndarray:
+    """Values rounded to `digits` significant digits: float noise (0.6666666666666662966 vs
+    0.6666666666666667) becomes the same number, real differences stay."""
+    values = np.asarray(values, dtype=float)
+    magnitude = np.where(np.isfinite(values) & (values != 0), np.floor(np.log10(np.abs(values) + 1e-300)), 0)
+    scale = 10.0 ** (digits - 1 - magnitude)
+    return np.where(np.isfinite(values), np.round(values * scale) / scale, values)
 
-    Args:
-        accuracy: columns ``module``, ``split``, ``accuracy`` and optionally ``low``/``high`` (CI bounds,
-            drawn as error bars).
-    """
-    missing = {"module", "split", "accuracy"} - set(accuracy.columns)
-    if missing:
-        raise ValueError(f"accuracy is missing columns {sorted(missing)}")
-    has_ci = {"low", "high"} <= set(accuracy.columns)
-    fig = go.Figure()
-    for module, part in accuracy.groupby("module", sort=False):
-        error = None
-        if has_ci:
-            error = dict(
-                type="data",
-                symmetric=False,
-                array=part["high"] - part["accuracy"],
-                arrayminus=part["accuracy"] - part["low"],
-                thickness=1,
-                width=2,
-            )
-        fig.add_trace(
-            go.Bar(
-                x=[esc(s) for s in part["split"]],
-                y=part["accuracy"],
-                name=esc(module),
-                marker=dict(color=module_color(str(module))),
-                error_y=error,
-            )
-        )
-    fig.update_layout(barmode="group", bargap=0.25, bargroupgap=0.05)
-    fig.update_yaxes(title=dict(text="accuracy"), range=[0, 1])
-    fig.update_xaxes(showgrid=False)
-    return FigureWithData(_finish(fig, size, title), accuracy.reset_index(drop=True).copy())
+
+def flat_range(values: np.ndarray) -> tuple[float, float] | None:
+    """An axis range around a constant series (+-10% of its magnitude, at least +-0.05), None otherwise."""
+    finite = significant(values[np.isfinite(values)])
+    if finite.size == 0 or finite.max() != finite.min():
+        return None
+    centre = float(finite[0])
+    pad = max(abs(centre) * 0.1, 0.05)
+    return (centre - pad, centre + pad)

@@ -57,6 +57,11 @@ MODULE_COLORS: dict[str, str] = {
 CATEGORY_COLORS: tuple[str, ...] = OKABE_ITO[:7] + _TOL_EXTRA + ("#888888",)
 #: Fixed colours for prediction correctness.
 CORRECTNESS_COLORS: dict[str, str] = {"correct": "#009E73", "incorrect": "#D55E00"}
+#: Baseline marks on accuracy figures (`analysis.accuracy_figures`): black and grey, told apart by width.
+REFERENCE_STYLES: dict[str, dict] = {
+    "chance": {"label": "chance (uniform guess)", "color": "#000000", "width": 2},
+    "majority": {"label": "majority answer", "color": "#777777", "width": 3},
+}
 DIVERGING_SCALE = "RdBu_r"  # blue (negative) - white (0) - red (positive); colour-blind safe
 SEQUENTIAL_SCALE = "Viridis"
 
@@ -124,13 +129,23 @@ def paper_template() -> go.layout.Template:
     return pio.templates[TEMPLATE_NAME]
 
 
+def check_size(size: str) -> str:
+    """`size` itself when it is a known figure size, else ValueError naming the valid ones."""
+    if size not in FIGURE_WIDTH_PX:
+        raise ValueError(f"size={size!r} is not one of {sorted(FIGURE_WIDTH_PX)}")
+    return size
+
+
+def font_px(size: str) -> int:
+    """The template's font size for a figure size (ValueError for an unknown size)."""
+    return FONT_SIZE_PX[check_size(size)]
+
+
 def apply_paper_layout(
     fig: go.Figure, size: FigureSize = "one_column", height: int | None = None, title: str | None = None
 ) -> go.Figure:
     """Apply the template and the column width (in place; returns ``fig``). Height defaults to 0.75 width."""
-    if size not in FIGURE_WIDTH_PX:
-        raise ValueError(f"size={size!r} is not one of {sorted(FIGURE_WIDTH_PX)}")
-    width = FIGURE_WIDTH_PX[size]
+    width = FIGURE_WIDTH_PX[check_size(size)]
     fig.update_layout(
         template=paper_template(),
         width=width,

@@ -1,4 +1,5 @@
-"""Reshape the engine's JSON outputs into tables for display (selection and renaming only, no statistics)."""
+"""Reshape the engine's JSON outputs and `analysis/` tables for display (selection, renaming and number
+formatting only: the statistics come from `analysis.accuracy`)."""
 
 from __future__ import annotations
 
@@ -9,51 +10,35 @@ import pandas as pd
 SPLIT_LABELS = {"iid": "i.i.d.", "ood": "o.o.d."}
 
 
-def accuracy_long(named_results: list[tuple[str, dict[str, Any]]], method: str) -> pd.DataFrame:
-    """One row per (checkpoint, readout, split) from eval/results.json `splits` entries.
-
-    Columns: checkpoint, readout, split, n, accuracy (fraction, as the engine computed it).
-    """
-    rows = []
-    for name, results in named_results:
-        for split, entry in results.get("splits", {}).items():
-            for readout, accuracy in entry.get(method, {}).items():
-                rows.append(
-                    {
-                        "checkpoint": name,
-                        "readout": readout,
-                        "split": split,
-                        "n": entry.get("n"),
-                        "accuracy": accuracy,
-                    }
-                )
-    return pd.DataFrame(rows, columns=["checkpoint", "readout", "split", "n", "accuracy"])
+def _interval(row) -> str:
+    return f"[{row.low:.2f}, {row.high:.2f}]"
 
 
-def accuracy_by_dataset(results: dict[str, Any], method: str) -> pd.DataFrame:
-    """Accuracy per dataset (rows) and readout (columns), with the dataset's split and size."""
-    rows = []
-    for entry in results.get("datasets", []):
-        row = {
-            "dataset": entry["dataset"],
-            "split": SPLIT_LABELS.get(entry["split"], entry["split"]),
-            "n": entry["n"],
-        }
-        row.update(entry.get(method, {}))
-        rows.append(row)
-    return pd.DataFrame(rows)
+def accuracy_wide(rows: pd.DataFrame) -> pd.DataFrame:
+    """`analysis.accuracy.split_accuracy` rows pivoted: a row per checkpoint and readout; per split the
+    accuracy, its 95% Wilson interval and n."""
+    if rows.empty:
+        return rows
+    out = None
+    for split, part in rows.groupby("split", sort=True):
+        label = SPLIT_LABELS.get(split, split)
+        cells = part.assign(interval=[_interval(r) for r in part.itertuples(index=False)])
+        cells = cells[["checkpoint", "readout", "accuracy", "interval", "n"]].rename(
+            columns={"accuracy": label, "interval": f"{label} 95% CI", "n": f"{label} n"}
+        )
+        out = cells if out is None else out.merge(cells, on=["checkpoint", "readout"], how="outer")
+    return out.reset_index(drop=True)
 
 
-def accuracy_wide(long: pd.DataFrame) -> pd.DataFrame:
-    """The long table pivoted: a row per checkpoint and readout, a column per split."""
-    if long.empty:
-        return long
-    wide = long.pivot_table(
-        index=["checkpoint", "readout"], columns="split", values="accuracy", aggfunc="first"
-    )
-    wide = wide.rename(columns=SPLIT_LABELS).reset_index()
+def accuracy_by_dataset(rows: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset: split, n, chance, majority, then each readout's "accuracy [95% CI]" (text cells)."""
+    if rows.empty:
+        return baselines
+    cells = rows.assign(cell=[f"{r.accuracy:.3f} {_interval(r)}" for r in rows.itertuples(index=False)])
+    wide = cells.pivot_table(index=["dataset", "split"], columns="readout", values="cell", aggfunc="first")
     wide.columns.name = None
-    return wide
+    table = baselines.merge(wide.reset_index(), on=["dataset", "split"], how="left")
+    return table.assign(split=table["split"].map(lambda s: SPLIT_LABELS.get(s, s)))
 
 
 def model_card(
@@ -81,16 +66,17 @@ def model_card(
     return pd.DataFrame([(k, "—" if v is None else str(v)) for k, v in facts], columns=["field", "value"])
 
 
-def bar_rows(long: pd.DataFrame, selected: str, variants: dict[str, str]) -> pd.DataFrame:
-    """Rows for `analysis.figures.accuracy_bars`: every readout of the selected checkpoint, and the
-    model readout of each other checkpoint (named `baseline` when it is a baseline-variant checkpoint).
+def bar_rows(rows: pd.DataFrame, selected: str, variants: dict[str, str]) -> pd.DataFrame:
+    """Rows for `analysis.accuracy_figures.accuracy_bars` from `analysis.accuracy` rows: every readout of
+    the selected checkpoint, and the model readout of each other checkpoint (named by the checkpoint, with
+    "baseline" for a baseline-variant one); accuracy, interval and n kept.
 
     The model readout of an ICLM is its aggregated output, so it is shown as `aggregated`.
     """
     from iclm.config import variant_has_invariant, variant_has_router  # lazy: the engine imports torch
 
-    rows = []
-    for row in long.itertuples(index=False):
+    out = []
+    for row in rows.itertuples(index=False):
         if row.checkpoint == selected:
             module = (
                 "aggregated"
@@ -102,18 +88,19 @@ def bar_rows(long: pd.DataFrame, selected: str, variants: dict[str, str]) -> pd.
             module = row.checkpoint if routed else f"baseline ({row.checkpoint})"
         else:
             continue
-        rows.append(
-            {"module": module, "split": SPLIT_LABELS.get(row.split, row.split), "accuracy": row.accuracy}
-        )
-    return pd.DataFrame(rows, columns=["module", "split", "accuracy"])
+        out.append(
+            {"module": module, "split": SPLIT_LABELS.get(row.split, row.split), "dataset": row.dataset,
+             "accuracy": row.accuracy, "low": row.low, "high": row.high, "n": row.n}
+        )  # fmt: skip
+    return pd.DataFrame(out, columns=["module", "split", "dataset", "accuracy", "low", "high", "n"])
 
 
 #: Metric groups of metrics.jsonl: label -> column, or prefix of nested per-module columns.
 DYNAMICS_GROUPS: dict[str, str] = {
-    "Loss terms": "loss_terms",
-    "Total loss": "loss",
-    "MI (batch estimator, training loss)": "mi_batch",
-    "MI (KSG, first principal components)": "mi_ksg",
+    "Loss terms (nats)": "loss_terms",
+    "Total loss (nats)": "loss",
+    "MI penalty, batch estimator (nats; the training term)": "mi_batch",
+    "MI, KSG on first PCs (nats)": "mi_ksg",
     "Linear CKA invariant vs domain": "cka",
     "Mean |Pearson r| invariant vs domain": "pearson",
     "Routing fractions (probe set)": "probe_routing_fraction",
@@ -125,8 +112,7 @@ DYNAMICS_GROUPS: dict[str, str] = {
     "Gradient norm": "grad_norm",
 }
 
-
-DEFAULT_DYNAMICS = ("loss_terms", "mi_batch", "cka", "pearson", "probe_routing_fraction", "router_nmi")
+DEFAULT_DYNAMICS = ("loss_terms", "mi_ksg", "cka", "pearson", "probe_routing_fraction", "router_nmi")
 
 
 def training_records(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, int]:
@@ -134,6 +120,11 @@ def training_records(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, int]:
     logged = [r for r in records if "event" not in r]
     skipped = sum(1 for r in records if r.get("event") == "skipped_nonfinite")
     return (pd.json_normalize(logged, sep="/") if logged else pd.DataFrame()), skipped
+
+
+def without_columns(frame: pd.DataFrame, group: str, names: tuple[str, ...]) -> pd.DataFrame:
+    """The frame without the `group/name` columns of `names` (terms a run's variant does not have)."""
+    return frame.drop(columns=[f"{group}/{n}" for n in names if f"{group}/{n}" in frame.columns])
 
 
 def metric_history(frames: dict[str, pd.DataFrame], column: str) -> pd.DataFrame:
@@ -157,18 +148,11 @@ def metric_history(frames: dict[str, pd.DataFrame], column: str) -> pd.DataFrame
 
 def intervention_bars(summary: pd.DataFrame) -> pd.DataFrame:
     """Rows for `accuracy_bars` from `intervention_summary`: accuracy per intervention and split, summed
-    over datasets from the engine's own counts (n_correct / n_scored)."""
-    grouped = (
-        summary.groupby(["intervention", "split"], sort=False)[["n_correct", "n_scored"]].sum().reset_index()
-    )
-    grouped = grouped[grouped["n_scored"] > 0]
-    return pd.DataFrame(
-        {
-            "module": grouped["intervention"],
-            "split": grouped["split"].map(lambda s: SPLIT_LABELS.get(s, s)),
-            "accuracy": grouped["n_correct"] / grouped["n_scored"],
-        }
-    )
+    over datasets from the engine's own counts (n_correct / n_scored), with the 95% Wilson interval."""
+    from analysis.accuracy import summed_intervals
+
+    rows = summed_intervals(summary, ["intervention", "split"]).rename(columns={"intervention": "module"})
+    return rows.assign(split=rows["split"].map(lambda s: SPLIT_LABELS.get(s, s)))
 
 
 def prediction_columns(examples: pd.DataFrame) -> list[str]:

@@ -56,6 +56,15 @@ def charts(at: AppTest) -> list:
     return at.get("plotly_chart")
 
 
+def figure(at: AppTest, name: str):
+    """The plotly figure a page drew under `name` (as `studio.widgets` remembers it for the figure set)."""
+    from studio.widgets import FIGURES
+
+    return next(
+        fig for drawn in at.session_state[FIGURES].values() for n, (fig, _) in drawn.items() if n == name
+    )
+
+
 def downloads(at: AppTest) -> list[str]:
     return [b.label for b in at.get("download_button")]
 
@@ -68,9 +77,37 @@ def test_overview_defaults_to_iclm_and_shows_card_accuracy_and_exports(app):
     assert dict(zip(card["field"], card["value"], strict=True))["backbone"] == "tiny"
     table = at.dataframe[1].value
     assert {"iclm-tiny", "baseline-tiny"} <= set(table["checkpoint"])
-    assert {"i.i.d.", "o.o.d."} <= set(table.columns)
-    assert len(charts(at)) == 1
+    assert {"i.i.d.", "o.o.d.", "i.i.d. 95% CI", "i.i.d. n"} <= set(table.columns)
+    assert len(charts(at)) == 2  # splits and datasets
     assert {"HTML", "CSV", "JSON", "Export figure set"} <= set(downloads(at))
+
+
+def _wilson(correct: int, n: int) -> tuple[float, float]:
+    """The 95% Wilson score interval written out by hand (z = 1.96)."""
+    z = 1.959963984540054
+    p = correct / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def test_overview_accuracy_has_wilson_intervals_n_and_baseline_marks(app, checkpoints):
+    at = ok(app())
+    table = at.dataframe[1].value
+    results = json.loads((checkpoints / "iclm-tiny" / "eval" / "results.json").read_text())
+    row = table[(table["checkpoint"] == "iclm-tiny") & (table["readout"] == "model")].iloc[0]
+    n = results["splits"]["iid"]["intervals"]["choice"]["model"]["n"]
+    correct = round(row["i.i.d."] * n)
+    low, high = _wilson(correct, n)
+    assert row["i.i.d. n"] == n and row["i.i.d. 95% CI"] == f"[{low:.2f}, {high:.2f}]"
+    bars = figure(at, "accuracy_choice").data
+    model = next(t for t in bars if t.name == "aggregated")
+    assert model.error_y.array[0] == pytest.approx(high - row["i.i.d."], abs=1e-9)
+    assert f"n = {n}" in model.text[0]
+    names = {t.name for t in bars}
+    assert {"chance (uniform guess)", "majority answer"} <= names  # the tiny data records num_choices
+    per_dataset = at.dataframe[2].value
+    assert {"chance", "majority", "n"} <= set(per_dataset.columns)
 
 
 def test_no_checkpoint_explains_how_to_get_one(app, monkeypatch, tmp_path):
@@ -122,6 +159,41 @@ def test_router_clusters_projection_selection_and_scores(app):
     ok(at)
 
 
+def test_router_clusters_split_filter_applies_to_every_number(app, checkpoints):
+    """NMI, ARI, purity, the count, the contingency and the scores table are all for the filtered split."""
+    import pandas as pd
+
+    from iclm.metrics.clusters import cluster_scores
+
+    examples = pd.read_parquet(checkpoints / "iclm-tiny" / "analysis" / "examples.parquet")
+    ood = examples[examples["split"] == "ood"]
+    expected = cluster_scores(ood["route"].to_numpy(), ood["dataset"].to_numpy())
+    at = ok(app("views/2_router_clusters.py"))
+    at.selectbox(key="clusters_split").select("ood").run()
+    ok(at)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["NMI"] == f"{expected.nmi:.3f}" and shown["Purity"] == f"{expected.purity:.3f}"
+    assert shown["Examples"] == str(len(ood))
+    contingency = figure(at, "contingency_ood").data[0]
+    assert int(sum(map(sum, contingency.z))) == len(ood)
+    assert set(at.dataframe[-1].value["split"]) == {"all", "ood"}
+
+
+def test_a_baseline_shows_not_applicable_instead_of_zeros(app):
+    at = ok(app("views/2_router_clusters.py", state={"sidebar_checkpoint": "baseline-tiny"}))
+    assert "Not applicable" in at.info[0].value and "no router" in at.info[0].value
+    assert not at.metric and len(charts(at)) == 1  # the map of the base states, no NMI 0.000 nor contingency
+    assert "cluster" not in at.selectbox(key="clusters_color").options
+    at.switch_page("views/4_module_correlation.py").run()
+    ok(at)
+    assert any("no invariant module" in i.value for i in at.info)
+    at.switch_page("views/3_training_dynamics.py").run()
+    ok(at)
+    loss = json.loads(charts(at)[0].proto.spec)["data"]
+    assert {t["name"] for t in loss} == {"baseline-tiny / lm"}  # no flat zero lines for absent modules
+    assert any("not applicable" in c.value for c in at.caption)
+
+
 def test_training_dynamics_overlays_runs_and_smooths(app):
     at = ok(app("views/3_training_dynamics.py"))
     assert len(charts(at)) == len(at.multiselect(key="dynamics_groups").value) >= 4
@@ -129,18 +201,30 @@ def test_training_dynamics_overlays_runs_and_smooths(app):
     at.slider(key="dynamics_smoothing").set_value(0.5).run()
     ok(at)
     loss = json.loads(charts(at)[0].proto.spec)
-    assert any("baseline-tiny" in trace.get("name", "") for trace in loss["data"])
+    named = [t for t in loss["data"] if t.get("name")]
+    assert any("baseline-tiny" in t["name"] for t in named)
+    dashes = {t["name"].split(" / ")[0]: t["line"].get("dash", "solid") for t in named}
+    assert dashes["iclm-tiny"] == "solid" and dashes["baseline-tiny"] == "dash"  # as the help text says
+    assert not any("baseline-tiny / mi" == t["name"] for t in named)  # the baseline has no MI term
 
 
 def test_module_correlation_heatmap_and_mi_with_intervals(app):
     at = ok(app("views/4_module_correlation.py"))
     assert len(charts(at)) == 1
-    mi = at.dataframe[-1].value
-    assert {"batch", "ksg", "binned"} <= set(mi["estimator"])
-    assert (mi["low"] <= mi["high"]).all()
+    assert at.metric[0].label == "MI, KSG (nats)"
+    others = at.dataframe[-1].value
+    assert set(others["estimator"]) == {"batch", "binned"} and set(others["units"]) == {"nats"}
+    assert (others["low"] <= others["high"]).all()
+    heat = json.loads(charts(at)[0].proto.spec)["data"][0]
+    assert heat["zmax"] < 1.0 or heat["zmin"] > 0.0  # the colour range is the data's own
+    at.checkbox(key="corr_fixed").check().run()
+    heat = json.loads(charts(at)[0].proto.spec)["data"][0]
+    assert (heat["zmin"], heat["zmax"]) == (0.0, 1.0)
     at.selectbox(key="corr_metric").select("correlation").run()
     at.selectbox(key="corr_scope").select("split: iid").run()
     ok(at)
+    assert set(at.dataframe[-1].value["scope"]) == {"split: iid"}  # the scope reaches the MI too
+    assert set(at.dataframe[0].value["split"]) == {"iid"}  # and the invariant-vs-domain table
 
 
 def test_predictions_filters_and_attribution(app):
@@ -149,7 +233,7 @@ def test_predictions_filters_and_attribution(app):
     assert set(at.dataframe[0].value["split"]) == {"ood"}
     at.selectbox(key="pred_attr_method").select("integrated_gradients").run()
     assert at.number_input(key="pred_attr_steps").value == DEFAULT_IG_STEPS
-    at.number_input(key="pred_attr_steps").set_value(2).run()
+    at.number_input(key="pred_attr_steps").set_value(1).run()
     gold = at.selectbox(key="pred_attr_answer").value
     assert "(gold" in gold  # the gold answer is the default target
     at.button(key="pred_attr_run").click().run()
@@ -157,7 +241,7 @@ def test_predictions_filters_and_attribution(app):
     targets = at.dataframe[-1].value
     assert {"aggregated", "invariant", "domain_0", "domain_1"} <= set(targets["module"])
     assert targets["delta"].notna().all() and targets["relative error"].notna().all()
-    # 2 steps: the completeness error is judged against f(x) - f(baseline), flagged with advice
+    # 1 step: the completeness error is judged against f(x) - f(baseline), flagged with advice
     assert (targets["relative error"] > 0.05).any()
     assert any("Raise the steps" in w.value for w in at.warning)
     assert len(charts(at)) == 2  # heatmap + highlighted prompt text
@@ -227,8 +311,12 @@ def test_interventions_one_prompt_and_dataset_sample(app):
     at.button(key="interventions_many").click().run()
     ok(at)
     summary = at.dataframe[0].value
-    assert set(summary["intervention"]) >= {"none", "swap_+1"}
+    assert set(summary["intervention"]) >= {"none", "swap_+1"} and {"low", "high", "n"} <= set(
+        summary.columns
+    )
     assert len(charts(at)) == 1
+    bars = figure(at, "interventions_accuracy").data
+    assert all(len(t.error_y.array) for t in bars)  # Wilson error bars on every intervention
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])

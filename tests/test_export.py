@@ -11,6 +11,7 @@ import pandas as pd
 import plotly.io as pio
 import pytest
 
+from analysis.accuracy_figures import accuracy_bars
 from analysis.attribution_figures import attribution_heatmap
 from analysis.export import (
     StaticExportUnavailable,
@@ -21,7 +22,6 @@ from analysis.export import (
 )
 from analysis.figures import (
     FigureWithData,
-    accuracy_bars,
     contingency_heatmap,
     metric_lines,
     projection_scatter,

@@ -5,11 +5,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
+from analysis.accuracy_figures import accuracy_bars
 from analysis.attribution_figures import attribution_heatmap
 from analysis.figures import (
-    accuracy_bars,
     contingency_heatmap,
+    distinguishing_decimals,
     ema,
+    flat_range,
     metric_lines,
     projection_scatter,
     similarity_heatmap,
@@ -137,6 +139,41 @@ def test_similarity_heatmap_annotated():
     assert len(out.data) == 16 and out.data["value"].sum() == 4
 
 
+def test_similarity_heatmap_colours_from_the_data_with_enough_decimals():
+    """0.9985 vs 0.9997 was a uniform yellow "1.00" on a fixed 0-1 scale with 2 decimals."""
+    m = pd.DataFrame([[1.0, 0.9985], [0.9985, 0.9997]], index=MODULES[:2], columns=MODULES[:2])
+    (trace,) = similarity_heatmap(m, "CKA").figure.data
+    assert (trace.zmin, trace.zmax) == (0.9985, 1.0)
+    assert trace.texttemplate == "%{z:.4f}" and trace.colorbar.tickformat == ".4f"  # 0.9997 vs 1.0000
+    (fixed,) = similarity_heatmap(m, "CKA", fixed_range=(0.0, 1.0)).figure.data
+    assert (fixed.zmin, fixed.zmax) == (0.0, 1.0)
+
+
+def test_distinguishing_decimals():
+    assert distinguishing_decimals([0.9985, 0.9997]) == 3
+    assert distinguishing_decimals([0.5, 0.25]) == 2
+    assert distinguishing_decimals([0.123451, 0.123452]) == 6
+    assert distinguishing_decimals([1.0, 1.0]) == 2
+
+
+def test_a_constant_series_is_drawn_flat_on_a_sane_axis():
+    """Router NMI constant at 0.667 with float noise was a deep V with one tick 0.6666666666666662966."""
+    noise = [0.6666666666666664, 0.6666666666666662966, 0.6666666666666667]
+    history = pd.DataFrame({"run": "r", "step": [1, 2, 3], "value": noise})
+    out = metric_lines(history, "NMI")
+    assert len(set(out.figure.data[0].y)) == 1
+    low, high = out.figure.layout.yaxis.range
+    assert low == pytest.approx(0.6, abs=1e-9) and high == pytest.approx(0.7333333, abs=1e-6)
+    assert flat_range(np.array([0.1, 0.2])) is None
+
+
+def test_the_pages_own_run_is_solid_and_overlaid_runs_dashed():
+    history = _history()
+    out = metric_lines(history, "MI", primary_run="seed1")
+    dashes = {t.name.split(" / ")[0]: t.line.dash for t in out.figure.data}
+    assert dashes == {"seed1": "solid", "seed0": "dash"}
+
+
 def test_metric_lines_runs_overlaid_with_ema():
     raw = metric_lines(_history(), "MI")
     assert len(raw.figure.data) == 4
@@ -163,6 +200,26 @@ def test_accuracy_bars_grouped_with_error_bars():
     assert out.figure.layout.barmode == "group"
     np.testing.assert_allclose(out.figure.data[0].error_y.array, [0.05, 0.05])
     assert list(out.figure.data[0].x) == ["iid", "ood"]
+
+
+def test_accuracy_bars_show_n_intervals_and_baseline_marks():
+    acc = _accuracy().assign(low=0.1, high=0.95, n=32)
+    marks = pd.DataFrame({"split": ["iid", "ood", "iid"], "kind": ["chance", "chance", "majority"],
+                          "value": [1 / 3, 0.125, 0.5]})  # fmt: skip
+    out = accuracy_bars(acc, marks)
+    names = [t.name for t in out.figure.data]
+    assert names[-2:] == ["chance (uniform guess)", "majority answer"]
+    assert list(out.figure.data[-2].y) == [1 / 3, 0.125] and out.figure.data[-2].marker.symbol == "line-ew"
+    assert "n = 32" in out.figure.data[0].text[0] and "[0.100, 0.950]" in out.figure.data[0].text[0]
+
+
+def test_accuracy_per_dataset_is_horizontal_with_room_for_long_names():
+    long = "raven-text-in_center_single_out_center_single"
+    acc = pd.DataFrame({"module": ["invariant", "invariant"], "dataset": [long, "acre"],
+                        "accuracy": [0.2, 0.4], "low": [0.1, 0.3], "high": [0.3, 0.5]})  # fmt: skip
+    out = accuracy_bars(acc, category="dataset", size="two_column")
+    assert out.figure.data[0].orientation == "h" and list(out.figure.data[0].y) == [long, "acre"]
+    assert out.figure.layout.margin.l >= len(long) * 0.5 * 11
 
 
 def test_attribution_heatmap_diverging_centred():

@@ -1,9 +1,11 @@
-"""Overview: the model card and i.i.d. vs o.o.d. accuracy per module, next to the baselines."""
+"""Overview: the model card and i.i.d. vs o.o.d. accuracy per module, next to the baselines, every accuracy
+with its n and 95% Wilson interval, and the chance and majority baselines per dataset and split."""
 
 import streamlit as st
 
-from analysis.figures import accuracy_bars
-from studio import loaders, state, tables, widgets
+from analysis.accuracy import dataset_accuracy, dataset_baselines, split_accuracy, split_baselines
+from analysis.accuracy_figures import accuracy_bars, references_frame
+from studio import figure_loaders, loaders, state, tables, widgets
 from studio.checkpoints import CheckpointError, discover
 from studio.text import plain
 
@@ -24,7 +26,7 @@ with card:
     st.subheader("Model card")
     st.dataframe(tables.model_card(files.config, training, last_step), hide_index=True, width="stretch")
 
-results = loaders.results(files)
+results = figure_loaders.results(files)
 with results_column:
     st.subheader("Accuracy")
     if results is None:
@@ -48,22 +50,46 @@ variants = {files.name: files.config.get("variant", "")}
 for folder in others:
     if folder.name in compare:
         other = loaders.inspect_checkpoint(str(folder))
-        named.append((other.name, loaders.results(other)))
+        named.append((other.name, figure_loaders.results(other)))
         variants[other.name] = other.config.get("variant", "")
 
-long = tables.accuracy_long(named, method)
+rows = split_accuracy(named, method)
+baselines = dataset_baselines(results)
+references = references_frame(split_baselines(baselines), "split", tables.SPLIT_LABELS)
 with results_column:
-    if long.empty:
+    if rows.empty:
         st.info(f"No {method} accuracies in the results (no examples with choices?). Try the other scoring.")
     else:
         st.dataframe(
-            tables.accuracy_wide(long), hide_index=True, width="stretch",
+            tables.accuracy_wide(rows), hide_index=True, width="stretch",
             column_config={s: st.column_config.NumberColumn(s, format="%.3f") for s in ("i.i.d.", "o.o.d.")},
         )  # fmt: skip
+        st.caption(
+            "95% Wilson intervals; n = examples scored. Bars: the same intervals; marks: chance, majority."
+        )
 
-if not long.empty:
-    bars = accuracy_bars(tables.bar_rows(long, files.name, variants), title=f"Accuracy ({method} scoring)")
+if not rows.empty:
+    bars = accuracy_bars(
+        tables.bar_rows(rows, files.name, variants), references, title=f"Accuracy ({method} scoring)"
+    )
     widgets.show_figure(bars.figure, bars.data, f"accuracy_{method}", key="overview_bars", height=420)
 
 st.subheader("Per dataset")
-st.dataframe(tables.accuracy_by_dataset(results, method), hide_index=True, width="stretch")
+per_dataset = dataset_accuracy(files.name, results, method)
+st.dataframe(tables.accuracy_by_dataset(per_dataset, baselines), hide_index=True, width="stretch")
+if baselines["chance"].isna().all():
+    st.caption(
+        "Chance is not known: this evaluation predates the record of each example's number of choices; "
+        "re-run `python -m iclm evaluate` to get it. Majority comes from the gold answers."
+    )
+if not per_dataset.empty:
+    dataset_bars = accuracy_bars(
+        tables.bar_rows(per_dataset, files.name, variants),
+        references_frame(baselines, "dataset"),
+        category="dataset",
+        title=f"Accuracy per dataset ({method} scoring)",
+        size="two_column",
+    )
+    widgets.show_figure(
+        dataset_bars.figure, dataset_bars.data, f"accuracy_by_dataset_{method}", key="overview_dataset_bars"
+    )

@@ -4,7 +4,8 @@ import streamlit as st
 
 from analysis.clusters import cluster_report
 from analysis.figures import contingency_heatmap, projection_scatter
-from studio import loaders, state, widgets
+from analysis.scopes import scope_mask
+from studio import loaders, state, variant, widgets
 from studio.text import plain
 
 files = state.require_checkpoint()
@@ -21,9 +22,11 @@ space = controls[1].selectbox(
     "Embedding", spaces, key="clusters_space",
     help="router_projected: the space the codebook clusters in; router_embeddings: mean base hidden states.",
 )  # fmt: skip
+routed = variant.has_router(files)
 color_by = controls[2].selectbox(
-    "Colour by", ["cluster", "dataset", "split", "correctness"], key="clusters_color"
-)
+    "Colour by", (["cluster"] if routed else []) + ["dataset", "split", "correctness"], key="clusters_color",
+    help=None if routed else "No clusters: this variant has no router.",
+)  # fmt: skip
 split = controls[3].selectbox("Split", ["all", "iid", "ood"], key="clusters_split")
 
 colour_values = {
@@ -33,13 +36,12 @@ colour_values = {
     "correctness": examples["correct_aggregated"].fillna(False).to_numpy(),
 }[color_by]
 proj = loaders.projection(files, space, method)
-keep = (examples["split"] == split).to_numpy() if split != "all" else slice(None)
-hover = (
-    examples["dataset"] + " · " + examples["split"] + " · gold " + examples["gold"].astype(str)
-).to_numpy()
+keep = scope_mask(examples, "all" if split == "all" else f"split: {split}")
+shown = examples[keep]
+hover = (shown["dataset"] + " · " + shown["split"] + " · gold " + shown["gold"].astype(str)).to_numpy()
 scatter = projection_scatter(
-    proj.coords[keep], examples["id"].to_numpy()[keep], colour_values[keep], color_by=color_by,
-    hover=hover[keep], title=f"{method.upper()} of {space}", size="two_column",
+    proj.coords[keep], shown["id"].to_numpy(), colour_values[keep], color_by=color_by,
+    hover=hover, title=f"{method.upper()} of {space}", size="two_column",
 )  # fmt: skip
 cache_note = " (from cache)" if proj.from_cache else f" ({proj.seconds:.1f} s)"
 st.caption(
@@ -56,10 +58,12 @@ if selected:
     columns = ["id", "dataset", "split", "route", "gold", "pred_aggregated", "correct_aggregated", "prompt"]
     st.dataframe(examples[examples["id"].isin(selected)][columns], hide_index=True, width="stretch")
 
-report = cluster_report(
-    examples["route"].to_numpy(), examples["dataset"].to_numpy(), examples["split"].to_numpy()
-)
-st.subheader("Router cluster vs true dataset")
+scope = "all examples" if split == "all" else f"split {split}"
+st.subheader(f"Router cluster vs true dataset ({scope}, {len(shown)} examples)")
+if not routed:
+    st.info(variant.no_router(files))
+    st.stop()
+report = cluster_report(shown["route"].to_numpy(), shown["dataset"].to_numpy(), shown["split"].to_numpy())
 metrics = st.columns(4)
 metrics[0].metric("NMI", f"{report.overall.nmi:.3f}", help="Normalised mutual information (arithmetic mean).")
 metrics[1].metric("ARI", f"{report.overall.ari:.3f}", help="Adjusted Rand index: 0 = chance, 1 = identical.")
@@ -70,9 +74,9 @@ metrics[3].metric("Examples", report.overall.n)
 left, right = st.columns([3, 2], gap="large")
 with left:
     heat = contingency_heatmap(
-        report.contingency, title="Examples per cluster and dataset", size="two_column"
+        report.contingency, title=f"Examples per cluster and dataset ({scope})", size="two_column"
     )
-    widgets.show_figure(heat.figure, heat.data, "contingency", key="clusters_contingency")
+    widgets.show_figure(heat.figure, heat.data, f"contingency_{split}", key="clusters_contingency")
 with right:
-    st.caption("Scores overall and per split")
+    st.caption(f"Scores for {scope}" + (" and per split" if split == "all" else ""))
     st.dataframe(report.scores_frame(), hide_index=True, width="stretch")

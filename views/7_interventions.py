@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from analysis.figures import accuracy_bars
+from analysis.accuracy import summed_intervals
+from analysis.accuracy_figures import accuracy_bars
 from analysis.interventions import intervention_summary, intervention_table, standard_interventions
 from studio import loaders, prompts, state, tables, widgets
 from studio.text import plain
@@ -51,8 +52,18 @@ if st.button(f"Run on {len(sample)} examples", key="interventions_many", disable
 table = st.session_state.get("interventions_table")
 if table is not None:
     summary = intervention_summary(table)
-    bars = accuracy_bars(tables.intervention_bars(summary), title="Accuracy under interventions")
-    widgets.show_figure(bars.figure, summary, "interventions_accuracy", key="interventions_bars", height=420)
-    st.dataframe(summary, hide_index=True, width="stretch")
+    rows = tables.intervention_bars(summary)
+    bars = accuracy_bars(rows, title="Accuracy under interventions")
+    widgets.show_figure(
+        bars.figure, bars.data, "interventions_accuracy", key="interventions_bars", height=420
+    )
+    st.caption(
+        f"{len(sample)} examples; error bars: 95% Wilson intervals of each intervention's accuracy per split."
+    )
+    per_dataset = summed_intervals(summary, ["dataset", "split", "intervention"])
+    changed = summary[["dataset", "split", "intervention", "changed"]]
+    st.dataframe(
+        per_dataset.merge(changed, on=["dataset", "split", "intervention"]), hide_index=True, width="stretch"
+    )
     with st.expander("Every prediction"):
         st.dataframe(table, hide_index=True, width="stretch")

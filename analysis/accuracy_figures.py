@@ -1,0 +1,152 @@
+"""Accuracy bars with their statistics: 95% Wilson error bars, n in every hover label, and the chance and
+majority baselines of each group drawn as marks across it (rows from `analysis.accuracy`).
+
+Bars are grouped by split (vertical) or by dataset (horizontal, so long dataset names read on the y axis
+with a margin that fits them). A baseline mark spans its group's bars: "chance" (a uniform guess among the
+choices) and "majority" (always the most frequent gold answer); a group without a recorded baseline
+simply has no mark, and the legend says which baselines exist.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from analysis.figures import FigureWithData, _finish, esc
+from analysis.theme import (
+    FIGURE_WIDTH_PX,
+    REFERENCE_STYLES,
+    FigureSize,
+    font_px,
+    module_color,
+    text_width_px,
+)
+
+BARGAP = 0.25
+
+
+def _hover(part: pd.DataFrame, category: str) -> list[str]:
+    out = []
+    for row in part.itertuples(index=False):
+        text = f"{esc(row.module)} · {esc(getattr(row, category))}<br>accuracy {row.accuracy:.3f}"
+        if hasattr(row, "low") and pd.notna(row.low):
+            text += f" [{row.low:.3f}, {row.high:.3f}]"
+        if hasattr(row, "n") and pd.notna(row.n):
+            text += f", n = {int(row.n)}"
+        out.append(text)
+    return out
+
+
+def _error(part: pd.DataFrame) -> dict | None:
+    if not {"low", "high"} <= set(part.columns):
+        return None
+    return dict(
+        type="data",
+        symmetric=False,
+        array=(part["high"] - part["accuracy"]).to_numpy(),
+        arrayminus=(part["accuracy"] - part["low"]).to_numpy(),
+        thickness=1,
+        width=2,
+        color="#333333",
+    )
+
+
+def _reference_marks(
+    fig: go.Figure, references: pd.DataFrame, category: str, horizontal: bool, span_px: float
+):
+    """One trace per baseline kind: a line mark across each group at the baseline's value."""
+    for kind, style in REFERENCE_STYLES.items():
+        part = references[(references["kind"] == kind) & references["value"].notna()]
+        if part.empty:
+            continue
+        groups, values = [esc(c) for c in part[category]], part["value"].to_numpy(dtype=float)
+        fig.add_trace(
+            go.Scatter(
+                x=values if horizontal else groups,
+                y=groups if horizontal else values,
+                mode="markers",
+                name=esc(style["label"]),
+                marker=dict(
+                    symbol="line-ns" if horizontal else "line-ew",
+                    size=max(8, span_px),
+                    line=dict(width=style["width"], color=style["color"]),
+                ),
+                hovertemplate=f"{esc(style['label'])}: %{{{'x' if horizontal else 'y'}:.3f}}<extra></extra>",
+            )
+        )
+
+
+def accuracy_bars(
+    accuracy: pd.DataFrame,
+    references: pd.DataFrame | None = None,
+    category: str = "split",
+    title: str | None = None,
+    size: FigureSize = "one_column",
+) -> FigureWithData:
+    """Accuracy grouped by `category` ("split": vertical bars; "dataset": horizontal), one bar per module.
+
+    Args:
+        accuracy: columns ``module``, `category`, ``accuracy`` and optionally ``low``/``high`` (95% interval,
+            drawn as error bars) and ``n`` (in the hover label).
+        references: columns `category`, ``kind`` ("chance" | "majority") and ``value``: baseline marks.
+    """
+    missing = {"module", category, "accuracy"} - set(accuracy.columns)
+    if missing:
+        raise ValueError(f"accuracy is missing columns {sorted(missing)}")
+    horizontal = category == "dataset"
+    groups = list(dict.fromkeys(accuracy[category].astype(str)))
+    fig = go.Figure()
+    for module, part in accuracy.groupby("module", sort=False):
+        labels = [esc(c) for c in part[category]]
+        values = part["accuracy"].to_numpy(dtype=float)
+        error = _error(part)
+        fig.add_trace(
+            go.Bar(
+                x=values if horizontal else labels,
+                y=labels if horizontal else values,
+                orientation="h" if horizontal else "v",
+                name=esc(module),
+                marker=dict(color=module_color(str(module))),
+                error_x=error if horizontal else None,
+                error_y=None if horizontal else error,
+                text=_hover(part, category),
+                hovertemplate="%{text}<extra></extra>",
+                textposition="none",
+            )
+        )
+    font = font_px(size)
+    width = FIGURE_WIDTH_PX[size]
+    height = (
+        max(260, int(len(groups) * (14 + 5 * accuracy["module"].nunique()) + 110)) if horizontal else None
+    )
+    plot_px = (height - 110 if horizontal else width - 70) / max(len(groups), 1)
+    if references is not None and not references.empty:
+        _reference_marks(fig, references, category, horizontal, plot_px * (1 - BARGAP) * 0.95)
+    fig.update_layout(barmode="group", bargap=BARGAP, bargroupgap=0.05)
+    value_axis = dict(title=dict(text="accuracy (95% Wilson CI)"), range=[0, 1])
+    group_axis = dict(showgrid=False, categoryorder="array", categoryarray=[esc(g) for g in groups])
+    if horizontal:
+        fig.update_xaxes(**value_axis)
+        fig.update_yaxes(**group_axis, autorange="reversed")
+        fig.update_layout(margin=dict(l=int(16 + text_width_px(groups, font))))
+    else:
+        fig.update_yaxes(**value_axis)
+        fig.update_xaxes(**group_axis)
+    data = accuracy.reset_index(drop=True).copy()
+    return FigureWithData(_finish(fig, size, title, height=height), data)
+
+
+def references_frame(
+    baselines: pd.DataFrame, category: str, labels: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """Long (category, kind, value) baselines from `analysis.accuracy` baseline rows (chance, majority
+    columns); `labels` renames the category values (e.g. "iid" -> "i.i.d.")."""
+    rows = []
+    for row in baselines.itertuples(index=False):
+        key = getattr(row, category)
+        for kind in REFERENCE_STYLES:
+            value = getattr(row, kind)
+            if value is not None and not np.isnan(value):
+                rows.append({category: (labels or {}).get(key, key), "kind": kind, "value": float(value)})
+    return pd.DataFrame(rows, columns=[category, "kind", "value"])

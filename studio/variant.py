@@ -1,0 +1,55 @@
+"""What a checkpoint's variant has, asked once for every page: a router, an invariant module, MI.
+
+A page shows "not applicable" with the reason for what the variant lacks instead of drawing zeros (a
+baseline's NMI 0.000, a one-row contingency map, flat zero loss lines for modules it does not have).
+The answers come from the engine's config rules (`iclm.config.variant_has_router` /
+`variant_has_invariant`), imported lazily: the engine imports torch.
+"""
+
+from __future__ import annotations
+
+from studio.checkpoints import CheckpointFiles
+
+NO_ROUTER = (
+    "Not applicable: the {variant} variant has no router (every example goes to its single module), so "
+    "there are no clusters, routes or codebook to show."
+)
+NO_INVARIANT = (
+    "Not applicable: the {variant} variant has no invariant module, so invariant-vs-domain similarity and "
+    "mutual information do not exist for it."
+)
+
+
+def variant(files: CheckpointFiles) -> str:
+    return str(files.config.get("variant", ""))
+
+
+def has_router(files: CheckpointFiles) -> bool:
+    from iclm.config import variant_has_router
+
+    return variant_has_router(variant(files))
+
+
+def has_invariant(files: CheckpointFiles) -> bool:
+    from iclm.config import variant_has_invariant
+
+    return variant_has_invariant(variant(files))
+
+
+def no_router(files: CheckpointFiles) -> str:
+    return NO_ROUTER.format(variant=variant(files) or "this")
+
+
+def no_invariant(files: CheckpointFiles) -> str:
+    return NO_INVARIANT.format(variant=variant(files) or "this")
+
+
+#: Loss terms by what they need (the zero branches of `ICLMForCausalLM`'s losses): a variant without the
+#: module logs them as 0.0, which is "not applicable", not a loss of zero.
+INVARIANT_TERMS = ("invariant_lm", "domain_lm", "mi")
+ROUTER_TERMS = ("routing",)
+
+
+def missing_terms(files: CheckpointFiles) -> tuple[str, ...]:
+    """The loss terms this checkpoint's variant does not have."""
+    return (() if has_invariant(files) else INVARIANT_TERMS) + (() if has_router(files) else ROUTER_TERMS)
