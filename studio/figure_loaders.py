@@ -45,7 +45,6 @@ def _results(path: str, _mtime: float, predictions: str, _predictions_mtime: flo
 def mi_report(folder: str, _mtime: float, scope: str, n_boot: int, _files: CheckpointFiles) -> pd.DataFrame:
     """`analysis.mi_report.mi_report` of invariant vs routed domain for the examples of `scope`."""
     from analysis.mi_report import mi_report as compute
-
     from studio import loaders
 
     states, examples = loaders.module_states(_files, "routed")
