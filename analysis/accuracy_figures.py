@@ -2,9 +2,10 @@
 majority baselines of each group drawn as marks across it (rows from `analysis.accuracy`).
 
 Bars are grouped by split (vertical) or by dataset (horizontal, so long dataset names read on the y axis
-with a margin that fits them). A baseline mark spans its group's bars: "chance" (a uniform guess among the
-choices) and "majority" (always the most frequent gold answer); a group without a recorded baseline
-simply has no mark, and the legend says which baselines exist.
+with a margin that fits them). A baseline mark is a line across its group's bars: "chance" (a uniform guess
+among the choices, dashed) and "majority" (always the most frequent gold answer, dotted); a group without
+a recorded baseline simply has no mark, and the legend says which baselines exist. Bar colours come from
+`analysis.palette` (`colors` overrides them per name, e.g. the runs' colours).
 """
 
 from __future__ import annotations
@@ -14,14 +15,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis.figures import FigureWithData, _finish, esc
-from analysis.theme import (
-    FIGURE_WIDTH_PX,
-    REFERENCE_STYLES,
-    FigureSize,
-    font_px,
-    module_color,
-    text_width_px,
-)
+from analysis.palette import module_color
+from analysis.theme import REFERENCE_STYLES, FigureSize, font_px, text_width_px
 
 BARGAP = 0.25
 
@@ -53,28 +48,28 @@ def _error(part: pd.DataFrame) -> dict | None:
 
 
 def _reference_marks(
-    fig: go.Figure, references: pd.DataFrame, category: str, horizontal: bool, span_px: float
+    fig: go.Figure, references: pd.DataFrame, category: str, horizontal: bool, groups: list[str]
 ):
-    """One trace per baseline kind: a line mark across each group at the baseline's value."""
+    """One line across each group's bars at the baseline's value (dashed: chance, dotted: majority), one
+    legend entry per baseline kind. Category axes place group i at i, its bars within +-(1 - BARGAP)/2."""
+    half = (1 - BARGAP) / 2
     for kind, style in REFERENCE_STYLES.items():
         part = references[(references["kind"] == kind) & references["value"].notna()]
-        if part.empty:
-            continue
-        groups, values = [esc(c) for c in part[category]], part["value"].to_numpy(dtype=float)
-        fig.add_trace(
-            go.Scatter(
-                x=values if horizontal else groups,
-                y=groups if horizontal else values,
-                mode="markers",
-                name=esc(style["label"]),
-                marker=dict(
-                    symbol="line-ns" if horizontal else "line-ew",
-                    size=max(8, span_px),
-                    line=dict(width=style["width"], color=style["color"]),
-                ),
-                hovertemplate=f"{esc(style['label'])}: %{{{'x' if horizontal else 'y'}:.3f}}<extra></extra>",
+        for number, row in enumerate(part.itertuples(index=False)):
+            label = str(getattr(row, category))
+            if label not in groups:
+                continue
+            at, value = groups.index(label), float(row.value)
+            span = (
+                dict(x0=value, x1=value, y0=at - half, y1=at + half)
+                if horizontal
+                else dict(x0=at - half, x1=at + half, y0=value, y1=value)
             )
-        )
+            line = dict(color=style["color"], width=style["width"], dash=style["dash"])
+            fig.add_shape(
+                type="line", **span, line=line, name=esc(style["label"]), legendgroup=kind,
+                showlegend=number == 0, layer="above",
+            )  # fmt: skip
 
 
 def accuracy_bars(
@@ -83,6 +78,7 @@ def accuracy_bars(
     category: str = "split",
     title: str | None = None,
     size: FigureSize = "one_column",
+    colors: dict[str, str] | None = None,
 ) -> FigureWithData:
     """Accuracy grouped by `category` ("split": vertical bars; "dataset": horizontal), one bar per module.
 
@@ -90,6 +86,7 @@ def accuracy_bars(
         accuracy: columns ``module``, `category`, ``accuracy`` and optionally ``low``/``high`` (95% interval,
             drawn as error bars) and ``n`` (in the hover label).
         references: columns `category`, ``kind`` ("chance" | "majority") and ``value``: baseline marks.
+        colors: name -> colour for bars that are not modules (runs); others take `palette.module_color`.
     """
     missing = {"module", category, "accuracy"} - set(accuracy.columns)
     if missing:
@@ -107,7 +104,7 @@ def accuracy_bars(
                 y=labels if horizontal else values,
                 orientation="h" if horizontal else "v",
                 name=esc(module),
-                marker=dict(color=module_color(str(module))),
+                marker=dict(color=(colors or {}).get(str(module)) or module_color(str(module))),
                 error_x=error if horizontal else None,
                 error_y=None if horizontal else error,
                 text=_hover(part, category),
@@ -116,13 +113,11 @@ def accuracy_bars(
             )
         )
     font = font_px(size)
-    width = FIGURE_WIDTH_PX[size]
     height = (
         max(260, int(len(groups) * (14 + 5 * accuracy["module"].nunique()) + 110)) if horizontal else None
     )
-    plot_px = (height - 110 if horizontal else width - 70) / max(len(groups), 1)
     if references is not None and not references.empty:
-        _reference_marks(fig, references, category, horizontal, plot_px * (1 - BARGAP) * 0.95)
+        _reference_marks(fig, references, category, horizontal, groups)
     fig.update_layout(barmode="group", bargap=BARGAP, bargroupgap=0.05)
     value_axis = dict(title=dict(text="accuracy (95% Wilson CI)"), range=[0, 1])
     group_axis = dict(showgrid=False, categoryorder="array", categoryarray=[esc(g) for g in groups])

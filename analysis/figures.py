@@ -3,7 +3,7 @@
 Every builder returns a ``FigureWithData``: the figure and the tidy DataFrame it was drawn from (exported as
 CSV next to the image). Text that may come from users (ids, tokens, dataset and run names, hover text,
 titles) is passed through ``html.escape`` before it reaches the figure: plotly renders a subset of HTML.
-Modules always get their fixed colour (``analysis.theme.module_color``).
+Every module, readout, run, dataset, split and intervention gets its one colour from ``analysis.palette``.
 """
 
 from __future__ import annotations
@@ -18,15 +18,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.theme import (
-    CORRECTNESS_COLORS,
-    FigureSize,
-    apply_paper_layout,
-    category_colors,
-    font_px,
-    module_color,
-    text_width_px,
-)
+from analysis.palette import category_colors, module_color
+from analysis.theme import FigureSize, apply_paper_layout, font_px, text_width_px
 
 ColorBy = Literal["cluster", "dataset", "split", "correctness", "module"]
 COLOR_BY: tuple[str, ...] = ("cluster", "dataset", "split", "correctness", "module")
@@ -64,13 +57,15 @@ def _natural_key(text: str) -> list:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
-def _palette(labels: list[str], color_by: str) -> dict[str, str]:
+def _palette(labels: list[str], color_by: str, universe: Sequence | None) -> dict[str, str]:
+    """Colour per shown label: fixed names (clusters, splits, outcomes, modules) their own colour, free
+    ones (datasets) by their place among ALL the category's values (`universe`), so a filter that leaves
+    only some never recolours them."""
     order = sorted(set(labels), key=_natural_key)  # "cluster 2" before "cluster 10"
-    if color_by == "correctness":
-        return {k: CORRECTNESS_COLORS[k] for k in order}
     if color_by == "module":
         return {k: module_color(k) for k in order}
-    return category_colors(order)
+    every = None if universe is None else _category_labels(np.asarray(list(universe), dtype=object), color_by)
+    return category_colors(order, every)
 
 
 def projection_scatter(
@@ -81,13 +76,16 @@ def projection_scatter(
     hover: Sequence[str] | None = None,
     title: str | None = None,
     size: FigureSize = "one_column",
+    categories: Sequence | None = None,
 ) -> FigureWithData:
     """2-D projection, one trace per category so the legend toggles them.
 
     Args:
         coords: (N, 2); ids: (N,) example ids, attached as ``customdata`` so lasso/box selections
             (``points[i].customdata``) map back to examples; color_values: (N,) cluster ids, dataset names,
-            splits, correctness booleans or module names; hover: (N,) extra hover text (escaped).
+            splits, correctness booleans or module names; hover: (N,) extra hover text (escaped);
+            categories: every value the colour category has in the data (default: those in color_values),
+            so the colours stay the same when a filter hides some. The legend is always shown.
     """
     if color_by not in COLOR_BY:
         raise ValueError(f"color_by={color_by!r} is not one of {list(COLOR_BY)}")
@@ -103,7 +101,7 @@ def projection_scatter(
     data["hover"] = [str(h) for h in hover]
     scatter = go.Scattergl if n > WEBGL_ABOVE else go.Scatter
     fig = go.Figure()
-    for label, color in _palette(labels, color_by).items():
+    for label, color in _palette(labels, color_by, categories).items():
         part = data[data[color_by] == label]
         text = [
             f"{esc(i)}<br>{esc(label)}" + (f"<br>{esc(h)}" if h else "")
@@ -121,7 +119,7 @@ def projection_scatter(
                 hovertemplate="%{text}<extra></extra>",
             )
         )
-    fig.update_layout(dragmode="lasso", legend=dict(title=dict(text=esc(color_by))))
+    fig.update_layout(dragmode="lasso", showlegend=True, legend=dict(title=dict(text=esc(color_by))))
     fig.update_xaxes(showticklabels=False, ticks="", title=None)
     fig.update_yaxes(showticklabels=False, ticks="", title=None, scaleanchor="x", scaleratio=1)
     return FigureWithData(_finish(fig, size, title), data)
@@ -241,6 +239,7 @@ def metric_lines(
     title: str | None = None,
     size: FigureSize = "one_column",
     primary_run: str | None = None,
+    run_colors: dict[str, str] | None = None,
 ) -> FigureWithData:
     """A metric over training steps, several runs overlaid.
 
@@ -250,6 +249,8 @@ def metric_lines(
         smoothing: EMA weight in [0, 1); when set, the raw values are drawn faintly under the smoothed line.
         primary_run: the page's own run, drawn solid; every other run is dashed (dash, dot, ... in name
             order). Default: the first run by name.
+        run_colors: run -> colour (`analysis.palette.run_colors` of every known run) for lines without a
+            module; default: `palette.category_colors` of the drawn runs.
     A series that is constant (up to float noise) is drawn flat on a range around its value.
     """
     missing = {"run", "step", "value"} - set(history.columns)
@@ -263,7 +264,7 @@ def metric_lines(
     runs = sorted(data["run"].astype(str).unique())
     if primary_run in runs:
         runs = [primary_run, *(r for r in runs if r != primary_run)]
-    run_colors = category_colors(runs)
+    run_colors = run_colors or category_colors(runs)
     dashes = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
     fig = go.Figure()
     for (run, module), part in data.groupby(["run", "module"], sort=True):

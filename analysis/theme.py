@@ -1,18 +1,17 @@
-"""One publication template for every figure: serif font, paper column sizes, colour-blind-safe colours.
+"""One publication template for every figure: serif font, paper column sizes, label widths for margins.
 
-Colours come from the Okabe-Ito palette (safe for the common colour-vision deficiencies), extended with two
-colours of Paul Tol's "muted" scheme so every module name of a K <= 8 model has its own FIXED colour, the same
-in every figure. Unknown module names (e.g. ``domain_12``) get a deterministic colour from the extended
-palette, so they are fixed too.
+Colours are `analysis.palette`'s (one colour per module, readout, run, dataset and intervention, the same
+everywhere); the template's colorway is only a fallback for traces no builder coloured.
 """
 
 from __future__ import annotations
 
-import hashlib
 from typing import Literal
 
 import plotly.graph_objects as go
 import plotly.io as pio
+
+from analysis.palette import CATEGORY_COLORS
 
 TEMPLATE_NAME = "iclm_paper"
 FONT_FAMILY = "Times New Roman, Times, Liberation Serif, DejaVu Serif, serif"
@@ -26,55 +25,14 @@ FIGURE_WIDTH_PX: dict[str, int] = {
 }
 FONT_SIZE_PX: dict[str, int] = {"one_column": 10, "two_column": 11}
 
-#: Okabe & Ito (2008), "Color Universal Design", in their published order.
-OKABE_ITO: tuple[str, ...] = (
-    "#E69F00",  # orange
-    "#56B4E9",  # sky blue
-    "#009E73",  # bluish green
-    "#F0E442",  # yellow
-    "#0072B2",  # blue
-    "#D55E00",  # vermillion
-    "#CC79A7",  # reddish purple
-    "#000000",  # black
-)
-_TOL_EXTRA: tuple[str, ...] = ("#882255", "#44AA99", "#999933", "#332288")
-
-#: One fixed colour per module name, used by every figure.
-MODULE_COLORS: dict[str, str] = {
-    "invariant": "#000000",
-    "domain_0": "#E69F00",
-    "domain_1": "#56B4E9",
-    "domain_2": "#009E73",
-    "domain_3": "#F0E442",
-    "domain_4": "#0072B2",
-    "domain_5": "#CC79A7",
-    "domain_6": "#882255",
-    "domain_7": "#44AA99",
-    "aggregated": "#D55E00",
-    "baseline": "#888888",
-}
-#: Categorical palette for clusters, datasets and splits (cycled).
-CATEGORY_COLORS: tuple[str, ...] = OKABE_ITO[:7] + _TOL_EXTRA + ("#888888",)
-#: Fixed colours for prediction correctness.
-CORRECTNESS_COLORS: dict[str, str] = {"correct": "#009E73", "incorrect": "#D55E00"}
-#: Baseline marks on accuracy figures (`analysis.accuracy_figures`): black and grey, told apart by width.
+#: Baseline marks on accuracy figures (`analysis.accuracy_figures`): lines across each group, told apart by
+#: their dash (and from the black invariant bars by being lines).
 REFERENCE_STYLES: dict[str, dict] = {
-    "chance": {"label": "chance (uniform guess)", "color": "#000000", "width": 2},
-    "majority": {"label": "majority answer", "color": "#777777", "width": 3},
+    "chance": {"label": "chance (uniform guess)", "color": "#000000", "width": 1.5, "dash": "dash"},
+    "majority": {"label": "majority answer", "color": "#555555", "width": 1.5, "dash": "dot"},
 }
 DIVERGING_SCALE = "RdBu_r"  # blue (negative) - white (0) - red (positive); colour-blind safe
 SEQUENTIAL_SCALE = "Viridis"
-
-
-def module_color(name: str) -> str:
-    """The fixed colour of a module name (``invariant``, ``domain_k``, ``aggregated``, ``baseline``).
-
-    Names outside the table get a deterministic colour (a hash of the name into the extended palette).
-    """
-    if name in MODULE_COLORS:
-        return MODULE_COLORS[name]
-    digest = int(hashlib.sha256(name.encode("utf-8")).hexdigest(), 16)
-    return CATEGORY_COLORS[digest % len(CATEGORY_COLORS)]
 
 
 #: Average glyph width of the serif template font, in font sizes (Times: ~0.5; capitals and digits wider).
@@ -86,11 +44,6 @@ def text_width_px(labels, font_size: float) -> float:
     generous side so margins computed from it never clip)."""
     longest = max((len(str(label)) for label in labels), default=0)
     return longest * GLYPH_WIDTH * font_size
-
-
-def category_colors(categories: list[str]) -> dict[str, str]:
-    """Colour per category, in the given order, cycling through the categorical palette."""
-    return {c: CATEGORY_COLORS[i % len(CATEGORY_COLORS)] for i, c in enumerate(categories)}
 
 
 def _build_template() -> go.layout.Template:
@@ -110,7 +63,7 @@ def _build_template() -> go.layout.Template:
         font=dict(family=FONT_FAMILY, size=FONT_SIZE_PX["one_column"], color="black"),
         paper_bgcolor="white",
         plot_bgcolor="white",
-        colorway=list(CATEGORY_COLORS),
+        colorway=list(CATEGORY_COLORS),  # only for traces no figure builder coloured (analysis.palette)
         xaxis=axis,
         yaxis=axis,
         legend=dict(bgcolor="rgba(255,255,255,0.8)", borderwidth=0, font=dict(size=9)),

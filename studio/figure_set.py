@@ -13,7 +13,7 @@ import logging
 import pandas as pd
 import plotly.graph_objects as go
 
-from studio import figure_loaders, loaders, tables
+from studio import figure_loaders, loaders, tables, variant
 from studio.checkpoints import CheckpointFiles, discover
 
 logger = logging.getLogger(__name__)
@@ -23,30 +23,30 @@ Figures = dict[str, tuple[go.Figure, pd.DataFrame]]
 def _accuracy(files: CheckpointFiles, out: Figures) -> None:
     from analysis.accuracy import dataset_accuracy, dataset_baselines, split_accuracy, split_baselines
     from analysis.accuracy_figures import accuracy_bars, references_frame
+    from analysis.palette import run_colors
 
     results = figure_loaders.results(files)
     if results is None:
         return
-    named, variants = [(files.name, results)], {files.name: files.config.get("variant", "")}
+    named, colors = [(files.name, results)], run_colors(variant.known_runs(files))
     for folder in discover():
         if folder.resolve() != files.folder.resolve() and (folder / "eval/results.json").is_file():
             other = loaders.inspect_checkpoint(str(folder))
             named.append((other.name, figure_loaders.results(other)))
-            variants[other.name] = other.config.get("variant", "")
     baselines = dataset_baselines(results)
     for method in ("choice", "greedy"):
         rows = split_accuracy(named, method)
         if not rows.empty:
             marks = references_frame(split_baselines(baselines), "split", tables.SPLIT_LABELS)
-            item = accuracy_bars(
-                tables.bar_rows(rows, files.name, variants), marks, title=f"Accuracy ({method})"
-            )
+            bars = tables.bar_rows(rows, files.name)
+            item = accuracy_bars(bars, marks, title=f"Accuracy ({method})", colors=colors)
             out[f"accuracy_{method}"] = (item.figure, item.data)
         per_dataset = dataset_accuracy(files.name, results, method)
         if not per_dataset.empty:
             item = accuracy_bars(
-                tables.bar_rows(per_dataset, files.name, variants), references_frame(baselines, "dataset"),
+                tables.bar_rows(per_dataset, files.name), references_frame(baselines, "dataset"),
                 category="dataset", title=f"Accuracy per dataset ({method})", size="two_column",
+                colors=colors,
             )  # fmt: skip
             out[f"accuracy_by_dataset_{method}"] = (item.figure, item.data)
 

@@ -66,26 +66,19 @@ def model_card(
     return pd.DataFrame([(k, "—" if v is None else str(v)) for k, v in facts], columns=["field", "value"])
 
 
-def bar_rows(rows: pd.DataFrame, selected: str, variants: dict[str, str]) -> pd.DataFrame:
+def bar_rows(rows: pd.DataFrame, selected: str) -> pd.DataFrame:
     """Rows for `analysis.accuracy_figures.accuracy_bars` from `analysis.accuracy` rows: every readout of
-    the selected checkpoint, and the model readout of each other checkpoint (named by the checkpoint, with
-    "baseline" for a baseline-variant one); accuracy, interval and n kept.
+    the selected checkpoint and the model readout of each other checkpoint; accuracy, interval and n kept.
 
-    The model readout of an ICLM is its aggregated output, so it is shown as `aggregated`.
+    A checkpoint's model readout is named by the checkpoint (and drawn in its run colour) whichever
+    checkpoint the sidebar selects, so a model keeps its name and colour across pages and selections.
     """
-    from iclm.config import variant_has_invariant, variant_has_router  # lazy: the engine imports torch
-
     out = []
     for row in rows.itertuples(index=False):
-        if row.checkpoint == selected:
-            module = (
-                "aggregated"
-                if row.readout == "model" and variant_has_invariant(variants.get(selected, ""))
-                else row.readout
-            )
-        elif row.readout == "model":
-            routed = variant_has_router(variants.get(row.checkpoint, ""))
-            module = row.checkpoint if routed else f"baseline ({row.checkpoint})"
+        if row.readout == "model":
+            module = row.checkpoint
+        elif row.checkpoint == selected:
+            module = row.readout
         else:
             continue
         out.append(

@@ -53,3 +53,18 @@ ROUTER_TERMS = ("routing",)
 def missing_terms(files: CheckpointFiles) -> tuple[str, ...]:
     """The loss terms this checkpoint's variant does not have."""
     return (() if has_invariant(files) else INVARIANT_TERMS) + (() if has_router(files) else ROUTER_TERMS)
+
+
+def known_runs(files: CheckpointFiles) -> dict[str, str]:
+    """{checkpoint name: variant} of every listed checkpoint plus the selected one: the runs whose colours
+    `analysis.palette.run_colors` fixes (listed ones read through the cached loader)."""
+    from studio import loaders
+    from studio.checkpoints import CheckpointError, discover
+
+    runs = {}
+    for folder in discover():
+        try:
+            runs[folder.name] = variant(loaders.inspect_checkpoint(str(folder)))
+        except CheckpointError:
+            continue  # a broken listed folder has no colour to keep
+    return runs | {files.name: variant(files)}

@@ -101,11 +101,12 @@ def test_overview_accuracy_has_wilson_intervals_n_and_baseline_marks(app, checkp
     low, high = _wilson(correct, n)
     assert row["i.i.d. n"] == n and row["i.i.d. 95% CI"] == f"[{low:.2f}, {high:.2f}]"
     bars = figure(at, "accuracy_choice").data
-    model = next(t for t in bars if t.name == "aggregated")
+    model = next(t for t in bars if t.name == "iclm-tiny")  # the model readout, named by its checkpoint
     assert model.error_y.array[0] == pytest.approx(high - row["i.i.d."], abs=1e-9)
     assert f"n = {n}" in model.text[0]
-    names = {t.name for t in bars}
-    assert {"chance (uniform guess)", "majority answer"} <= names  # the tiny data records num_choices
+    marks = {s.name for s in figure(at, "accuracy_choice").layout.shapes}
+    assert marks == {"chance (uniform guess)", "majority answer"}  # the tiny data records num_choices
+    assert {t.name for t in bars} >= {"iclm-tiny", "baseline-tiny", "invariant"}  # models by checkpoint
     per_dataset = at.dataframe[2].value
     assert {"chance", "majority", "n"} <= set(per_dataset.columns)
 
@@ -317,6 +318,8 @@ def test_interventions_one_prompt_and_dataset_sample(app):
     assert len(charts(at)) == 1
     bars = figure(at, "interventions_accuracy").data
     assert all(len(t.error_y.array) for t in bars)  # Wilson error bars on every intervention
+    colors = [t.marker.color for t in bars]
+    assert len(set(colors)) == len(colors)  # force_route_1 and swap_+1 no longer share one orange
 
 
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
@@ -401,3 +404,24 @@ def test_attribution_targets_in_context_whole_answers_and_contrasts(app):
         assert abs(target.logprob - expected) < 1e-5
     text = [c for c in charts(at) if '"type":"bar"' in c.proto.spec.replace(" ", "")]
     assert len(text) == 1 and "light" in text[0].proto.spec  # the prompt as highlighted text
+
+
+def test_one_colour_per_name_across_pages_and_selections(app):
+    """A model keeps its name and colour whichever checkpoint is selected; no two names of a figure share a
+    colour; colouring by split keeps ood's colour when the Split filter shows only ood."""
+    at = ok(app())
+    bars = {t.name: t.marker.color for t in figure(at, "accuracy_choice").data}
+    assert len(set(bars.values())) == len(bars)
+    other = ok(app(state={"sidebar_checkpoint": "baseline-tiny"}))
+    again = {t.name: t.marker.color for t in figure(other, "accuracy_choice").data}
+    assert again["iclm-tiny"] == bars["iclm-tiny"] and again["baseline-tiny"] == bars["baseline-tiny"]
+    at.switch_page("views/2_router_clusters.py").run()
+    at.selectbox(key="clusters_color").select("split").run()
+    every = {t.name: t.marker.color for t in figure(at, "projection_pca_router_projected_split").data}
+    at.selectbox(key="clusters_split").select("ood").run()
+    ok(at)
+    only = {t.name: t.marker.color for t in figure(at, "projection_pca_router_projected_split").data}
+    assert only == {"ood": every["ood"]} and every["ood"] != every["iid"]
+    at.switch_page("views/3_training_dynamics.py").run()
+    loss = [t for t in figure(at, "dynamics_loss_terms").data if t.name]
+    assert len({t.line.color for t in loss}) == len(loss)  # every loss term its own colour

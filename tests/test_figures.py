@@ -16,7 +16,8 @@ from analysis.figures import (
     projection_scatter,
     similarity_heatmap,
 )
-from analysis.theme import FIGURE_WIDTH_PX, MODULE_COLORS, OKABE_ITO, module_color
+from analysis.palette import MODULE_COLORS, OKABE_ITO, module_color
+from analysis.theme import FIGURE_WIDTH_PX
 
 MODULES = ["invariant", "domain_0", "domain_1", "aggregated"]
 XSS = "<img src=x onerror=alert(1)>"
@@ -54,7 +55,7 @@ def _trace_colors(fig: go.Figure) -> dict[str, str]:
 
 
 def test_module_colours_fixed_and_distinct():
-    assert len(set(MODULE_COLORS.values())) == len(MODULE_COLORS) == 11
+    assert len(set(MODULE_COLORS.values())) == len(MODULE_COLORS) == 13
     assert {f"domain_{k}" for k in range(8)} <= set(MODULE_COLORS)
     assert module_color("invariant") == "#000000"
     assert module_color("domain_42") == module_color("domain_42")  # unknown names: deterministic
@@ -103,6 +104,22 @@ def test_projection_scatter_uses_webgl_for_many_points():
 def test_correctness_colours():
     out = projection_scatter(np.zeros((2, 2)), ["a", "b"], [True, False], "correctness")
     assert {t.name: t.marker.color for t in out.figure.data} == {"correct": "#009E73", "incorrect": "#D55E00"}
+
+
+def test_a_filter_never_recolours_what_stays():
+    """Split = ood used to give ood points the iid colour and drop the legend; datasets likewise."""
+    every = np.array(["iid", "ood", "ood"])
+    both = projection_scatter(np.zeros((3, 2)), ["a", "b", "c"], every, "split")
+    only = projection_scatter(np.zeros((2, 2)), ["b", "c"], every[1:], "split", categories=every)
+    assert {t.name: t.marker.color for t in both.figure.data}["ood"] == only.figure.data[0].marker.color
+    assert only.figure.layout.showlegend is True
+    datasets = np.array(["acre", "pvr", "raven"])
+    full = {
+        t.name: t.marker.color
+        for t in projection_scatter(np.zeros((3, 2)), list("abc"), datasets, "dataset").figure.data
+    }
+    part = projection_scatter(np.zeros((1, 2)), ["c"], datasets[2:], "dataset", categories=datasets)
+    assert part.figure.data[0].marker.color == full["raven"]
 
 
 def test_user_text_is_escaped_everywhere():
@@ -207,9 +224,15 @@ def test_accuracy_bars_show_n_intervals_and_baseline_marks():
     marks = pd.DataFrame({"split": ["iid", "ood", "iid"], "kind": ["chance", "chance", "majority"],
                           "value": [1 / 3, 0.125, 0.5]})  # fmt: skip
     out = accuracy_bars(acc, marks)
-    names = [t.name for t in out.figure.data]
-    assert names[-2:] == ["chance (uniform guess)", "majority answer"]
-    assert list(out.figure.data[-2].y) == [1 / 3, 0.125] and out.figure.data[-2].marker.symbol == "line-ew"
+    shapes = out.figure.layout.shapes
+    assert [(s.name, s.y0, s.line.dash) for s in shapes] == [
+        ("chance (uniform guess)", 1 / 3, "dash"), ("chance (uniform guess)", 0.125, "dash"),
+        ("majority answer", 0.5, "dot"),
+    ]  # fmt: skip
+    assert [s.showlegend for s in shapes] == [True, False, True]  # one legend entry per kind
+    assert shapes[1].x0 == pytest.approx(1 - 0.375) and shapes[1].x1 == pytest.approx(
+        1 + 0.375
+    )  # across "ood"
     assert "n = 32" in out.figure.data[0].text[0] and "[0.100, 0.950]" in out.figure.data[0].text[0]
 
 

@@ -5,7 +5,8 @@ import streamlit as st
 
 from analysis.accuracy import dataset_accuracy, dataset_baselines, split_accuracy, split_baselines
 from analysis.accuracy_figures import accuracy_bars, references_frame
-from studio import figure_loaders, loaders, state, tables, widgets
+from analysis.palette import run_colors
+from studio import figure_loaders, loaders, state, tables, variant, widgets
 from studio.checkpoints import CheckpointError, discover
 from studio.text import plain
 
@@ -46,12 +47,11 @@ with results_column:
     )
 
 named = [(files.name, results)]
-variants = {files.name: files.config.get("variant", "")}
 for folder in others:
     if folder.name in compare:
         other = loaders.inspect_checkpoint(str(folder))
         named.append((other.name, figure_loaders.results(other)))
-        variants[other.name] = other.config.get("variant", "")
+colors = run_colors(variant.known_runs(files))
 
 rows = split_accuracy(named, method)
 baselines = dataset_baselines(results)
@@ -70,7 +70,7 @@ with results_column:
 
 if not rows.empty:
     bars = accuracy_bars(
-        tables.bar_rows(rows, files.name, variants), references, title=f"Accuracy ({method} scoring)"
+        tables.bar_rows(rows, files.name), references, title=f"Accuracy ({method} scoring)", colors=colors
     )
     widgets.show_figure(bars.figure, bars.data, f"accuracy_{method}", key="overview_bars", height=420)
 
@@ -84,11 +84,12 @@ if baselines["chance"].isna().all():
     )
 if not per_dataset.empty:
     dataset_bars = accuracy_bars(
-        tables.bar_rows(per_dataset, files.name, variants),
+        tables.bar_rows(per_dataset, files.name),
         references_frame(baselines, "dataset"),
         category="dataset",
         title=f"Accuracy per dataset ({method} scoring)",
         size="two_column",
+        colors=colors,
     )
     widgets.show_figure(
         dataset_bars.figure, dataset_bars.data, f"accuracy_by_dataset_{method}", key="overview_dataset_bars"

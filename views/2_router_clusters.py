@@ -41,7 +41,7 @@ shown = examples[keep]
 hover = (shown["dataset"] + " · " + shown["split"] + " · gold " + shown["gold"].astype(str)).to_numpy()
 scatter = projection_scatter(
     proj.coords[keep], shown["id"].to_numpy(), colour_values[keep], color_by=color_by,
-    hover=hover, title=f"{method.upper()} of {space}", size="two_column",
+    hover=hover, title=f"{method.upper()} of {space}", size="two_column", categories=colour_values,
 )  # fmt: skip
 cache_note = " (from cache)" if proj.from_cache else f" ({proj.seconds:.1f} s)"
 st.caption(

@@ -4,6 +4,7 @@ other runs dashed; what a run's variant does not have is left out and named, nev
 import streamlit as st
 
 from analysis.figures import metric_lines
+from analysis.palette import run_colors
 from studio import loaders, state, tables, variant, widgets
 from studio.checkpoints import discover
 from studio.text import plain
@@ -56,11 +57,19 @@ if any(available.get(g) == "mi_batch" for g in groups):
         "MI penalty: the training term itself, on softmaxed features; values under 1e-6 nats in size "
         "(negative ones too) are float round-off of zero. The MI to report is KSG (docs/studio.md)."
     )
+colors = run_colors(variant.known_runs(files))
 columns = st.columns(2, gap="large")
 for index, label in enumerate(groups):
     history = tables.metric_history(frames, available[label])
     with columns[index % 2]:
-        lines = metric_lines(history, label, smoothing=smoothing or None, title=label, primary_run=files.name)
+        lines = metric_lines(
+            history,
+            label,
+            smoothing=smoothing or None,
+            title=label,
+            primary_run=files.name,
+            run_colors=colors,
+        )
         widgets.show_figure(
             lines.figure,
             lines.data,
