@@ -40,5 +40,8 @@ def run(args: argparse.Namespace) -> int:
     except (RunFolderError, CheckpointError, BackboneError) as error:
         logger.error("%s", error)
         return 2
-    logger.info("training finished at step %d; run folder %s", result.global_step, result.run_dir)
+    if result.stopped:  # SIGTERM / SIGINT: the step's checkpoint is saved; the same command resumes
+        logger.info("training stopped at step %d; run folder %s", result.global_step, result.run_dir)
+    else:
+        logger.info("training finished at step %d; run folder %s", result.global_step, result.run_dir)
     return 0
