@@ -16,9 +16,10 @@ import plotly.graph_objects as go
 
 from analysis.figures import FigureWithData, _finish, esc
 from analysis.palette import module_color
-from analysis.theme import REFERENCE_STYLES, FigureSize, font_px, text_width_px
+from analysis.theme import REFERENCE_STYLES, FigureSize, font_px, label_lines, text_width_px, wrap_label
 
 BARGAP = 0.25
+WRAP = {"one_column": 18, "two_column": 30}  # characters per line of a dataset label
 
 
 def _hover(part: pd.DataFrame, category: str) -> list[str]:
@@ -57,7 +58,7 @@ def _reference_marks(
         part = references[(references["kind"] == kind) & references["value"].notna()]
         for number, row in enumerate(part.itertuples(index=False)):
             label = str(getattr(row, category))
-            if label not in groups:
+            if label not in groups:  # groups are the raw names; the axis shows them wrapped, in order
                 continue
             at, value = groups.index(label), float(row.value)
             span = (
@@ -93,9 +94,11 @@ def accuracy_bars(
         raise ValueError(f"accuracy is missing columns {sorted(missing)}")
     horizontal = category == "dataset"
     groups = list(dict.fromkeys(accuracy[category].astype(str)))
+    width = WRAP[size] if horizontal else 14
+    shown = {g: wrap_label(esc(g), width) for g in groups}  # long dataset names on a few short lines
     fig = go.Figure()
     for module, part in accuracy.groupby("module", sort=False):
-        labels = [esc(c) for c in part[category]]
+        labels = [shown[str(c)] for c in part[category]]
         values = part["accuracy"].to_numpy(dtype=float)
         error = _error(part)
         fig.add_trace(
@@ -113,18 +116,18 @@ def accuracy_bars(
             )
         )
     font = font_px(size)
-    height = (
-        max(260, int(len(groups) * (14 + 5 * accuracy["module"].nunique()) + 110)) if horizontal else None
-    )
+    longest, lines = label_lines(shown.values())
+    per_group = max(14 + 5 * accuracy["module"].nunique(), lines * (font + 3) + 6)
+    height = max(260, int(len(groups) * per_group + 110)) if horizontal else None
     if references is not None and not references.empty:
         _reference_marks(fig, references, category, horizontal, groups)
     fig.update_layout(barmode="group", bargap=BARGAP, bargroupgap=0.05)
-    value_axis = dict(title=dict(text="accuracy (95% Wilson CI)"), range=[0, 1])
-    group_axis = dict(showgrid=False, categoryorder="array", categoryarray=[esc(g) for g in groups])
+    value_axis = dict(title=dict(text="accuracy (95% CI)"), range=[0, 1])
+    group_axis = dict(showgrid=False, categoryorder="array", categoryarray=list(shown.values()))
     if horizontal:
         fig.update_xaxes(**value_axis)
         fig.update_yaxes(**group_axis, autorange="reversed")
-        fig.update_layout(margin=dict(l=int(16 + text_width_px(groups, font))))
+        fig.update_layout(margin=dict(l=int(16 + text_width_px(["x" * longest], font))))
     else:
         fig.update_yaxes(**value_axis)
         fig.update_xaxes(**group_axis)

@@ -345,9 +345,10 @@ def attribute(
         scores, targets[module] = computed[module]
         frames.append(_frame(token_texts, setup["words"], module, method, scores))
     steps = n_steps if method == "integrated_gradients" else None
+    used = baseline if method in ("integrated_gradients", "feature_ablation") else None
     result = AttributionResult(
         method, token_texts, position, setup["route"], targets, pd.concat(frames, ignore_index=True),
-        describe(target), steps,
+        describe(target), steps, used,
     )  # fmt: skip
     if (advice := result.advice()) is not None:
         warnings.warn(advice, CompletenessWarning, stacklevel=2)

@@ -21,6 +21,7 @@ from analysis.theme import DIVERGING_SCALE, FIGURE_WIDTH_PX, FigureSize, font_px
 MONOSPACE = "Courier New, Liberation Mono, DejaVu Sans Mono, monospace"
 CHAR_WIDTH = 0.6  # a monospace character's width, in font sizes
 LINE_HEIGHT = 1.9  # a text line's height, in font sizes
+MAX_TOKEN_CHARS = 24  # a longer token's axis label is cut (hover and the data keep it whole)
 
 
 def _bound(scores: np.ndarray) -> float:
@@ -45,8 +46,8 @@ def attribution_heatmap(
             its token on hover). None labels every row, as a paper figure wants. Why a cap exists: plotly.js
             lays out each tick label on its own, and 250 labels took about 1.8 s to draw in the studio's
             headless Chromium on 2 cores, against 0.1 s for the rest of the heatmap.
-    The left margin fits the longest token label and the top margin the module labels plus the title
-    (the modules sit above the map), so nothing overlaps or is cut.
+    The modules sit under the map (upright when their column is wide enough, else turned), the title
+    above it, and the left margin fits the token labels, so nothing overlaps or is cut.
     """
     scores = np.asarray(scores, dtype=np.float64)
     if scores.shape != (len(tokens), len(modules)):
@@ -54,7 +55,7 @@ def attribution_heatmap(
             f"scores must have shape (T, M) = ({len(tokens)}, {len(modules)}), got {scores.shape}"
         )
     bound = _bound(scores)
-    labels = [esc(t) for t in tokens]
+    labels = [esc(t if len(t) <= MAX_TOKEN_CHARS else t[: MAX_TOKEN_CHARS - 1] + "…") for t in tokens]
     positions = list(range(len(tokens)))
     fig = go.Figure(
         go.Heatmap(
@@ -65,7 +66,7 @@ def attribution_heatmap(
             zmin=-bound,
             zmax=bound,
             colorscale=DIVERGING_SCALE,
-            text=[[lab] * len(modules) for lab in labels],
+            text=[[esc(t)] * len(modules) for t in tokens],
             hovertemplate="%{text} (%{y})<br>%{x}: %{z:.3g}<extra></extra>",
             colorbar=dict(title=dict(text="attribution", side="right"), thickness=10),
         )
@@ -78,18 +79,20 @@ def attribution_heatmap(
         autorange="reversed",
         showgrid=False,
     )
-    fig.update_xaxes(showgrid=False, side="top", tickangle=-30 if len(modules) > 3 else 0)
     font = font_px(size)
-    left = 12 + text_width_px([t.strip() or t for t in tokens[::every]], font)
-    top = 12 + (text_width_px(modules, font) * 0.5 if len(modules) > 3 else font * 1.6)
-    fig.update_layout(margin=dict(l=min(left, 200), t=top + (2.2 * font if title else 0), r=10, b=10))
-    if title:
-        fig.update_layout(title=dict(yref="container", y=1.0, yanchor="top", pad=dict(t=6)))
+    left = 12 + text_width_px([t.strip() or t for t in labels[::every]], font)
+    column_px = (FIGURE_WIDTH_PX[size] - min(left, 200) - 90) / max(len(modules), 1)  # 90: the colour bar
+    upright = column_px >= text_width_px(modules, font) + 6
+    fig.update_xaxes(showgrid=False, side="bottom", tickangle=0 if upright else -90)
+    bottom = 12 + (font * 1.6 if upright else text_width_px(modules, font))
+    fig.update_layout(margin=dict(l=min(left, 200), t=10, r=10, b=bottom))
     data = pd.DataFrame(
         [(p, t, m, scores[p, j]) for p, t in enumerate(tokens) for j, m in enumerate(modules)],
         columns=["position", "token", "module", "score"],
     )
-    return FigureWithData(_finish(fig, size, title, height=max(250, 14 * len(tokens) + int(top) + 60)), data)
+    return FigureWithData(
+        _finish(fig, size, title, height=max(250, 14 * len(tokens) + int(bottom) + 60)), data
+    )
 
 
 def _layout(words: pd.DataFrame, columns: int) -> pd.DataFrame:

@@ -55,7 +55,8 @@ class ModuleTarget:
 class AttributionResult:
     """frame: tidy (token_index, token, word, module, method, score) table, one row per prompt token and
     module; targets: readout name -> ModuleTarget; tokens: the prompt's token texts; position: the token
-    after which the answer is read; quantity: what f is ("log p( Paris)"); n_steps: IG's steps."""
+    after which the answer is read; quantity: what f is ("log p( Paris)"); n_steps: IG's steps; baseline:
+    the baseline of IG and word ablation."""
 
     method: str
     tokens: tuple[str, ...]
@@ -65,6 +66,7 @@ class AttributionResult:
     frame: pd.DataFrame
     quantity: str = ""
     n_steps: int | None = None
+    baseline: str | None = None
 
     def flagged(self, tolerance: float = COMPLETENESS_TOLERANCE) -> dict[str, float]:
         """{readout: relative completeness error} of the readouts above `tolerance` (IG only)."""

@@ -1,9 +1,14 @@
-"""Export figures for a paper: PNG/SVG/PDF through kaleido (headless Chromium) plus HTML, JSON and CSV data.
+"""Export figures for a paper: PNG/SVG/PDF through kaleido (headless Chromium), the interactive figure as
+HTML and plotly JSON, and its data as CSV plus the same records as JSON.
 
 Static images need a Chrome/Chromium binary; kaleido 1.x drives it through choreographer, which already
 passes ``--no-sandbox --disable-gpu --headless`` (needed when running as root). ``StaticRenderer`` starts ONE
 browser and reuses it for every figure of a set. Without a browser, static formats raise
 ``StaticExportUnavailable`` (with the fix in its message) while HTML, JSON and CSV still export.
+
+A figure set's HTML files share ONE plotly.js (``plotly.min.js`` beside them, 4.8 MB once instead of in
+every file), and the set carries ``manifest.json``: what was exported, when, from which checkpoint and
+artifact, with every figure's settings (the caller's `manifest`).
 """
 
 from __future__ import annotations
@@ -27,10 +32,15 @@ from analysis.figures import FigureWithData
 
 logger = logging.getLogger(__name__)
 
-Format = Literal["png", "svg", "pdf", "html", "json", "csv"]
+Format = Literal["png", "svg", "pdf", "html", "plotly", "csv", "json"]
 STATIC_FORMATS: tuple[str, ...] = ("png", "svg", "pdf")
-DATA_FORMATS: tuple[str, ...] = ("html", "json", "csv")
+#: html and plotly (``<name>.plotly.json``) hold the figure; csv and json the same data records.
+DATA_FORMATS: tuple[str, ...] = ("html", "plotly", "csv", "json")
 ALL_FORMATS: tuple[str, ...] = STATIC_FORMATS + DATA_FORMATS
+PlotlyJs = Literal["embed", "cdn", "shared"]
+SHARED_PLOTLYJS = "plotly.min.js"
+MANIFEST = "manifest.json"
+RESERVED_NAMES = frozenset({"manifest", "plotly.min"})
 BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 INSTALL_HINT = (
     "Static export (PNG/SVG/PDF) needs Chrome or Chromium. Install it with `apt-get install chromium` "
@@ -192,6 +202,26 @@ def safe_csv(data: pd.DataFrame) -> bytes:
     return safe.to_csv(index=False).encode("utf-8")
 
 
+def _cell(value):
+    if isinstance(value, float) and value != value:  # NaN
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def records_json(data: pd.DataFrame) -> bytes:
+    """The frame's rows as a JSON list of records: the same records, at the same precision, as its CSV
+    (NaN as null)."""
+    import json
+
+    records = [{str(k): _cell(v) for k, v in row.items()} for row in data.to_dict(orient="records")]
+    return json.dumps(records, indent=1, ensure_ascii=False, default=str).encode("utf-8")
+
+
+def _html(fig: go.Figure, plotlyjs: PlotlyJs) -> bytes:
+    include = {"embed": True, "cdn": "cdn", "shared": SHARED_PLOTLYJS}[plotlyjs]
+    return fig.to_html(include_plotlyjs=include, full_html=True).encode()
+
+
 def _check_formats(formats: Iterable[str]) -> tuple[str, ...]:
     formats = tuple(dict.fromkeys(formats))
     bad = [f for f in formats if f not in ALL_FORMATS]
@@ -201,6 +231,10 @@ def _check_formats(formats: Iterable[str]) -> tuple[str, ...]:
 
 
 def _check_name(name: str) -> str:
+    if name in RESERVED_NAMES:
+        raise ValueError(
+            f"figure name {name!r} is reserved for the set's own files ({sorted(RESERVED_NAMES)})"
+        )
     if not name or name in {".", ".."} or any(c in name for c in '/\\:*?"<>|\0'):
         raise ValueError(f'figure name {name!r} is not a valid file name (no path separators or :*?"<>|)')
     return name
@@ -212,9 +246,10 @@ def figure_files(
     formats: Iterable[str],
     renderer: StaticRenderer | None = None,
     scale: float = 3.0,
-    html_plotlyjs: Literal["embed", "cdn"] = "embed",
+    html_plotlyjs: PlotlyJs = "embed",
 ) -> dict[str, bytes]:
-    """File name -> bytes for one figure in the given formats (static ones need ``renderer``)."""
+    """File name -> bytes for one figure in the given formats (static ones need ``renderer``). With
+    ``html_plotlyjs="shared"`` the HTML loads ``plotly.min.js`` from beside it (a figure set writes it)."""
     out: dict[str, bytes] = {}
     for fmt in _check_formats(formats):
         if fmt in STATIC_FORMATS:
@@ -222,10 +257,11 @@ def figure_files(
                 raise StaticExportUnavailable(f"{fmt} needs a StaticRenderer. {INSTALL_HINT}")
             out[f"{name}.{fmt}"] = renderer.render(item.figure, fmt, scale=scale if fmt == "png" else 1.0)
         elif fmt == "html":
-            plotlyjs = True if html_plotlyjs == "embed" else "cdn"
-            out[f"{name}.html"] = item.figure.to_html(include_plotlyjs=plotlyjs, full_html=True).encode()
+            out[f"{name}.html"] = _html(item.figure, html_plotlyjs)
+        elif fmt == "plotly":
+            out[f"{name}.plotly.json"] = item.figure.to_json().encode()
         elif fmt == "json":
-            out[f"{name}.json"] = item.figure.to_json().encode()
+            out[f"{name}.json"] = records_json(item.data)
         else:
             out[f"{name}.csv"] = safe_csv(item.data)
     return out
@@ -253,14 +289,30 @@ def _write_atomic(target: Path, files: Mapping[str, bytes], as_zip: bool) -> Non
         os.replace(tmp, target / rel)
 
 
+def _manifest(manifest: Mapping, files: Mapping[str, bytes], skipped: list[str]) -> bytes:
+    import json
+    from datetime import UTC, datetime
+
+    import plotly
+
+    written = {
+        "exported": datetime.now(UTC).isoformat(timespec="seconds"),
+        "plotly": plotly.__version__,
+        "files": sorted(files),
+        "skipped": skipped,
+    }
+    return json.dumps(dict(manifest) | written, indent=1, sort_keys=True, default=str).encode("utf-8")
+
+
 def export_figure_set(
     figures: Mapping[str, FigureWithData],
     out: str | Path,
     formats: Iterable[Format] = ALL_FORMATS,
     scale: float = 3.0,
     on_missing_browser: Literal["raise", "skip"] = "raise",
-    html_plotlyjs: Literal["embed", "cdn"] = "embed",
+    html_plotlyjs: PlotlyJs = "shared",
     renderer: StaticRenderer | None = None,
+    manifest: Mapping | None = None,
 ) -> ExportResult:
     """Export every figure with its data: ``<name>.<fmt>`` for each format, into a folder or a ``.zip``.
 
@@ -272,6 +324,9 @@ def export_figure_set(
         on_missing_browser: ``raise`` StaticExportUnavailable, or ``skip`` static formats (listed in
             ``skipped``) and export the rest.
         renderer: an already started StaticRenderer to reuse across calls (not closed here).
+        html_plotlyjs: "shared" (default): one plotly.min.js beside the HTML files; "embed": in each;
+            "cdn": loaded from the plotly CDN (needs the internet).
+        manifest: written as manifest.json with the files and the export time added (see module docstring).
     """
     formats = _check_formats(formats)
     names = [_check_name(n) for n in figures]
@@ -299,6 +354,12 @@ def export_figure_set(
     finally:
         if owned is not None:
             owned.close()
+    if html_plotlyjs == "shared" and any(f.endswith(".html") for f in files):
+        from plotly.offline import get_plotlyjs
+
+        files[SHARED_PLOTLYJS] = get_plotlyjs().encode("utf-8")
+    if manifest is not None:
+        files[MANIFEST] = _manifest(manifest, files, skipped)
     target = Path(out)
     _write_atomic(target, files, as_zip=target.suffix.lower() == ".zip")
     return ExportResult(target, sorted(files), skipped, browser_start_count() - starts_before)

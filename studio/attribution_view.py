@@ -118,6 +118,14 @@ def targets_table(result) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def settings(result) -> dict:
+    """What an attribution figure was computed with (for the figure set's manifest)."""
+    return {
+        "method": result.method, "explained": result.quantity, "n_steps": result.n_steps,
+        "baseline": result.baseline, "route": result.route, "tokens": len(result.tokens),
+    }  # fmt: skip
+
+
 def show(result, *, key: str) -> None:
     """Heatmap (tokens x modules), the prompt as highlighted text, and what every module explains."""
     from analysis.attribution_figures import attribution_heatmap, highlighted_text
@@ -139,14 +147,23 @@ def show(result, *, key: str) -> None:
             every = -(-len(tokens) // SCREEN_TOKEN_LABELS)
             st.caption(f"One token in {every} labelled here (hover names every row); exports label them all.")
         widgets.show_figure(
-            on_screen.figure, heat.data, f"attribution_{result.method}", key=f"{key}_heat", export=heat.figure
+            on_screen.figure,
+            heat.data,
+            f"attribution_{result.method}",
+            key=f"{key}_heat",
+            export=heat.figure,
+            settings=settings(result),
         )
     with right:
         module = st.selectbox("Highlight the prompt for", modules, key=f"{key}_highlight")
         words = word_scores(result.frame, module)
         text = highlighted_text(words, title=f"{module}: {result.quantity}")
         widgets.show_figure(
-            text.figure, text.data, f"attribution_text_{result.method}_{module}", key=f"{key}_text"
+            text.figure,
+            text.data,
+            f"attribution_text_{result.method}_{module}",
+            key=f"{key}_text",
+            settings=settings(result) | {"module": module},
         )
         st.caption(
             f"Explained: {plain(result.quantity)} (the answer tokenised as it follows the prompt, "

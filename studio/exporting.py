@@ -46,7 +46,7 @@ def deferred_static(fig: go.Figure, fmt: str) -> Callable[[], bytes]:
     return lambda: render_static(fig, fmt)
 
 
-def html(fig: go.Figure) -> Callable[[], bytes]:
+def html(fig: go.Figure) -> Callable[[], bytes]:  # a single download stands alone: plotly.js embedded
     """Interactive HTML with plotly.js embedded (works offline)."""
     return lambda: export.figure_files("figure", _item(fig, pd.DataFrame()), ["html"])["figure.html"]
 
@@ -56,20 +56,24 @@ def csv(data: pd.DataFrame) -> Callable[[], bytes]:
 
 
 def json_data(data: pd.DataFrame) -> Callable[[], bytes]:
-    """The figure's data as JSON records (the figure itself is in the HTML)."""
-    return lambda: data.to_json(orient="records", indent=1).encode("utf-8")
+    """The figure's data as JSON: the same records as its CSV (the figure itself is in the HTML)."""
+    return lambda: export.records_json(data)
 
 
-def zip_bytes(figures: dict[str, tuple[go.Figure, pd.DataFrame]]) -> bytes:
-    """A zip of every figure in every format via export_figure_set (static ones skipped without a browser)."""
-    items = {name: _item(fig, data) for name, (fig, data) in figures.items()}
+def zip_bytes(figures: dict, manifest: dict | None = None) -> bytes:
+    """A zip of every figure (name -> `widgets.DrawnFigure`) in every format via export_figure_set (static
+    ones skipped without a browser), one shared plotly.js and `manifest` as manifest.json."""
+    items = {name: _item(drawn.figure, drawn.data) for name, drawn in figures.items()}
     with tempfile.TemporaryDirectory() as tmp:
         target = Path(tmp) / "figures.zip"
         with _LOCK:
             renderer = _renderer() if static_available()[0] else None
-            export.export_figure_set(items, target, on_missing_browser="skip", renderer=renderer)
+            export.export_figure_set(
+                items,
+                target,
+                on_missing_browser="skip",
+                renderer=renderer,
+                scale=PNG_SCALE,
+                manifest=manifest,
+            )
         return target.read_bytes()
-
-
-def deferred_zip(figures: dict[str, tuple[go.Figure, pd.DataFrame]]) -> Callable[[], bytes]:
-    return lambda: zip_bytes(figures)

@@ -1,23 +1,26 @@
-"""The checkpoint's standard figures, built from its files alone (no model), for "Export figure set".
+"""The checkpoint's standard figures, built from its files alone (no model), and the manifest of a figure
+set, for "Export figure set".
 
-The set holds the accuracy bars (both scorings, with the other checkpoints as baselines), the PCA map
-of router embeddings coloured by cluster and by dataset, the cluster/dataset contingency, the module
-similarity heatmap, and the default training-dynamics curves; figures the user drew in this session
-(other settings, attributions, interventions) are added by the widget.
+The set holds the accuracy bars (both scorings, per split with the other checkpoints' models and per
+dataset, with Wilson intervals and chance/majority marks), the PCA map of router embeddings coloured by
+cluster and by dataset and the cluster/dataset contingency (routed variants only), the module similarity
+heatmap, and the default training-dynamics curves; figures the user drew in this session (other settings,
+attributions, interventions) are added by the widget with the settings they were drawn with.
 """
 
 from __future__ import annotations
 
 import logging
-
-import pandas as pd
-import plotly.graph_objects as go
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
 
 from studio import figure_loaders, loaders, tables, variant
 from studio.checkpoints import CheckpointFiles, discover
+from studio.widgets import DrawnFigure
 
 logger = logging.getLogger(__name__)
-Figures = dict[str, tuple[go.Figure, pd.DataFrame]]
+Figures = dict[str, DrawnFigure]
 
 
 def _accuracy(files: CheckpointFiles, out: Figures) -> None:
@@ -34,13 +37,16 @@ def _accuracy(files: CheckpointFiles, out: Figures) -> None:
             other = loaders.inspect_checkpoint(str(folder))
             named.append((other.name, figure_loaders.results(other)))
     baselines = dataset_baselines(results)
+    compared = [name for name, _ in named[1:]]
     for method in ("choice", "greedy"):
         rows = split_accuracy(named, method)
         if not rows.empty:
             marks = references_frame(split_baselines(baselines), "split", tables.SPLIT_LABELS)
             bars = tables.bar_rows(rows, files.name)
             item = accuracy_bars(bars, marks, title=f"Accuracy ({method})", colors=colors)
-            out[f"accuracy_{method}"] = (item.figure, item.data)
+            out[f"accuracy_{method}"] = DrawnFigure(
+                item.figure, item.data, {"scoring": method, "compare": compared}
+            )
         per_dataset = dataset_accuracy(files.name, results, method)
         if not per_dataset.empty:
             item = accuracy_bars(
@@ -48,7 +54,7 @@ def _accuracy(files: CheckpointFiles, out: Figures) -> None:
                 category="dataset", title=f"Accuracy per dataset ({method})", size="two_column",
                 colors=colors,
             )  # fmt: skip
-            out[f"accuracy_by_dataset_{method}"] = (item.figure, item.data)
+            out[f"accuracy_by_dataset_{method}"] = DrawnFigure(item.figure, item.data, {"scoring": method})
 
 
 def _clusters(files: CheckpointFiles, out: Figures) -> None:
@@ -60,31 +66,42 @@ def _clusters(files: CheckpointFiles, out: Figures) -> None:
     if art is None:
         return
     examples = art.examples
-    proj = loaders.projection(files, "router_projected", "pca")
-    for color_by, values in (("cluster", examples["route"]), ("dataset", examples["dataset"])):
-        item = projection_scatter(
-            proj.coords, examples["id"].to_numpy(), values.to_numpy(), color_by=color_by
-        )
-        out[f"projection_pca_router_projected_{color_by}"] = (item.figure, item.data)
-    item = contingency_heatmap(
-        contingency_table(examples["route"].to_numpy(), examples["dataset"].to_numpy())
-    )
-    out["contingency"] = (item.figure, item.data)
+    if variant.has_router(files) and "router_projected" in art.states:
+        proj = loaders.projection(files, "router_projected", "pca")
+        for color_by, values in (("cluster", examples["route"]), ("dataset", examples["dataset"])):
+            item = projection_scatter(
+                proj.coords, examples["id"].to_numpy(), values.to_numpy(), color_by=color_by
+            )
+            settings = {
+                "projection": "pca",
+                "embedding": "router_projected",
+                "colour_by": color_by,
+                "split": "all",
+            }
+            out[f"projection_pca_router_projected_{color_by}"] = DrawnFigure(item.figure, item.data, settings)
+        table = contingency_table(examples["route"].to_numpy(), examples["dataset"].to_numpy())
+        item = contingency_heatmap(table, title="Examples per cluster and dataset (all examples)")
+        out["contingency_all"] = DrawnFigure(item.figure, item.data, {"split": "all"})
     states, _ = loaders.module_states(files, "forced")
     if len(states) >= 2 and len(next(iter(states.values()))) >= 4:
         item = similarity_heatmap(similarity_matrix(states, "cka"), metric="Linear CKA")
-        out["similarity_cka"] = (item.figure, item.data)
+        settings = {"metric": "cka", "scope": "all", "colour_range": "data"}
+        out["similarity_cka"] = DrawnFigure(item.figure, item.data, settings)
 
 
 def _dynamics(files: CheckpointFiles, out: Figures) -> None:
     from analysis.figures import metric_lines
 
     frame, _ = tables.training_records(loaders.metrics(files))
+    frame = tables.without_columns(frame, "loss_terms", variant.missing_terms(files))
+    labels = {column: label for label, column in tables.DYNAMICS_GROUPS.items()}
     for column in tables.DEFAULT_DYNAMICS:
         history = tables.metric_history({files.name: frame}, column)
         if not history.empty:
-            item = metric_lines(history, column)
-            out[f"dynamics_{column}"] = (item.figure, item.data)
+            item = metric_lines(history, labels[column], primary_run=files.name)
+            out[f"dynamics_{column}"] = DrawnFigure(
+                item.figure, item.data, {"runs": [files.name], "smoothing": 0}
+            )
 
 
 def standard_figures(files: CheckpointFiles) -> Figures:
@@ -93,3 +110,38 @@ def standard_figures(files: CheckpointFiles) -> Figures:
     for build in (_accuracy, _clusters, _dynamics):
         build(files, out)
     return out
+
+
+def _modified(path: Path | None) -> str | None:
+    if path is None or not path.exists():
+        return None
+    return datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
+
+
+def manifest(files: CheckpointFiles, figures: Figures, standard: set[str]) -> dict[str, Any]:
+    """What a figure set is: the checkpoint (its config whole), the analysis artifact's creation date and
+    data, the evaluation and training log files' dates, the studio's figure settings, and per figure
+    whether it is a standard one or drawn in the session, its title and every setting it was drawn with."""
+    from analysis.theme import FIGURE_WIDTH_PX, TEMPLATE_NAME
+    from studio.exporting import PNG_SCALE
+
+    art = loaders.artifact(files)
+    last_step = max((r.get("step", 0) for r in loaders.metrics(files)), default=None)
+    return {
+        "checkpoint": {"name": files.name, "folder": str(files.folder), "config": files.config},
+        "artifact": None if art is None else {
+            "created": art.manifest.get("created"), "checkpoint_hash": art.manifest.get("checkpoint_hash"),
+            "data": art.manifest.get("data"), "max_length": art.manifest.get("max_length"),
+        },
+        "evaluation": {"results": _modified(files.results), "predictions": _modified(files.predictions)},
+        "training": {"metrics": _modified(files.metrics), "last_step": last_step},
+        "studio": {"template": TEMPLATE_NAME, "widths_px": FIGURE_WIDTH_PX, "png_scale": PNG_SCALE},
+        "figures": {
+            name: {
+                "source": "standard" if name in standard else "drawn in the studio",
+                "title": drawn.figure.layout.title.text,
+                "settings": drawn.settings,
+            }
+            for name, drawn in figures.items()
+        },
+    }  # fmt: skip

@@ -8,6 +8,7 @@ the figure so that "Export figure set" can zip every figure of the current check
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -16,7 +17,7 @@ import streamlit as st
 
 from studio import exporting
 
-FIGURES = "studio_figures"  # {checkpoint folder: {figure name: (figure, data)}}
+FIGURES = "studio_figures"  # {checkpoint folder: {figure name: DrawnFigure}}
 STATIC_FORMATS = ("png", "svg", "pdf")
 MIME = {
     "png": "image/png",
@@ -29,15 +30,25 @@ MIME = {
 }
 
 
+@dataclass(frozen=True)
+class DrawnFigure:
+    """A figure as exported (the paper-size one), its data, and the settings it was drawn with (they go
+    into the figure set's manifest)."""
+
+    figure: go.Figure
+    data: pd.DataFrame
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
 def slug(text: str) -> str:
     """A file-name-safe version of a figure name."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "figure"
 
 
-def _remember(name: str, fig: go.Figure, data: pd.DataFrame) -> None:
+def _remember(name: str, fig: go.Figure, data: pd.DataFrame, settings: dict[str, Any]) -> None:
     files = st.session_state.get("studio_checkpoint")
     folder = str(files.folder) if files is not None else ""
-    st.session_state.setdefault(FIGURES, {}).setdefault(folder, {})[name] = (fig, data)
+    st.session_state.setdefault(FIGURES, {}).setdefault(folder, {})[name] = DrawnFigure(fig, data, settings)
 
 
 def show_figure(
@@ -49,21 +60,23 @@ def show_figure(
     on_select: bool = False,
     height: int | None = None,
     export: go.Figure | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> Any:
     """Draw a figure with its export controls; return the selection event when `on_select`.
 
     `export`: the figure the exports (and the figure set) hold when it differs from the one drawn, e.g.
-    every token labelled where the screen shows every k-th.
+    every token labelled where the screen shows every k-th. `height` is the screen's only: exports keep
+    their paper size. `settings`: what the page drew it with (recorded in the figure set's manifest).
     """
     export = fig if export is None else export
-    if height is not None:
+    if height is not None:  # the screen's height only: exports keep their paper size
+        fig = go.Figure(fig) if fig is export else fig
         fig.update_layout(height=height)
-        export.update_layout(height=height)
     kwargs: dict[str, Any] = {"key": f"chart_{key}", "width": "stretch"}
     if on_select:
         kwargs.update(on_select="rerun", selection_mode=("lasso", "box"))
     event = st.plotly_chart(fig, **kwargs)
-    _remember(name, export, data)
+    _remember(name, export, data, dict(settings or {}))
     export_controls(export, data, name, key=key)
     return event
 
@@ -92,7 +105,8 @@ def export_controls(fig: go.Figure, data: pd.DataFrame, name: str, *, key: str) 
 
 
 def figure_set_button() -> None:
-    """Sidebar button: a zip of the checkpoint's standard figures plus every figure drawn this session."""
+    """Sidebar button: a zip of the checkpoint's standard figures plus every figure drawn this session,
+    with a manifest (checkpoint, artifact date, every figure's settings) and one shared plotly.js."""
     from studio import figure_set
 
     files = st.session_state.get("studio_checkpoint")
@@ -101,8 +115,10 @@ def figure_set_button() -> None:
     drawn = st.session_state.get(FIGURES, {}).get(str(files.folder), {})
 
     def payload() -> bytes:
-        figures = figure_set.standard_figures(files) | {slug(k): v for k, v in drawn.items()}
-        return exporting.zip_bytes(figures)
+        standard = figure_set.standard_figures(files)
+        session = {slug(k): v for k, v in drawn.items()}
+        figures = standard | session
+        return exporting.zip_bytes(figures, figure_set.manifest(files, figures, set(standard) - set(session)))
 
     st.download_button(
         "Export figure set",
@@ -113,5 +129,5 @@ def figure_set_button() -> None:
         on_click="ignore",
         icon=":material/folder_zip:",
         help="A zip of this checkpoint's figures (and those drawn here): PNG/SVG/PDF if Chromium is there, "
-        "HTML, CSV, JSON.",
+        "HTML sharing one plotly.js, the figure as plotly JSON, its data as CSV and JSON, and manifest.json.",
     )

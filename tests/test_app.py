@@ -61,7 +61,7 @@ def figure(at: AppTest, name: str):
     from studio.widgets import FIGURES
 
     return next(
-        fig for drawn in at.session_state[FIGURES].values() for n, (fig, _) in drawn.items() if n == name
+        d.figure for drawn in at.session_state[FIGURES].values() for n, d in drawn.items() if n == name
     )
 
 
@@ -348,9 +348,7 @@ def test_long_prompt_attribution_labels_a_subset_on_screen_and_every_token_in_ex
 
     on_screen = json.loads(heatmaps[0].proto.spec)["layout"]["yaxis"]["ticktext"]
     drawn = next(iter(at.session_state[FIGURES].values())).items()
-    (remembered,) = [
-        fig for name, (fig, _) in drawn if name.startswith("attribution_") and "text" not in name
-    ]
+    (remembered,) = [d.figure for name, d in drawn if name.startswith("attribution_") and "text" not in name]
     exported = list(remembered.layout.yaxis.ticktext)
     assert len(exported) > SCREEN_TOKEN_LABELS >= len(on_screen)
     assert on_screen == exported[:: -(-len(exported) // SCREEN_TOKEN_LABELS)]
@@ -425,3 +423,42 @@ def test_one_colour_per_name_across_pages_and_selections(app):
     at.switch_page("views/3_training_dynamics.py").run()
     loss = [t for t in figure(at, "dynamics_loss_terms").data if t.name]
     assert len({t.line.color for t in loss}) == len(loss)  # every loss term its own colour
+
+
+def test_the_figure_set_zip_has_a_manifest_shared_plotlyjs_and_data_twice(app, checkpoints, monkeypatch):
+    """Checkpoint, artifact date and every figure's settings in manifest.json; one plotly.js for all the
+    HTML; each figure's data as CSV and as the same records in JSON."""
+    import io
+    import zipfile
+
+    import pandas as pd
+
+    from studio import exporting, figure_set
+    from studio.checkpoints import inspect
+
+    at = ok(app("views/4_module_correlation.py"))  # draw a figure in the session, with its settings
+    drawn = next(iter(at.session_state["studio_figures"].values()))
+    monkeypatch.setattr(exporting, "static_available", lambda: (False, "test: data formats only"))
+    files = inspect(str(checkpoints / "iclm-tiny"))
+    standard = figure_set.standard_figures(files)
+    figures = standard | drawn
+    manifest = figure_set.manifest(files, figures, set(standard) - set(drawn))
+    with zipfile.ZipFile(io.BytesIO(exporting.zip_bytes(figures, manifest))) as zf:
+        names = set(zf.namelist())
+        written = json.loads(zf.read("manifest.json"))
+        assert (
+            written["checkpoint"]["name"] == "iclm-tiny"
+            and written["checkpoint"]["config"]["variant"] == "iclm"
+        )
+        assert written["artifact"]["created"] and written["evaluation"]["results"]
+        assert written["figures"]["similarity_cka"]["settings"]["scope"] == "all"
+        assert written["figures"]["contingency_all"]["source"] == "standard"  # not drawn in this session
+        assert {"contingency_all", "accuracy_by_dataset_choice", "dynamics_loss_terms"} <= set(
+            written["figures"]
+        )
+        assert "plotly.min.js" in names
+        html = zf.read("accuracy_choice.html").decode()
+        assert 'src="plotly.min.js"' in html and len(html) < 200_000
+        for name in figures:
+            records = json.loads(zf.read(f"{name}.json"))
+            assert len(records) == len(pd.read_csv(io.BytesIO(zf.read(f"{name}.csv")), keep_default_na=False))

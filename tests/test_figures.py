@@ -241,8 +241,9 @@ def test_accuracy_per_dataset_is_horizontal_with_room_for_long_names():
     acc = pd.DataFrame({"module": ["invariant", "invariant"], "dataset": [long, "acre"],
                         "accuracy": [0.2, 0.4], "low": [0.1, 0.3], "high": [0.3, 0.5]})  # fmt: skip
     out = accuracy_bars(acc, category="dataset", size="two_column")
-    assert out.figure.data[0].orientation == "h" and list(out.figure.data[0].y) == [long, "acre"]
-    assert out.figure.layout.margin.l >= len(long) * 0.5 * 11
+    wrapped = "raven-text-in_center_single_<br>out_center_single"  # broken at '_' into short lines
+    assert out.figure.data[0].orientation == "h" and list(out.figure.data[0].y) == [wrapped, "acre"]
+    assert out.figure.layout.margin.l >= len("raven-text-in_center_single_") * 0.5 * 11
 
 
 def test_attribution_heatmap_diverging_centred():

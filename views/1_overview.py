@@ -72,7 +72,10 @@ if not rows.empty:
     bars = accuracy_bars(
         tables.bar_rows(rows, files.name), references, title=f"Accuracy ({method} scoring)", colors=colors
     )
-    widgets.show_figure(bars.figure, bars.data, f"accuracy_{method}", key="overview_bars", height=420)
+    widgets.show_figure(
+        bars.figure, bars.data, f"accuracy_{method}", key="overview_bars", height=420,
+        settings={"scoring": method, "compare": compare},
+    )  # fmt: skip
 
 st.subheader("Per dataset")
 per_dataset = dataset_accuracy(files.name, results, method)
@@ -92,5 +95,9 @@ if not per_dataset.empty:
         colors=colors,
     )
     widgets.show_figure(
-        dataset_bars.figure, dataset_bars.data, f"accuracy_by_dataset_{method}", key="overview_dataset_bars"
+        dataset_bars.figure,
+        dataset_bars.data,
+        f"accuracy_by_dataset_{method}",
+        key="overview_dataset_bars",
+        settings={"scoring": method},
     )

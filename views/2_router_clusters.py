@@ -50,6 +50,7 @@ st.caption(
 event = widgets.show_figure(
     scatter.figure, scatter.data, f"projection_{method}_{space}_{color_by}", key="clusters_scatter",
     on_select=True, height=560,
+    settings={"projection": method, "embedding": space, "colour_by": color_by, "split": split},
 )  # fmt: skip
 
 selected = [p.get("customdata") for p in (event.selection.points if event else [])]
@@ -76,7 +77,9 @@ with left:
     heat = contingency_heatmap(
         report.contingency, title=f"Examples per cluster and dataset ({scope})", size="two_column"
     )
-    widgets.show_figure(heat.figure, heat.data, f"contingency_{split}", key="clusters_contingency")
+    widgets.show_figure(
+        heat.figure, heat.data, f"contingency_{split}", key="clusters_contingency", settings={"split": split}
+    )
 with right:
     st.caption(f"Scores for {scope}" + (" and per split" if split == "all" else ""))
     st.dataframe(report.scores_frame(), hide_index=True, width="stretch")

@@ -71,9 +71,6 @@ for index, label in enumerate(groups):
             run_colors=colors,
         )
         widgets.show_figure(
-            lines.figure,
-            lines.data,
-            f"dynamics_{available[label]}",
-            key=f"dynamics_{available[label]}",
-            height=360,
-        )
+            lines.figure, lines.data, f"dynamics_{available[label]}", key=f"dynamics_{available[label]}",
+            height=360, settings={"metric": label, "runs": list(frames), "smoothing": smoothing},
+        )  # fmt: skip

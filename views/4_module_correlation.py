@@ -47,7 +47,10 @@ else:
         matrix, metric=METRICS[metric], fixed_range=bounds, title=f"{METRICS[metric]} ({scope})"
     )
     st.caption(f"{n_rows} examples of the forced sample ({plain(scope)}).")
-    widgets.show_figure(heat.figure, heat.data, f"similarity_{metric}", key="corr_heatmap", height=420)
+    widgets.show_figure(
+        heat.figure, heat.data, f"similarity_{metric}", key="corr_heatmap", height=420,
+        settings={"metric": metric, "scope": scope, "colour_range": "0-1" if bounds else "data"},
+    )  # fmt: skip
 
 if not variant.has_invariant(files) or "invariant" not in art.states or "domain" not in art.states:
     st.info(variant.no_invariant(files))

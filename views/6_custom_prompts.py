@@ -87,7 +87,10 @@ else:
         [str(x) for x in labels], color_by="dataset", hover=hover,
         title=f"Your prompts on the {method.upper()} map", size="two_column",
     )  # fmt: skip
-    widgets.show_figure(scatter.figure, scatter.data, f"prompts_on_{method}", key="prompts_map", height=520)
+    widgets.show_figure(
+        scatter.figure, scatter.data, f"prompts_on_{method}", key="prompts_map", height=520,
+        settings={"projection": method, "embedding": space, "prompts": len(rows)},
+    )  # fmt: skip
 
 st.subheader("One prompt in detail")
 chosen = st.selectbox("Prompt", list(rows["id"]), key="prompts_detail")

@@ -55,8 +55,9 @@ if table is not None:
     rows = tables.intervention_bars(summary)
     bars = accuracy_bars(rows, title="Accuracy under interventions")
     widgets.show_figure(
-        bars.figure, bars.data, "interventions_accuracy", key="interventions_bars", height=420
-    )
+        bars.figure, bars.data, "interventions_accuracy", key="interventions_bars", height=420,
+        settings={"interventions": chosen, "datasets": picked, "per_dataset": size, "seed": int(seed)},
+    )  # fmt: skip
     st.caption(
         f"{len(sample)} examples; error bars: 95% Wilson intervals of each intervention's accuracy per split."
     )
