@@ -107,7 +107,7 @@ def test_every_page_upload_and_export_in_a_real_browser(server_url, browser, tmp
     page.goto(server_url, wait_until="domcontentloaded")
     wait_for_title(page, "Overview")
     for label, check in (
-        ("CSV", lambda b: b.startswith(b"module,split,accuracy")),
+        ("CSV", lambda b: b.startswith(b"module,split,dataset,accuracy,low,high,n")),  # with its interval
         ("PNG", lambda b: b[:8] == b"\x89PNG\r\n\x1a\n"),
     ):
         with page.expect_download(timeout=120_000) as download:
