@@ -41,28 +41,52 @@ def accuracy_by_dataset(rows: pd.DataFrame, baselines: pd.DataFrame) -> pd.DataF
     return table.assign(split=table["split"].map(lambda s: SPLIT_LABELS.get(s, s)))
 
 
+NOT_APPLICABLE = "not applicable"
+
+
+def _listed(values) -> str:
+    """Every item of a list, joined (the card wraps them; nothing is cut)."""
+    if values is None or values == []:
+        return "—"
+    return ", ".join(map(str, values)) if isinstance(values, list | tuple) else str(values)
+
+
 def model_card(
-    config: dict[str, Any], training: dict[str, Any] | None, last_step: int | None
+    config: dict[str, Any],
+    training: dict[str, Any] | None,
+    last_step: int | None,
+    *,
+    has_router: bool = True,
+    has_invariant: bool = True,
 ) -> pd.DataFrame:
-    """Key facts of a checkpoint as a two-column table (field, value)."""
+    """Key facts of a checkpoint as a two-column table (field, value), lists printed whole; what the
+    variant does not have (a router, the aggregation, loss terms) says "not applicable" and why."""
     adapters = config.get("adapters") or {}
     router = config.get("router") or {}
     training = training or {}
     data = training.get("data") or {}
+    weights = config.get("loss_weights") or {}
+    used = (
+        ["lm"]
+        + (["routing"] if has_router else [])
+        + (["invariant", "domain", "mi"] if has_invariant else [])
+    )
+    variant = config.get("variant")
     facts = [
         ("backbone", config.get("backbone")),
-        ("variant", config.get("variant")),
-        ("K (domain modules)", config.get("num_domains")),
-        ("router", f"{router.get('kind', '?')} (projection {router.get('projection_dim', '?')})"),
-        ("aggregation", config.get("aggregation")),
-        (
-            "adapters",
-            f"LoRA r={adapters.get('r')} alpha={adapters.get('alpha')} on {adapters.get('target_modules')}",
-        ),
-        ("training datasets", ", ".join(config.get("dataset_names") or []) or "—"),
-        ("training files", ", ".join(map(str, data.get("train") or [])) or data.get("mix") or "—"),
+        ("variant", variant),
+        ("K (domain modules)", config.get("num_domains") if has_router else "1 (one adapter)"),
+        ("router", f"{router.get('kind', '?')} (projection {router.get('projection_dim', '?')})"
+         if has_router else f"{NOT_APPLICABLE}: the {variant} variant has no router"),
+        ("aggregation", config.get("aggregation")
+         if has_invariant else f"{NOT_APPLICABLE}: no invariant module to aggregate with"),
+        ("adapters", f"LoRA r={adapters.get('r')} alpha={adapters.get('alpha')} on "
+         f"{_listed(adapters.get('target_modules'))}"),
+        ("loss weights", ", ".join(f"{k} {weights[k]}" for k in used if k in weights) or "—"),
+        ("training datasets", _listed(config.get("dataset_names"))),
+        ("training files", _listed(data.get("train")) if data.get("train") else data.get("mix") or "—"),
         ("steps trained", "—" if last_step is None else last_step),
-    ]
+    ]  # fmt: skip
     return pd.DataFrame([(k, "—" if v is None else str(v)) for k, v in facts], columns=["field", "value"])
 
 

@@ -73,9 +73,9 @@ def test_overview_defaults_to_iclm_and_shows_card_accuracy_and_exports(app):
     at = ok(app())
     assert at.title[0].value == "Overview · iclm-tiny"
     assert at.selectbox(key="sidebar_checkpoint").value == "iclm-tiny"
-    card = at.dataframe[0].value
+    card = at.table[0].value
     assert dict(zip(card["field"], card["value"], strict=True))["backbone"] == "tiny"
-    table = at.dataframe[1].value
+    table = at.dataframe[0].value
     assert {"iclm-tiny", "baseline-tiny"} <= set(table["checkpoint"])
     assert {"i.i.d.", "o.o.d.", "i.i.d. 95% CI", "i.i.d. n"} <= set(table.columns)
     assert len(charts(at)) == 2  # splits and datasets
@@ -93,7 +93,7 @@ def _wilson(correct: int, n: int) -> tuple[float, float]:
 
 def test_overview_accuracy_has_wilson_intervals_n_and_baseline_marks(app, checkpoints):
     at = ok(app())
-    table = at.dataframe[1].value
+    table = at.dataframe[0].value
     results = json.loads((checkpoints / "iclm-tiny" / "eval" / "results.json").read_text())
     row = table[(table["checkpoint"] == "iclm-tiny") & (table["readout"] == "model")].iloc[0]
     n = results["splits"]["iid"]["intervals"]["choice"]["model"]["n"]
@@ -107,7 +107,7 @@ def test_overview_accuracy_has_wilson_intervals_n_and_baseline_marks(app, checkp
     marks = {s.name for s in figure(at, "accuracy_choice").layout.shapes}
     assert marks == {"chance (uniform guess)", "majority answer"}  # the tiny data records num_choices
     assert {t.name for t in bars} >= {"iclm-tiny", "baseline-tiny", "invariant"}  # models by checkpoint
-    per_dataset = at.dataframe[2].value
+    per_dataset = at.dataframe[1].value
     assert {"chance", "majority", "n"} <= set(per_dataset.columns)
 
 
@@ -180,6 +180,19 @@ def test_router_clusters_split_filter_applies_to_every_number(app, checkpoints):
     assert set(at.dataframe[-1].value["split"]) == {"all", "ood"}
 
 
+def test_the_model_card_is_variant_aware_and_prints_lists_whole(app, checkpoints):
+    at = ok(app(state={"sidebar_checkpoint": "baseline-tiny"}))
+    card = dict(at.table[0].value.itertuples(index=False))
+    assert card["router"].startswith("not applicable") and card["aggregation"].startswith("not applicable")
+    assert card["loss weights"].startswith("lm ") and "mi" not in card["loss weights"]
+    config = json.loads((checkpoints / "baseline-tiny" / "config.json").read_text())
+    assert card["training datasets"] == plain(", ".join(config["dataset_names"]))  # every name, escaped
+    for module in config["adapters"]["target_modules"]:
+        assert plain(module) in card["adapters"]
+    iclm = dict(ok(app()).table[0].value.itertuples(index=False))
+    assert "vq" in iclm["router"] and "mi " in iclm["loss weights"]
+
+
 def test_a_baseline_shows_not_applicable_instead_of_zeros(app):
     at = ok(app("views/2_router_clusters.py", state={"sidebar_checkpoint": "baseline-tiny"}))
     assert "Not applicable" in at.info[0].value and "no router" in at.info[0].value
@@ -193,6 +206,13 @@ def test_a_baseline_shows_not_applicable_instead_of_zeros(app):
     loss = json.loads(charts(at)[0].proto.spec)["data"]
     assert {t["name"] for t in loss} == {"baseline-tiny / lm"}  # no flat zero lines for absent modules
     assert any("not applicable" in c.value for c in at.caption)
+    at.switch_page("views/6_custom_prompts.py").run()
+    at.text_area(key="prompts_text").input("first prompt").run()
+    ok(at)
+    assert any("no router" in i.value for i in at.info)  # no cluster map of one cluster
+    for page in ("views/5_predictions.py", "views/7_interventions.py"):
+        at.switch_page(page).run()
+        ok(at)
 
 
 def test_training_dynamics_overlays_runs_and_smooths(app):

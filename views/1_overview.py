@@ -25,7 +25,11 @@ last_step = max((int(r["step"]) for r in records), default=None)
 card, results_column = st.columns([2, 3], gap="large")
 with card:
     st.subheader("Model card")
-    st.dataframe(tables.model_card(files.config, training, last_step), hide_index=True, width="stretch")
+    card_table = tables.model_card(
+        files.config, training, last_step, has_router=variant.has_router(files),
+        has_invariant=variant.has_invariant(files),
+    )  # fmt: skip
+    st.table(card_table.map(plain), hide_index=True, hide_header=True)  # lists whole, text as written
 
 results = figure_loaders.results(files)
 with results_column:

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis.figures import projection_scatter
-from studio import attribution_view, exporting, loaders, state, uploads, widgets
+from studio import attribution_view, exporting, loaders, state, uploads, variant, widgets
 from studio.text import plain
 
 MAX_PROMPTS = 64
@@ -65,7 +65,9 @@ right.download_button(
 
 art = loaders.artifact(files)
 st.subheader("On the router cluster map")
-if art is None:
+if not variant.has_router(files):
+    st.info(variant.no_router(files))
+elif art is None:
     st.info("No analysis artifact: the prompts cannot be placed on the cluster map.")
 else:
     columns = st.columns(2)
