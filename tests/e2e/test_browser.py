@@ -115,3 +115,58 @@ def test_every_page_upload_and_export_in_a_real_browser(server_url, browser, tmp
         payload = Path(download.value.path()).read_bytes()
         assert check(payload), payload[:40]
     context.close()
+
+
+def _labels_inside(payload: bytes) -> None:
+    """Every character of a one-page PDF lies inside the page, the axis and dataset names are there, and
+    the x axis title "dataset" overlaps no other text (positions read back with pdfplumber)."""
+    import io
+
+    import pdfplumber
+
+    assert payload[:4] == b"%PDF"
+    with pdfplumber.open(io.BytesIO(payload)) as pdf:
+        (sheet,) = pdf.pages
+        chars, width, height = sheet.chars, sheet.width, sheet.height
+    assert chars, "the PDF has no text"
+    outside = [
+        c["text"] for c in chars if c["x0"] < 0 or c["x1"] > width or c["top"] < 0 or c["bottom"] > height
+    ]
+    assert not outside, f"{len(outside)} characters outside the {width}x{height} page: {''.join(outside)}"
+    text = "".join(c["text"] for c in chars)
+    for name in ("acre", "pvr", "cluster", "dataset", "router"):
+        assert name in text, name
+    runs = [chars[i : i + 7] for i in range(len(chars) - 6)]
+    title = next(
+        (r for r in runs if "".join(c["text"] for c in r) == "dataset" and all(c["upright"] for c in r)), []
+    )
+    assert title, "the x axis title is not in the PDF"
+    for t in title:
+        for c in (c for c in chars if not any(c is x for x in title)):
+            dx = min(t["x1"], c["x1"]) - max(t["x0"], c["x0"])
+            dy = min(t["bottom"], c["bottom"]) - max(t["top"], c["top"])
+            assert not (dx > 0.5 and dy > 0.5), f"the axis title overlaps {c['text']!r}"
+
+
+def test_the_contingency_pdf_keeps_every_label_inside_its_page(server_url, browser):
+    """The exported contingency heatmap cut its dataset labels ("acre-symb...") and laid them over the axis
+    title. Checked in the PDF of the page's own PDF button (two-column) and in the figure set's (one-column;
+    the old layout overlapped the title there)."""
+    import io
+    import zipfile
+
+    pytest.importorskip("pdfplumber")
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.goto(f"{server_url}/clusters", wait_until="domcontentloaded")
+    wait_for_title(page, "Router clusters")
+    no_exception(page)
+    with page.expect_download(timeout=120_000) as download:
+        page.locator(".st-key-dl_pdf_clusters_contingency button").click()
+    _labels_inside(Path(download.value.path()).read_bytes())
+    with page.expect_download(timeout=300_000) as download:
+        page.locator("[data-testid='stSidebar']").get_by_role("button", name="Export figure set").click()
+    with zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes())) as zf:
+        assert {"manifest.json", "plotly.min.js", "contingency_all.pdf"} <= set(zf.namelist())
+        _labels_inside(zf.read("contingency_all.pdf"))
+    context.close()
