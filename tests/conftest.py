@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
 from collections.abc import Callable
@@ -16,10 +15,6 @@ from tests.helpers.batches import make_batch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_num_threads(1)
-# Transitional (#16 item 6): tests/test_app.py, edited for #18 and not moved yet, still imports the tiny
-# studio checkpoints as `studio_checkpoint`. Drop this alias when it moves to tests/studio/ and imports
-# bench.tiny_checkpoints.
-sys.modules.setdefault("studio_checkpoint", importlib.import_module("bench.tiny_checkpoints"))
 
 
 @pytest.fixture(scope="session")

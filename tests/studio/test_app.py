@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from studio_checkpoint import build_checkpoints
 
 from analysis.attribution import DEFAULT_IG_STEPS
+from bench.tiny_checkpoints import build_checkpoints
 from studio.attribution_view import OTHER, RESULTS
 from studio.text import plain
+from tests.helpers.paths import ROOT
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+APP = str(ROOT / "app.py")
 TIMEOUT = 240
 
 
