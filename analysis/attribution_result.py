@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 COMPLETENESS_TOLERANCE = 0.05  # |delta| / |f(x) - f(baseline)| above this is flagged
+NEGLIGIBLE = 0.5  # nats: an explained value this small (a factor 1.6 in probability) has little to explain
 
 
 class CompletenessWarning(UserWarning):
@@ -74,19 +75,39 @@ class AttributionResult:
         return {m: r for m, r in found.items() if r > tolerance}
 
     def advice(self, tolerance: float = COMPLETENESS_TOLERANCE) -> str | None:
-        """What to do when the completeness error is too large (None when it is within `tolerance`)."""
+        """What to do when the completeness error is too large (None when it is within `tolerance`).
+
+        A readout whose explained value is tiny (|f(x) - f(baseline)| < `NEGLIGIBLE` nats: the baseline
+        scores the answer almost as the input does) is named apart: its relative error is large even when
+        the absolute one is as small as the others', and more steps will not make its scores mean much."""
         flagged = self.flagged(tolerance)
         if not flagged:
             return None
-        worst = max(flagged.values())
-        more = suggested_steps(self.n_steps or 1, worst, tolerance)
-        names = ", ".join(f"{m} {100 * r:.0f}%" for m, r in flagged.items())
-        return (
-            f"Integrated gradients' attributions miss f(x) - f(baseline) by more than {100 * tolerance:.0f}% "
-            f"({names}; {self.n_steps} steps): the scores are not a faithful decomposition. Raise the steps "
-            f"(try {more}), use the 'scaled' baseline (it converges fastest; a zero baseline crosses "
-            "RMSNorm's kink at 0), or use gradient x input for a quick look."
-        )
+        small = {m: r for m, r in flagged.items() if abs(self.targets[m].explained or 0.0) < NEGLIGIBLE}
+        real = {m: r for m, r in flagged.items() if m not in small}
+        parts = []
+        if real:
+            more = suggested_steps(self.n_steps or 1, max(real.values()), tolerance)
+            names = ", ".join(f"{m} {100 * r:.0f}%" for m, r in real.items())
+            parts.append(
+                f"Integrated gradients' attributions miss f(x) - f(baseline) by more than "
+                f"{100 * tolerance:.0f}% ({names}; {self.n_steps} steps): the scores are not a faithful "
+                f"decomposition. Raise the steps (try {more}), use the 'scaled' baseline (it converges "
+                "fastest; a zero baseline crosses RMSNorm's kink at 0), or use gradient x input for a "
+                "quick look."
+            )
+        if small:
+            found = [(m, self.targets[m]) for m in small]
+            names = ", ".join(
+                f"{m} (f(x) - f(baseline) = {t.explained:.3f}, error {t.delta:.3f})" for m, t in found
+            )
+            parts.append(
+                f"For {names} the baseline already scores the answer almost as the input does (under "
+                f"{NEGLIGIBLE} nats apart), so the relative completeness error is large although the "
+                "absolute one is small: these scores explain next to nothing; read the other readouts or "
+                "explain an answer these readouts do change."
+            )
+        return " ".join(parts)
 
 
 def suggested_steps(steps: int, error: float, tolerance: float = COMPLETENESS_TOLERANCE) -> int:

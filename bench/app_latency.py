@@ -101,10 +101,10 @@ def measure(root: Path, url_port: int, server_started: float) -> dict:
 
         start = time.perf_counter()
         page.get_by_role("button", name="Attribute").click()
-        page.get_by_text("Attributed token per module").wait_for(timeout=300_000)
+        page.get_by_text("Explained:").first.wait_for(timeout=300_000)  # the caption under the figures
         page.wait_for_function(DONE, timeout=300_000)
         out["attribution_s"] = time.perf_counter() - start
-        out["attribution_method"] = "input_x_gradient (all modules)"
+        out["attribution_method"] = "input_x_gradient (all modules), the prediction's whole log-probability"
         from analysis.precision import default_precision
 
         out["live_precision"] = f"{default_precision('cpu')} (the sidebar's default on this machine)"

@@ -224,3 +224,25 @@ def test_word_scores_sum_tokens_and_keep_the_total(model):
 def test_contrast_needs_two_different_answers():
     with pytest.raises(ValueError, match="must differ"):
         Contrast("on", "on")
+
+
+def test_advice_names_a_readout_with_a_negligible_explained_value_apart():
+    """iclm-k2's domain_1 on an ACRE text prompt: f(x) - f(baseline) = 0.054 nats and an error of 0.14 nats
+    (as small as the other readouts') is 258% of it; the advice says so instead of asking for more steps."""
+    import pandas as pd
+
+    from analysis.attribution_result import AttributionResult, ModuleTarget
+
+    def target(module, explained, delta):
+        return ModuleTarget(module, 0, (1,), " on", -1.0, baseline_logprob=-1.0 - explained, delta=delta)
+
+    targets = {"invariant": target("invariant", 6.7, -0.15), "domain_1": target("domain_1", 0.054, -0.1385)}
+    result = AttributionResult("integrated_gradients", ("a",), 0, 0, targets, pd.DataFrame(), n_steps=64)
+    assert set(result.flagged()) == {"domain_1"}
+    advice = result.advice()
+    assert "domain_1 (f(x) - f(baseline) = 0.054" in advice and "Raise the steps" not in advice
+    targets["invariant"] = target("invariant", 6.7, -1.0)
+    both = AttributionResult(
+        "integrated_gradients", ("a",), 0, 0, targets, pd.DataFrame(), n_steps=64
+    ).advice()
+    assert "Raise the steps" in both and "invariant 15%" in both and "domain_1 (f(x)" in both
