@@ -20,6 +20,8 @@ import argparse
 import logging
 import sys
 
+from iclm.cli.errors import add_debug_flag, run_reporting_errors
+
 logger = logging.getLogger(__name__)
 
 HELP = "run a checkpoint over data once and write an analysis artifact"
@@ -53,32 +55,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Bad checkpoints, data and --out folders raise ValueError / OSError naming the file and field:
+    `iclm.cli.errors` prints them as one line."""
     if args.forced_sample < 0:
-        logger.error("--forced-sample=%s is invalid; expected >= 0", args.forced_sample)
-        return 2
+        raise ValueError(f"--forced-sample={args.forced_sample} is invalid; expected >= 0")
     for name in ("batch_size", "max_new_tokens", "limit", "max_length"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
-            logger.error("--%s=%s is invalid; expected > 0", name.replace("_", "-"), getattr(args, name))
-            return 2
-    from analysis.collect import ArtifactError, collect
+            raise ValueError(f"--{name.replace('_', '-')}={getattr(args, name)} is invalid; expected > 0")
+    from analysis.collect import collect
 
-    try:
-        artifact = collect(
-            args.checkpoint,
-            args.data,
-            args.out,
-            forced_sample=args.forced_sample,
-            batch_size=args.batch_size,
-            max_new_tokens=args.max_new_tokens,
-            seed=args.seed,
-            limit=args.limit,
-            max_length=args.max_length,
-            progress=not args.no_progress,
-            overwrite=args.overwrite,
-        )
-    except (FileNotFoundError, ArtifactError, ValueError) as error:
-        logger.error("%s", error)
-        return 2
+    artifact = collect(
+        args.checkpoint,
+        args.data,
+        args.out,
+        forced_sample=args.forced_sample,
+        batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+        limit=args.limit,
+        max_length=args.max_length,
+        progress=not args.no_progress,
+        overwrite=args.overwrite,
+    )
     frame = artifact.examples
     accuracy = frame.groupby(["dataset", "split"])["correct_aggregated"].mean()
     logger.info("artifact with %d examples; accuracy per dataset:\n%s", len(frame), accuracy.to_string())
@@ -90,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="python -m analysis", description="Analysis of ICLM checkpoints.")
+    add_debug_flag(parser, top_level=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    add_arguments(sub.add_parser("analyze", help=HELP))
-    return run(parser.parse_args(argv))
+    analyze = sub.add_parser("analyze", help=HELP)
+    add_arguments(analyze)
+    add_debug_flag(analyze, top_level=False)
+    return run_reporting_errors(run, parser.parse_args(argv))

@@ -70,7 +70,7 @@ def _load_path(path: str | os.PathLike) -> list[tuple[Path, list]]:
             _log_errors(result)
             out.append((folder / name, result.examples))
         return out
-    if not folder.is_file():
+    if not folder.exists() and not folder.is_symlink():  # the loader names folders, loops...
         raise FileNotFoundError(f"data file {path} does not exist")
     result = load_examples(folder)
     _log_errors(result)

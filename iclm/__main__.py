@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from types import ModuleType
 
+from iclm.cli.errors import add_debug_flag, run_reporting_errors
+
 PLUGIN_GROUP = "iclm.commands"
 
 logger = logging.getLogger(__name__)
@@ -72,12 +74,14 @@ def build_parser(argv: list[str], commands: dict[str, Subcommand]) -> argparse.A
         epilog=f"More commands come from installed plugins (entry-point group {PLUGIN_GROUP}); `analyze` is "
         "`python -m analysis analyze`, also here once the project is installed (pip install -e .).",
     )
+    add_debug_flag(parser, top_level=True)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    chosen = argv[0] if argv else None
+    chosen = next((arg for arg in argv if not arg.startswith("-")), None)
     for name, command in commands.items():
         sub_parser = sub.add_parser(name, help=command.help)
         if name == chosen:  # only the chosen subcommand's module is imported
             command.load().add_arguments(sub_parser)
+            add_debug_flag(sub_parser, top_level=False)
     return parser
 
 
@@ -86,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     commands = subcommands()
     args = build_parser(argv, commands).parse_args(argv)
-    return int(commands[args.command].load().run(args) or 0)
+    return run_reporting_errors(commands[args.command].load().run, args)
 
 
 if __name__ == "__main__":

@@ -210,16 +210,25 @@ def load_checkpoint(
 
 
 def training_max_length(folder: str | os.PathLike | None) -> int | None:
-    """`training.max_length` of the run's training_config.json beside a checkpoint (None if absent or
-    unreadable): evaluation and analysis cut prompts like training did unless told otherwise."""
+    """`training.max_length` of the run's training_config.json beside a checkpoint (None if the file is
+    absent or names none): evaluation and analysis cut prompts like training did unless told otherwise.
+    A file that is there but unreadable, not an object or with a bad max_length is a JsonFileError naming
+    it: guessing the default instead would cut prompts unlike training without a word."""
     if folder is None:
         return None
-    try:
-        config = read_json(Path(folder) / "training_config.json", "training config", MAX_CONFIG_BYTES)
-        value = config.get("training", {}).get("max_length")
-    except (OSError, ValueError, AttributeError):  # JsonFileError is a ValueError
+    path = Path(folder) / "training_config.json"
+    if not path.exists():
         return None
-    return value if isinstance(value, int) and value > 0 else None
+    config = read_json(path, "training config", MAX_CONFIG_BYTES)
+    training = config.get("training", {}) if isinstance(config, dict) else None
+    if not isinstance(training, dict):
+        raise JsonFileError(f"{path}: expected an object with a 'training' object (the run's config)")
+    value = training.get("max_length")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 2:
+        raise JsonFileError(f"{path}: field 'training.max_length' is {value!r}; expected an int >= 2")
+    return value
 
 
 def max_length_for(folder: str | os.PathLike | None) -> int:

@@ -28,9 +28,12 @@ class MissingCheckpointFileError(CheckpointError, FileNotFoundError):
 def check_model_type(path: str | os.PathLike, data: Any) -> dict[str, Any]:
     """`data` (a parsed config.json at `path`) if it is an ICLM config; else CheckpointError naming the file
     and the model_type found (a list or another model's config is refused before anything reads it)."""
-    if not isinstance(data, dict) or data.get("model_type") != MODEL_TYPE:
-        got = data.get("model_type") if isinstance(data, dict) else type(data).__name__
-        raise CheckpointError(f"{path}: model_type is {got!r}, expected {MODEL_TYPE!r}")
+    if not isinstance(data, dict):
+        raise CheckpointError(
+            f"{path}: holds a JSON {type(data).__name__}, expected an object (an ICLM config)"
+        )
+    if data.get("model_type") != MODEL_TYPE:
+        raise CheckpointError(f"{path}: model_type is {data.get('model_type')!r}, expected {MODEL_TYPE!r}")
     return data
 
 

@@ -130,8 +130,4 @@ def _compare(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     commands = {"make": _make, "mix": _mix, "check": _check, "compare": _compare}
-    try:
-        return commands[args.data_command](args)
-    except ValueError as err:
-        logger.error("%s", err)
-        return 2
+    return commands[args.data_command](args)

@@ -59,14 +59,10 @@ def _positive(name: str, value: int | None) -> None:
 def run(args: argparse.Namespace) -> int:
     from iclm.evaluation import report
 
-    try:
-        for name in ("limit", "batch_size", "max_new_tokens", "max_length", "threads"):
-            _positive(f"--{name.replace('_', '-')}", getattr(args, name))
-        others = [(Path(p).parent.parent.name or p, report.load_results(p)) for p in args.compare]
-        evaluation, out, name = _evaluate(args)
-    except (FileNotFoundError, ValueError) as error:
-        logger.error("%s", error)
-        return 2
+    for name in ("limit", "batch_size", "max_new_tokens", "max_length", "threads"):
+        _positive(f"--{name.replace('_', '-')}", getattr(args, name))
+    others = [(Path(p).parent.parent.name or p, report.load_results(p)) for p in args.compare]
+    evaluation, out, name = _evaluate(args)
     from iclm.evaluation.run import write_evaluation
 
     write_evaluation(evaluation, out, name)
@@ -97,15 +93,15 @@ def _load_and_evaluate(args: argparse.Namespace):
     checkpoint = Path(args.checkpoint)
     if not (checkpoint / "config.json").is_file():
         raise FileNotFoundError(f"{checkpoint} is not a checkpoint folder (no config.json)")
-    model = ICLMForCausalLM.from_pretrained(str(checkpoint))
-    tokenizer = getattr(model, "tokenizer", None) or _tokenizer(checkpoint, model.config.backbone)
-    examples = []
-    for path in args.data:
-        loaded = load_mix_role(path, "test") if Path(path).is_dir() else load_files([path])
-        examples += limit_per_dataset(loaded, args.limit)
     out = Path(args.out) if args.out else checkpoint / "eval"
     if out.exists() and not out.is_dir():  # checked before the model work, not after it
         raise ValueError(f"--out {out}: is a file, not a folder")
+    examples = []  # read before the model is built: a bad file fails in milliseconds, not after loading
+    for path in args.data:
+        loaded = load_mix_role(path, "test") if Path(path).is_dir() else load_files([path])
+        examples += limit_per_dataset(loaded, args.limit)
+    model = ICLMForCausalLM.from_pretrained(str(checkpoint))
+    tokenizer = getattr(model, "tokenizer", None) or _tokenizer(checkpoint, model.config.backbone)
     name = args.name or checkpoint.name
     from iclm.checkpoint import max_length_for
 

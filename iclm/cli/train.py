@@ -22,24 +22,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from iclm.backbone import BackboneError
-    from iclm.checkpoint import CheckpointError
+    """Bad configs, data, run folders and backbones raise ValueError / OSError naming the file and field:
+    `iclm.cli.errors` prints them as one line."""
+    from iclm.cli.errors import one_line
     from iclm.training.config import load_train_config
-    from iclm.training.run import RunFolderError, run_training
+    from iclm.training.run import run_training
 
-    try:
-        config = load_train_config(args.config)
-    except (FileNotFoundError, ValueError) as error:
-        logger.error("%s", error)
-        return 2
     if args.max_steps is not None and args.max_steps <= 0:
-        logger.error("--max-steps=%s is invalid; expected a positive number of steps", args.max_steps)
-        return 2
+        raise ValueError(f"--max-steps={args.max_steps} is invalid; expected a positive number of steps")
+    config = load_train_config(args.config)
     try:
         result = run_training(config, output_dir=args.output_dir, max_steps=args.max_steps)
-    except (RunFolderError, CheckpointError, BackboneError) as error:
-        logger.error("%s", error)
-        return 2
+    except (ValueError, OSError) as error:  # a data file, the backbone, the run folder: say which config
+        message = one_line(error)
+        if message.startswith(f"{args.config}: "):
+            raise
+        raise ValueError(f"{args.config}: {message}") from error
     if result.stopped:  # SIGTERM / SIGINT: the step's checkpoint is saved; the same command resumes
         logger.info("training stopped at step %d; run folder %s", result.global_step, result.run_dir)
     else:

@@ -235,12 +235,13 @@ def _load_csv(text: str, builder: _Builder) -> None:
         if needed not in columns:
             raise DataFileError(builder.path, f"CSV has no '{needed}' column (columns: {sorted(columns)})")
     while True:
+        first_line = reader.line_num + 1  # csv counts a failing record's lines only once it succeeds
         try:
             row = next(reader)
         except StopIteration:
             break
-        except csv.Error as err:  # an over-long field, a NUL byte: that line only
-            builder.error(reader.line_num, "<line>", f"unreadable CSV: {err}")
+        except csv.Error as err:  # an over-long field, a NUL byte: that record only
+            builder.error(first_line, "<line>", f"unreadable CSV: {err}")
             continue
         if any("\x00" in (v or "") for v in row.values() if isinstance(v, str)):
             builder.error(reader.line_num, "<line>", "holds a NUL byte")

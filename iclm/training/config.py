@@ -82,6 +82,9 @@ class DataSection:
             check_positive("data.limit_per_dataset", self.limit_per_dataset, integer=True)
 
 
+MAX_TRAIN_LENGTH = 131_072  # tokens: past any backbone this project runs, and refused before allocation
+
+
 @dataclass(frozen=True)
 class TrainingSection:
     """Optimisation, logging and checkpointing. `max_steps` (if set) overrides `epochs`.
@@ -114,10 +117,11 @@ class TrainingSection:
         check_positive("training.epochs", self.epochs, integer=False)
         for name in ("batch_size", "grad_accumulation", "log_every", "save_every", "keep_last"):
             check_positive(f"training.{name}", getattr(self, name), integer=True)
-        for name in ("max_length", "router_init_examples"):
-            check_positive(f"training.{name}", getattr(self, name), integer=True)
-        for name in ("warmup_steps", "seed"):
-            check_positive(f"training.{name}", getattr(self, name), integer=True, allow_zero=True)
+        # a prompt needs a token and its answer another; numpy's and torch's seeds are 32-bit
+        check_number("training.max_length", self.max_length, low=2, high=MAX_TRAIN_LENGTH, integer=True)
+        check_positive("training.router_init_examples", self.router_init_examples, integer=True)
+        check_positive("training.warmup_steps", self.warmup_steps, integer=True, allow_zero=True)
+        check_number("training.seed", self.seed, low=0, high=2**32 - 1, integer=True)
         check_choice("training.lr_schedule", self.lr_schedule, LrSchedule)
         check_positive("training.weight_decay", self.weight_decay, integer=False, allow_zero=True)
         check_positive("training.max_grad_norm", self.max_grad_norm, integer=False, allow_zero=True)
@@ -208,7 +212,8 @@ def config_from_dict(raw: Any, source: str = "<dict>") -> TrainConfig:
             **_section(_keys(TrainingSection), "training", top.get("training"), source)
         )
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{source}: {error}") from error
+        message = str(error)
+        raise ValueError(message if message.startswith(f"{source}: ") else f"{source}: {message}") from error
     return TrainConfig(model=model, data=data, training=training, model_as_written=written)
 
 
@@ -228,6 +233,8 @@ def load_train_config(path: str | Path) -> TrainConfig:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ValueError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from error
+    if raw is None:
+        raise ValueError(f"{path}: the config is empty; see configs/paper.yaml for its sections")
     _check_expanded_size(raw, str(path))
     return config_from_dict(raw, str(path))
 

@@ -43,7 +43,7 @@ def load_files(
 
     examples = []
     for path in paths:
-        if not Path(path).is_file():
+        if not Path(path).exists() and not Path(path).is_symlink():  # the loader names folders, loops...
             raise FileNotFoundError(f"data file {path} does not exist (run `python -m iclm data ...` first)")
         result = load_examples(path, dataset=dataset, split=split)
         for error in result.errors[:10]:

@@ -97,43 +97,43 @@ def test_max_length_without_training_config_is_2048(checkpoint, mix_folder):
     assert load_artifact(out).manifest["max_length"] == 2048
 
 
-def test_folder_without_manifest_is_an_error(checkpoint, tmp_path, caplog):
+def test_folder_without_manifest_is_an_error(checkpoint, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert _analyze(checkpoint, "--data", str(tmp_path / "empty")) == 2
-    assert "without manifest.json" in caplog.text
+    assert "without manifest.json" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("option", ["--limit", "--max-length"])
-def test_non_positive_option_is_an_error(checkpoint, mix_folder, option, caplog):
+def test_non_positive_option_is_an_error(checkpoint, mix_folder, option, capsys):
     assert _analyze(checkpoint, "--data", str(mix_folder), option, "0") == 2
-    assert f"{option}=0 is invalid" in caplog.text
+    assert f"{option}=0 is invalid" in capsys.readouterr().err
 
 
-def test_out_folder_of_other_files_is_refused_and_left_alone(checkpoint, mix_folder, tmp_path, caplog):
+def test_out_folder_of_other_files_is_refused_and_left_alone(checkpoint, mix_folder, tmp_path, capsys):
     out = tmp_path / "mine"
     out.mkdir()
     (out / "notes.txt").write_text("keep me\n")
     assert _analyze(checkpoint, "--data", str(mix_folder), "--out", str(out), "--limit", "1") == 2
-    assert "non-empty folder without an analysis manifest.json" in caplog.text
+    assert "non-empty folder without an analysis manifest.json" in capsys.readouterr().err
     assert [p.name for p in out.iterdir()] == ["notes.txt"] and (out / "notes.txt").read_text() == "keep me\n"
     args = ("--data", str(mix_folder), "--out", str(out), "--limit", "1")
     assert _analyze(checkpoint, *args, "--overwrite") == 0
     assert len(load_artifact(out).examples) == 6
 
 
-def test_out_mix_folder_is_refused(checkpoint, mix_folder, caplog):
+def test_out_mix_folder_is_refused(checkpoint, mix_folder):
     """A `data mix` folder has a manifest.json too, but not an analysis one."""
     before = sorted(p.name for p in mix_folder.iterdir())
     assert _analyze(checkpoint, "--data", str(mix_folder), "--out", str(mix_folder), "--limit", "1") == 2
     assert sorted(p.name for p in mix_folder.iterdir()) == before
 
 
-def test_out_regular_file_is_refused_and_kept(checkpoint, mix_folder, tmp_path, caplog):
+def test_out_regular_file_is_refused_and_kept(checkpoint, mix_folder, tmp_path, capsys):
     out = tmp_path / "results.txt"
     out.write_text("keep me\n")
     for extra in ((), ("--overwrite",)):
         assert _analyze(checkpoint, "--data", str(mix_folder), "--out", str(out), "--limit", "1", *extra) == 2
-        assert "is a file, not an artifact folder" in caplog.text
+        assert "is a file, not an artifact folder" in capsys.readouterr().err
         assert out.read_text() == "keep me\n" and sorted(p.name for p in tmp_path.iterdir()) == [
             "ckpt",
             "results.txt",

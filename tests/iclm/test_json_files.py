@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import pytest
 
@@ -51,7 +52,7 @@ def test_checkpoint_config_that_is_deep_or_a_list_is_a_checkpoint_error(tmp_path
         read_config(tmp_path)
     assert str(tmp_path / "config.json") in _one_line(error.value)
     (tmp_path / "config.json").write_text("[1, 2]")
-    with pytest.raises(CheckpointError, match="model_type is 'list'"):
+    with pytest.raises(CheckpointError, match="holds a JSON list, expected an object"):
         read_config(tmp_path)
 
 
@@ -59,6 +60,24 @@ def test_results_json_shaped_as_a_list_names_the_file(tmp_path):
     path = tmp_path / "results.json"
     path.write_text("[]")
     with pytest.raises(ValueError, match="holds a JSON list, expected an object") as error:
+        load_results(path)
+    assert str(path) in _one_line(error.value)
+
+
+@pytest.mark.parametrize(
+    ("results", "message"),
+    [
+        ({"readouts": [], "datasets": []}, "field 'splits' missing"),
+        ({"readouts": [], "datasets": {}, "splits": {}}, "field 'datasets' must be a JSON array"),
+        ({"readouts": [], "datasets": [1], "splits": {}}, "datasets[0] is not an object"),
+        ({"readouts": [], "datasets": [{"dataset": "a"}], "splits": {}}, "strings dataset, split"),
+        ({"readouts": [], "datasets": [], "splits": {"iid": []}}, "splits['iid'] is not a JSON object"),
+    ],
+)
+def test_results_json_of_the_wrong_shape_names_the_field(tmp_path, results, message):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    with pytest.raises(JsonFileError, match=re.escape(message)) as error:
         load_results(path)
     assert str(path) in _one_line(error.value)
 

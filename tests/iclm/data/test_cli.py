@@ -36,12 +36,12 @@ def test_make_other_tasks(tmp_path, extra):
     assert all("input" in json.loads(line) for line in out.read_text().splitlines())
 
 
-def test_make_with_invalid_option_fails_cleanly(tmp_path, caplog):
+def test_make_with_invalid_option_fails_cleanly(tmp_path, capsys):
     assert (
         main(["data", "make", "--task", "acre", "--split", "bogus", "--n", "5", "-o", str(tmp_path / "x")])
         == 2
     )
-    assert "split must be one of" in caplog.text
+    assert "split must be one of" in capsys.readouterr().err
 
 
 def test_mix_builds_files_and_manifest(tmp_path):

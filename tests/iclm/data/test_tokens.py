@@ -72,6 +72,21 @@ def test_the_default_prompt_budget_applies_without_a_training_config(tmp_path):
     assert max_length_for(tmp_path) == 448
 
 
+@pytest.mark.parametrize(
+    "written",
+    ['["max_length", 64]', '{"training": [64]}', '{"training": {"max_length": 1}}', "{not json", ""],
+)
+def test_an_unreadable_training_config_is_named_not_replaced_by_the_default(tmp_path, written):
+    """Present but bad: an error naming the file, never the default (which would cut prompts unlike
+    training did)."""
+    from iclm.checkpoint import max_length_for
+    from iclm.json_files import JsonFileError
+
+    (tmp_path / "training_config.json").write_text(written)
+    with pytest.raises(JsonFileError, match="training_config.json"):
+        max_length_for(tmp_path)
+
+
 def test_evaluation_counts_the_prompts_it_cuts(tiny_tokenizer):
     from iclm.evaluation.prompts import cut_count, encode_prompts
 

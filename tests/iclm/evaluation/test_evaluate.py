@@ -254,13 +254,13 @@ def test_evaluate_cli_max_length_defaults_to_the_training_config(tmp_path):
 
 
 @pytest.mark.parametrize("flag", ["--max-length", "--threads", "--batch-size"])
-def test_evaluate_cli_rejects_a_non_positive_number(tmp_path, trained, caplog, flag):
+def test_evaluate_cli_rejects_a_non_positive_number(tmp_path, trained, capsys, flag):
     from iclm.__main__ import main
 
     model, _ = trained
     model.save_pretrained(str(tmp_path / "ckpt"))
     assert main(["evaluate", str(tmp_path / "ckpt"), "--data", "x.jsonl", flag, "0"]) == 2
-    assert f"{flag}=0 is invalid" in caplog.text
+    assert f"{flag}=0 is invalid" in capsys.readouterr().err
 
 
 def test_summary_table_has_a_row_per_run_and_readout_with_split_accuracies():

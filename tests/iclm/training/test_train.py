@@ -317,7 +317,7 @@ def test_rerunning_a_finished_run_trains_nothing(tmp_path, caplog):
     assert longer.global_step == 6 and longer.resumed_from.endswith("checkpoint-4")
 
 
-def test_output_dir_that_is_a_file_is_refused_and_kept(tmp_path, caplog):
+def test_output_dir_that_is_a_file_is_refused_and_kept(tmp_path, capsys):
     from iclm.__main__ import main
 
     raw = toy_config(tmp_path, max_steps=1)
@@ -326,7 +326,8 @@ def test_output_dir_that_is_a_file_is_refused_and_kept(tmp_path, caplog):
     path = tmp_path / "cfg.json"
     path.write_text(json.dumps(raw))
     assert main(["train", str(path)]) == 2
-    assert "training.output_dir" in caplog.text and "is a file" in caplog.text
+    err = capsys.readouterr().err
+    assert "training.output_dir" in err and "is a file" in err and str(path) in err
     assert target.read_text() == "my notes\n" and sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["cfg.json", "data", "run"]
     )
