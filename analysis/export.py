@@ -29,6 +29,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from analysis.figures import FigureWithData
+from iclm.file_modes import share_file
 
 logger = logging.getLogger(__name__)
 
@@ -276,6 +277,7 @@ def _write_atomic(target: Path, files: Mapping[str, bytes], as_zip: bool) -> Non
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
                 for rel, payload in files.items():
                     zf.writestr(rel, payload)
+            share_file(tmp)
             os.replace(tmp, target)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -286,6 +288,7 @@ def _write_atomic(target: Path, files: Mapping[str, bytes], as_zip: bool) -> Non
         fd, tmp = tempfile.mkstemp(dir=target, suffix=".tmp")
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
+        share_file(tmp)
         os.replace(tmp, target / rel)
 
 

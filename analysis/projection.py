@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from iclm.file_modes import share_file
+
 logger = logging.getLogger(__name__)
 
 Method = Literal["pca", "tsne", "umap"]
@@ -119,6 +121,7 @@ def _write_cache(path: Path, proj: Projection) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, coords=proj.coords, meta=np.array(meta))
+        share_file(tmp)
         os.replace(tmp, path)  # atomic: a reader never sees a half-written entry
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from iclm.file_modes import share_folder
+
 logger = logging.getLogger(__name__)
 
 TINY_SEED = 0
@@ -116,6 +118,7 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
+        share_folder(tmp)
         os.rename(tmp, target)  # atomic on one filesystem; fails if another process won the race
     except OSError:
         if not (target / "config.json").is_file():

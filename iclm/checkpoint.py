@@ -28,6 +28,7 @@ from iclm.checkpoint_format import (
 )
 from iclm.config import ICLMConfig
 from iclm.data.tokens import DEFAULT_MAX_LENGTH
+from iclm.file_modes import share_file
 from iclm.json_files import JsonFileError, read_json
 
 MAX_CONFIG_BYTES = 4 * 2**20  # config.json / training_config.json are a few KB; refuse megabytes unread
@@ -46,6 +47,7 @@ def _atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
+        share_file(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -79,9 +81,26 @@ def save_checkpoint(model: ICLMForCausalLM, folder: str | os.PathLike) -> None:
                 os.replace(item, folder / item.name)
 
 
+# A run folder's final model sits beside the Trainer's intermediate states: the loader never reads them, and
+# with DeepSpeed or FSDP they hold the Trainer's own optimizer.pt / scheduler.pt (docs/training.md).
+RUN_STATES_FOLDER = "checkpoints"
+
+
+def _walk(folder: Path):
+    """(path, is_dir) of everything under `folder` the checks look at: links are not followed, and a run
+    folder's `checkpoints/` (intermediate training states) is left out."""
+    for parent, dirs, files in os.walk(folder, followlinks=False):
+        if Path(parent) == folder and RUN_STATES_FOLDER in dirs:
+            dirs.remove(RUN_STATES_FOLDER)
+        for name in sorted(dirs):
+            yield Path(parent) / name, True
+        for name in sorted(files):
+            yield Path(parent) / name, False
+
+
 def refuse_pickles(folder: Path) -> None:
     """Raise CheckpointError if any pickle-format file is in the folder (they can run code when loaded)."""
-    found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES and p.is_file())
+    found = sorted(p for p, is_dir in _walk(folder) if not is_dir and p.suffix.lower() in PICKLE_SUFFIXES)
     if found:
         raise CheckpointError(
             f"{found[0]} is a pickle-format file; checkpoints must be JSON + safetensors only "
@@ -93,14 +112,12 @@ def refuse_outside_links(folder: Path) -> None:
     """Raise CheckpointError if a symlink inside folder points outside it (a checkpoint is one folder:
     a link out could make loading read any file)."""
     root = folder.resolve()
-    for parent, dirs, files in os.walk(folder, followlinks=False):
-        for name in sorted(dirs + files):
-            path = Path(parent) / name
-            if path.is_symlink() and not path.resolve().is_relative_to(root):
-                raise CheckpointError(
-                    f"{path} is a symlink to {path.resolve()}, outside the checkpoint folder {folder}; "
-                    "copy the file in instead"
-                )
+    for path, _ in _walk(folder):
+        if path.is_symlink() and not path.resolve().is_relative_to(root):
+            raise CheckpointError(
+                f"{path} is a symlink to {path.resolve()}, outside the checkpoint folder {folder}; "
+                "copy the file in instead"
+            )
 
 
 def check_tensor(path: Path, key: str, value: torch.Tensor, expected: torch.Tensor | None = None) -> None:
@@ -194,6 +211,8 @@ def load_checkpoint(
     folder = Path(folder)
     if not folder.is_dir():
         raise MissingCheckpointFileError(f"checkpoint folder {folder} does not exist")
+    if not (folder / CONFIG_FILE).is_file():  # before any walk: `from_pretrained("/")` must not walk /
+        raise MissingCheckpointFileError(f"{folder / CONFIG_FILE} is missing; {folder} is not a checkpoint")
     refuse_outside_links(folder)
     refuse_pickles(folder)
     config = read_config(folder)

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from iclm.file_modes import share_folder
 from iclm.training import checkpoints
 from iclm.training.config import load_train_config, save_train_config
 
@@ -97,6 +98,7 @@ def ship(
         raise FileNotFoundError(f"{source}/config.json not found: is {run_dir} a finished training run?")
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
+    share_folder(staging)
     written = []
     for name in MODEL_FILES:
         if (source / name).is_file():

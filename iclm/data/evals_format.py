@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from iclm.file_modes import share_file
+
 ROLES: tuple[str, ...] = ("system", "user", "assistant")
 
 
@@ -54,6 +56,7 @@ def write_jsonl(path: str | os.PathLike[str], records: Iterable[dict[str, Any]])
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             for rec in records:
                 handle.write(dumps(rec) + "\n")
+        share_file(tmp)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -70,6 +73,7 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(obj, handle, indent=2, ensure_ascii=False)
             handle.write("\n")
+        share_file(tmp)
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

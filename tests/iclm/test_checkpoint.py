@@ -210,3 +210,36 @@ def test_backbone_folder_with_pickle_weights_is_refused(saved, tmp_path_factory,
     with pytest.raises(CheckpointError, match=expected) as error:
         ICLMForCausalLM.from_pretrained(folder)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("root", ["/", "/usr"])
+def test_a_folder_without_config_is_refused_before_it_is_walked(root):
+    """`from_pretrained("/")` walked the file system (PermissionError on /proc) and /usr took 6.7 s."""
+    with pytest.raises(MissingCheckpointFileError, match="config.json is missing"):
+        ICLMForCausalLM.from_pretrained(root)
+
+
+def test_a_run_folder_loads_beside_the_trainers_own_pickles(saved):
+    """With DeepSpeed or FSDP the Trainer writes optimizer.pt under <run>/checkpoints/ (docs/training.md):
+    the final model at the run folder's top still loads; a pickle beside that model is still refused."""
+    model, folder = saved
+    states = folder / "checkpoints" / "checkpoint-2"
+    states.mkdir(parents=True)
+    (states / "optimizer.pt").write_bytes(b"\x80\x04K\x01.")
+    loaded = ICLMForCausalLM.from_pretrained(folder)
+    assert loaded.config.num_domains == model.config.num_domains
+    (folder / "extra").mkdir()
+    (folder / "extra" / "optimizer.pt").write_bytes(b"\x80\x04K\x01.")
+    with pytest.raises(CheckpointError, match="optimizer.pt"):
+        ICLMForCausalLM.from_pretrained(folder)
+
+
+def test_saved_files_get_the_modes_of_a_plain_open(saved):
+    """mkstemp's 0600 came through the atomic rename: a studio served by another account could not read."""
+    from iclm.file_modes import current_umask
+
+    _, folder = saved
+    expected = 0o666 & ~current_umask()
+    for path in folder.iterdir():
+        if path.is_file():
+            assert path.stat().st_mode & 0o777 == expected, path.name
