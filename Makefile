@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-stamp
 PORT ?= 8501
+# Only this machine can reach the studio by default; `make run ADDRESS=0.0.0.0` serves a network (README,
+# "Reliability": put an authenticating proxy in front).
+ADDRESS ?= 127.0.0.1
 
 .PHONY: setup run test test-fast lint bench checkpoints experiment clean-cache
 
@@ -23,7 +26,7 @@ $(STAMP): requirements.txt pyproject.toml
 	@touch $(STAMP)
 
 run: setup
-	$(BIN)/streamlit run app.py --server.port $(PORT)
+	$(BIN)/streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
 
 test: setup
 	$(BIN)/python -m pytest
