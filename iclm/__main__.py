@@ -42,6 +42,7 @@ BUILT_IN: dict[str, Subcommand] = {
     "data": Subcommand("iclm.cli.data", "generate, mix and check task files"),
     "train": Subcommand("iclm.cli.train", "train an ICLM or a baseline from a YAML config"),
     "evaluate": Subcommand("iclm.cli.evaluate", "accuracy per dataset and module of a checkpoint"),
+    "extend": Subcommand("iclm.cli.extend", "add a domain module for a new task to a trained ICLM"),
 }
 
 

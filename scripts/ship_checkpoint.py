@@ -17,6 +17,7 @@ those of exactly the weights the studio loads.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -26,6 +27,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from iclm.extension import LINEAGE_FILE, read_lineage, write_lineage
 from iclm.file_modes import share_folder
 from iclm.training import checkpoints
 from iclm.training.config import load_train_config, save_train_config
@@ -109,6 +111,11 @@ def ship(
         written.append("metrics.jsonl")
     _training_config(run_dir, staging / "training_config.json", step, config_path)
     written.append("training_config.json")
+    lineage = read_lineage(run_dir)  # an extended checkpoint (python -m iclm extend) keeps its ancestry
+    if lineage is not None:
+        steps = lineage.steps if step is None else step
+        write_lineage(staging, dataclasses.replace(lineage, steps=steps))
+        written.append(LINEAGE_FILE)
     if destination.exists():
         shutil.rmtree(destination)
     staging.rename(destination)

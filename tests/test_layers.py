@@ -93,7 +93,7 @@ def test_a_plugin_command_is_listed_parsed_and_run(monkeypatch, tmp_path):
     point = EntryPoint(name="hello", value="fake_provider", group=iclm_main.PLUGIN_GROUP)
     monkeypatch.setattr(iclm_main, "entry_points", _entry_points(point))
     commands = iclm_main.subcommands()
-    assert list(commands) == ["data", "train", "evaluate", "hello"]
+    assert list(commands) == ["data", "train", "evaluate", "extend", "hello"]
     assert commands["hello"].help == "say hello"
     assert iclm_main.main(["hello", "--name", "ada"]) == 0
     assert calls == ["ada"]

@@ -58,12 +58,16 @@ def build_model(config: TrainConfig, dataset_names: list[str]):
     return model, tokenizer
 
 
+def _fresh_model(config: TrainConfig, data: run_data.RunData):
+    return build_model(config, data.dataset_names)
+
+
 @torch.no_grad()
 def init_router(model, examples: list, collator, count: int, batch_size: int, seed: int) -> None:
     """k-means codebook initialisation on router embeddings of `count` training examples (a seeded
     sample across all datasets), before the first optimisation step. No-op unless the router's kind fits
-    its codes (`needs_init`: vq, kmeans)."""
-    if not model.config.has_router or not model.router.needs_init:
+    its codes (`needs_init`: vq, kmeans) and they are not fitted yet (a grown checkpoint keeps its own)."""
+    if not model.config.has_router or not model.router.needs_init or bool(model.router.initialised):
         return
     sample = random.Random(seed).sample(examples, min(count, len(examples)))
     embeddings = []
@@ -142,10 +146,14 @@ def run_training(
     max_steps: int | None = None,
     *,
     trainer_cls: type | None = None,
+    trainer_kwargs: dict | None = None,
     callbacks: list | None = None,
+    model_builder=None,
 ) -> TrainResult:
     """Train (or resume) the run described by `config`; returns where it went and how far it got.
-    `trainer_cls` (an `ICLMTrainer` subclass) and extra `callbacks` are extension points."""
+    Extension points: `trainer_cls` (an `ICLMTrainer` subclass) with extra `trainer_kwargs`, extra
+    `callbacks`, and `model_builder(config, data) -> (model, tokenizer)` in place of a fresh model (a model
+    whose router is already initialised keeps its codes: iclm/training/extension.py grows a trained one)."""
     from iclm.data.collate import ICLMCollator
 
     overrides = {k: v for k, v in (("output_dir", output_dir), ("max_steps", max_steps)) if v is not None}
@@ -154,7 +162,7 @@ def run_training(
     run_dir, checkpoints = _run_folders(t.output_dir)
     set_seed(t.seed)
     data = run_data.load_run_data(config.data, t.seed)
-    model, tokenizer = build_model(config, data.dataset_names)
+    model, tokenizer = (model_builder or _fresh_model)(config, data)
     collator = ICLMCollator(tokenizer, data.dataset_ids, t.max_length)  # router init and probe: unpacked
     train_collator = ICLMCollator(
         tokenizer, data.dataset_ids, t.max_length, pack_shared_context=t.pack_shared_context
@@ -181,6 +189,7 @@ def run_training(
         probe=probe,
         cache_router_embeddings=t.cache_router_embeddings,
         callbacks=([tensorboard] if tensorboard else []) + [stop] + list(callbacks or []),
+        **(trainer_kwargs or {}),
     )
     if last:
         logger.info("resuming from %s", last)
