@@ -140,6 +140,13 @@ class ICLMForCausalLM(PreTrainedModel, GenerationMixin):
         """Counts, fractions, perplexity and dead codes of routes (N,)."""
         return codebook_usage(routes, self.config.num_domains)
 
+    def add_domain(self, embeddings: Tensor, seed: int | None = None) -> int:
+        """Grow by one domain for a new task whose router embeddings (N, H) are given: a fresh adapter
+        `domain_K` and router code K; returns K (continual learning: `iclm.extension`)."""
+        from iclm.extension import add_domain
+
+        return add_domain(self, embeddings, seed=seed)
+
     # ---------------------------------------------------------------- modules
     def module_states(
         self,

@@ -70,7 +70,7 @@ def test_add_domain_grows_k_keeps_old_codes_and_starts_the_new_module_at_the_bas
     tok = model.tokenizer
     ids = tok(_prompts(new, 4), return_tensors="pt", padding=True)
     embeddings = model.router_embeddings(ids["input_ids"], ids["attention_mask"])
-    added = add_domain(model, embeddings)
+    added = model.add_domain(embeddings)
     assert added == 2 and model.config.num_domains == 3
     assert model.config.module_names == ["invariant", "domain_0", "domain_1", "domain_2"]
     assert torch.equal(model.router.codebook[:2], before)
