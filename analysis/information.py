@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from iclm.metrics.information import ESTIMATORS, Estimator, estimate_mi, get_estimator
+from iclm.metrics.ksg import MIN_ROWS
 
 
 def mi_matrix(
@@ -33,11 +34,12 @@ def mi_matrix(
 
 
 def mi_by_split(
-    x: np.ndarray, y: np.ndarray, splits: pd.Series, n_boot: int = 200, min_rows: int = 4
+    x: np.ndarray, y: np.ndarray, splits: pd.Series, n_boot: int = 200, min_rows: int = MIN_ROWS
 ) -> pd.DataFrame:
     """MI (nats) between paired rows x (N, Dx) and y (N, Dy) by every registered estimator, over all rows
     ("all") and per split (`splits`, N labels, e.g. iid/ood), each with its bootstrap interval. Columns:
-    split, estimator, mi, low, high, n. A scope with fewer than `min_rows` rows is left out."""
+    split, estimator, mi, low, high, n. A scope with fewer than `min_rows` rows (KSG's minimum) is left
+    out."""
     rows = []
     for scope in ["all", *sorted(splits.unique())]:
         mask = (splits == scope).to_numpy() if scope != "all" else slice(None)

@@ -28,6 +28,7 @@ import pandas as pd
 from analysis.scopes import scope_mask
 from iclm.metrics.binned import default_bins
 from iclm.metrics.information import ESTIMATORS, estimate_mi
+from iclm.metrics.ksg import MIN_ROWS, PCA_DIMS, ksg_dims
 
 PRIMARY = "ksg"
 UNITS = "nats"
@@ -38,6 +39,19 @@ WHAT = {
     "binned": "Histogram MI of the first principal components: one direction, capped at log(bins).",
 }
 COLUMNS = ["scope", "estimator", "primary", "mi", "low", "high", "n", "units", "note"]
+
+
+def components_note(n: int, x_features: int, y_features: int) -> str:
+    """Why KSG read fewer than its PCA_DIMS components of a side: n examples span at most n - 1 ("" when
+    neither side is cut by n)."""
+    kept = [ksg_dims(n, f) for f in (x_features, y_features)]
+    if kept == [min(PCA_DIMS, f) for f in (x_features, y_features)]:
+        return ""
+    count = str(kept[0]) if kept[0] == kept[1] else f"{kept[0]} and {kept[1]}"
+    return (
+        f"KSG on {count} principal components per module, not {PCA_DIMS}: {n} examples span at most "
+        f"{n - 1}, so this value is not comparable with estimates on {PCA_DIMS} components"
+    )
 
 
 def interval_note(estimator: str, mi: float, low: float, high: float, n: int) -> str:
@@ -57,11 +71,16 @@ def interval_note(estimator: str, mi: float, low: float, high: float, n: int) ->
 
 
 def mi_report(
-    x: np.ndarray, y: np.ndarray, examples: pd.DataFrame, scope: str, n_boot: int = 100, min_rows: int = 8
+    x: np.ndarray,
+    y: np.ndarray,
+    examples: pd.DataFrame,
+    scope: str,
+    n_boot: int = 100,
+    min_rows: int = MIN_ROWS,
 ) -> pd.DataFrame:
     """MI (nats) between paired rows x (N, Dx) and y (N, Dy) of the examples in `scope`, by every
-    registered estimator (primary first), with bootstrap intervals and notes. Empty with fewer than
-    `min_rows` rows in the scope."""
+    registered estimator (primary first), with bootstrap intervals and notes (KSG's says when the scope's
+    few examples cut its components). Empty with fewer than `min_rows` rows in the scope (KSG's minimum)."""
     mask = scope_mask(examples, scope)
     xs, ys = x[mask], y[mask]
     if len(xs) < min_rows:
@@ -70,7 +89,10 @@ def mi_report(
     for name in [PRIMARY, *(e for e in ESTIMATORS if e != PRIMARY)]:
         result = estimate_mi(xs, ys, estimator=name, n_boot=n_boot)
         est = result.estimate
-        note = interval_note(name, est.value, est.low, est.high, result.n)
+        notes = [interval_note(name, est.value, est.low, est.high, result.n)]
+        if name == "ksg":
+            notes.append(components_note(result.n, xs.shape[1], ys.shape[1]))
+        note = "; ".join(text for text in notes if text)
         rows.append(
             {"scope": scope, "estimator": name, "primary": name == PRIMARY, "mi": est.value, "low": est.low,
              "high": est.high, "n": result.n, "units": UNITS, "note": note}

@@ -4,7 +4,7 @@ number for the one scope of examples chosen at the top, with bootstrap CIs."""
 import streamlit as st
 
 from analysis.figures import similarity_heatmap
-from analysis.mi_report import PRIMARY, WHAT
+from analysis.mi_report import MIN_ROWS, PRIMARY, WHAT
 from analysis.scopes import in_scope, scope_mask, scopes
 from analysis.similarity import similarity_matrix
 from studio import figure_loaders, loaders, state, variant, widgets
@@ -66,7 +66,7 @@ with right:
     st.subheader("Mutual information (nats)")
     report = figure_loaders.mi_report(str(files.folder), stamp, scope, n_boot, files)
     if report.empty:
-        st.info(f"Too few examples in {plain(scope)} to estimate mutual information (need 8).")
+        st.info(f"Too few examples in {plain(scope)} to estimate mutual information (need {MIN_ROWS}).")
     else:
         primary = report[report["primary"]].iloc[0]
         st.metric(
@@ -76,6 +76,8 @@ with right:
         st.caption(
             f"95% CI [{primary['low']:.3f}, {primary['high']:.3f}], n = {int(primary['n'])} ({plain(scope)})."
         )
+        if primary["note"]:
+            st.caption(f"{plain(primary['note'])}.")
         with st.expander("Other estimators: what each measures"):
             for name, text in WHAT.items():
                 if name != PRIMARY:

@@ -12,30 +12,45 @@ from scipy.special import digamma
 from iclm.metrics.arrays import first_component, paired_rows, reduce
 from iclm.metrics.bootstrap import Estimate, bootstrap_ci
 
+K = 3  # neighbours
+PCA_DIMS = 8  # principal components kept of each side
+MIN_ROWS = K + 2  # the fewest rows `ksg_terms` accepts with the default k
 
-def ksg_terms(x: np.ndarray, y: np.ndarray, k: int = 3, pca_dims: int = 8, seed: int = 0) -> np.ndarray:
+
+def ksg_dims(n_rows: int, n_features: int, pca_dims: int = PCA_DIMS) -> int:
+    """How many dimensions KSG keeps of one side: ``pca_dims`` principal components, at most the features and
+    at most n_rows - 1, the rank of n centred rows (a further component is round-off, which standardising
+    would blow up to unit variance; sklearn refuses more components than rows)."""
+    return max(1, min(pca_dims, n_features, n_rows - 1))
+
+
+def ksg_terms(
+    x: np.ndarray, y: np.ndarray, k: int = K, pca_dims: int = PCA_DIMS, seed: int = 0
+) -> np.ndarray:
     """Per-sample KSG-1 terms psi(k) + psi(N) - psi(n_x + 1) - psi(n_y + 1); their mean is the estimate.
 
-    x (N, Dx), y (N, Dy) are standardised and PCA-reduced to ``pca_dims``; seeded noise of 1e-10 breaks ties
-    (duplicates would give zero distances). Distances use the max-norm, as in Kraskov et al. (2004).
+    x (N, Dx), y (N, Dy) are standardised and PCA-reduced to ``ksg_dims`` (``pca_dims``, fewer when N is
+    small); seeded noise of 1e-10 breaks ties (duplicates would give zero distances). Distances use the
+    max-norm, as in Kraskov et al. (2004).
     """
     from sklearn.neighbors import KDTree, NearestNeighbors
 
     x, y = paired_rows(x, y, min_rows=k + 2)
     rng = np.random.default_rng(seed)
-    x = reduce(x, pca_dims, seed) + 1e-10 * rng.standard_normal(size=(x.shape[0], min(x.shape[1], pca_dims)))
-    y = reduce(y, pca_dims, seed) + 1e-10 * rng.standard_normal(size=(y.shape[0], min(y.shape[1], pca_dims)))
+    n = x.shape[0]
+    dx, dy = ksg_dims(n, x.shape[1], pca_dims), ksg_dims(n, y.shape[1], pca_dims)
+    x = reduce(x, dx, seed) + 1e-10 * rng.standard_normal(size=(n, dx))  # (N, dx)
+    y = reduce(y, dy, seed) + 1e-10 * rng.standard_normal(size=(n, dy))  # (N, dy)
     joint = np.hstack([x, y])  # (N, Dx + Dy)
     nn = NearestNeighbors(metric="chebyshev", n_neighbors=k).fit(joint)
     eps = nn.kneighbors()[0][:, -1]  # (N,) distance to the k-th neighbour (self excluded)
     radius = np.nextafter(eps, 0)  # strictly closer than eps
     n_x = KDTree(x, metric="chebyshev").query_radius(x, radius, count_only=True) - 1  # exclude self
     n_y = KDTree(y, metric="chebyshev").query_radius(y, radius, count_only=True) - 1
-    n = x.shape[0]
     return digamma(k) + digamma(n) - digamma(n_x + 1) - digamma(n_y + 1)  # (N,)
 
 
-def ksg_mi(x: np.ndarray, y: np.ndarray, k: int = 3, pca_dims: int = 8, seed: int = 0) -> float:
+def ksg_mi(x: np.ndarray, y: np.ndarray, k: int = K, pca_dims: int = PCA_DIMS, seed: int = 0) -> float:
     """KSG estimator 1 of I(X; Y) in nats for x (N, Dx), y (N, Dy); see ``ksg_terms``. Can be slightly < 0."""
     return float(ksg_terms(x, y, k, pca_dims, seed).mean())
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.mi_report import PRIMARY, mi_report
+from analysis.mi_report import MIN_ROWS, PRIMARY, mi_report
 from analysis.scopes import in_scope, scope_mask, scopes
 
 
@@ -39,8 +39,23 @@ def test_a_saturated_binned_estimate_explains_its_zero_width_interval():
 
 
 def test_too_few_rows_give_an_empty_report():
-    x = np.zeros((6, 2))
-    assert mi_report(x, x, _examples(6), "all").empty
+    x = np.zeros((MIN_ROWS - 1, 2))
+    assert mi_report(x, x, _examples(MIN_ROWS - 1), "all").empty
+
+
+@pytest.mark.parametrize("n", [5, 6, 7])
+def test_a_scope_of_five_to_seven_examples_caps_the_components_and_says_so(n):
+    """Wide states of a small split: KSG keeps n - 1 components instead of failing on 8 (the studio's Module
+    correlation crashed here), and its note says the value is not comparable with 8-component ones."""
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(2 * n, 16))
+    report = mi_report(x, x + rng.normal(size=x.shape), _examples(2 * n), "split: ood", n_boot=5)
+    ksg = report.set_index("estimator").loc["ksg"]
+    assert ksg["n"] == n and np.isfinite(ksg["mi"])
+    assert f"KSG on {n - 1} principal components per module, not 8" in ksg["note"]
+    wide = rng.normal(size=(64, 16))
+    enough = mi_report(wide, wide + rng.normal(size=wide.shape), _examples(64), "all", n_boot=5)
+    assert enough.set_index("estimator").loc["ksg", "note"] == ""
 
 
 def test_scopes_masks_and_tables():

@@ -10,7 +10,7 @@ from iclm.metrics.arrays import first_component
 from iclm.metrics.batch import batch_mi_value
 from iclm.metrics.binned import binned_mi, default_bins
 from iclm.metrics.information import ESTIMATORS, estimate_mi, get_estimator
-from iclm.metrics.ksg import ksg_mi, ksg_mi_first_pcs
+from iclm.metrics.ksg import MIN_ROWS, ksg_dims, ksg_mi, ksg_mi_first_pcs
 from iclm.mi import batch_mi
 
 RHO = 0.8
@@ -54,6 +54,21 @@ def test_ksg_pca_reduction_of_wide_states():
     y = z[:, 1:] @ mix + 0.01 * rng.normal(size=(3000, 32))
     assert ksg_mi(x, y, pca_dims=1) == pytest.approx(TRUE_MI, rel=0.10)
     assert binned_mi(x, y) == pytest.approx(TRUE_MI, rel=0.10)
+
+
+@pytest.mark.parametrize("n", [5, 6, 7, 8])
+def test_ksg_on_fewer_rows_than_components_keeps_n_minus_one(n):
+    """Wide states of 5-8 examples: sklearn refused 8 components of fewer rows (the studio's Module
+    correlation crashed on a split of 4-7 examples); n - 1, the rank of n centred rows, are kept."""
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(n, 32))
+    assert ksg_dims(n, 32) == n - 1 and ksg_dims(n, 3) == min(3, n - 1) and ksg_dims(100, 32) == 8
+    assert np.isfinite(ksg_mi(x, x + 0.1 * rng.normal(size=(n, 32))))
+
+
+def test_ksg_below_its_minimum_rows_names_the_minimum():
+    with pytest.raises(ValueError, match=f"need at least {MIN_ROWS} rows"):
+        ksg_mi(np.zeros((MIN_ROWS - 1, 4)), np.zeros((MIN_ROWS - 1, 4)))
 
 
 def test_binned_bin_rule():
