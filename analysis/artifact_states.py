@@ -7,6 +7,7 @@ The artifact's tensor names (`invariant`, `domain`, `forced_index`, `forced_doma
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Literal
 
@@ -15,6 +16,7 @@ import pandas as pd
 
 from analysis.collect import Artifact
 
+logger = logging.getLogger(__name__)
 Rows = Literal["forced", "routed"]
 
 
@@ -63,14 +65,19 @@ def artifact_examples(artifact: Artifact) -> list:
     """The artifact's examples as `iclm.data.Example`s in its row order, with their choices re-read from the
     data files named in the manifest when those files still exist (else prompt + gold only, which the
     studio scores greedily)."""
-    from iclm.data import Example, load_examples
+    from iclm.data import DataFileError, Example, load_examples
 
     by_id = {}
     for entry in artifact.manifest.get("data", []):
         path = Path(entry.get("path") or "")
-        if path.is_file():
+        if not path.is_file():
+            continue  # in-memory examples (path null) or a file since moved
+        try:
             found = load_examples(path, dataset=entry.get("dataset"), split=entry.get("split"))
-            by_id.update((example.id, example) for example in found.examples)
+        except DataFileError as error:  # since overwritten with something unreadable: prompt + gold only
+            logger.warning("%s; its examples are scored greedily", error)
+            continue
+        by_id.update((example.id, example) for example in found.examples)
     out = []
     for row in artifact.examples.itertuples(index=False):
         found = by_id.get(row.id)

@@ -227,46 +227,89 @@ def _write(out_dir: Path, manifest: dict, frame: pd.DataFrame, states: dict[str,
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def load_artifact(folder: str | os.PathLike) -> Artifact:
-    """Read an artifact folder; raises ArtifactError (or FileNotFoundError) naming the bad file."""
-    from safetensors.numpy import load_file
+_RERUN = "run `python -m analysis analyze`"
+#: What the readers of an artifact use: manifest fields and their types, examples.parquet columns, tensors.
+_MANIFEST_FIELDS = {"n_examples": int, "modules": list, "data": list}
+_COLUMNS = ("id", "dataset", "split", "prompt", "gold", "route", "pred_aggregated", "correct_aggregated")
+_TENSORS = ("router_embeddings", "router_projected", "domain", "forced_index")
 
+
+def load_artifact(folder: str | os.PathLike) -> Artifact:
+    """Read an artifact folder; raises ArtifactError naming the bad file and what is wrong with it."""
     folder = Path(folder)
     for name in (MANIFEST, EXAMPLES, STATES):
         if not (folder / name).is_file():
-            raise ArtifactError(
-                f"{folder / name} is missing; run `python -m analysis analyze` to (re)create it"
-            )
-    try:
-        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-    except ValueError as error:
-        raise ArtifactError(f"{folder / MANIFEST} is not valid JSON: {error}") from error
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise ArtifactError(
-            f"{folder / MANIFEST}: format is not {FORMAT}; re-run `python -m analysis analyze`"
-        )
-    try:
-        examples = pd.read_parquet(folder / EXAMPLES, engine="pyarrow")
-        states = {
-            k: v.astype(np.float32) if v.dtype == np.float16 else v
-            for k, v in load_file(str(folder / STATES)).items()
-        }
-    except Exception as error:  # pyarrow / safetensors raise several unrelated types on corrupt files
-        raise ArtifactError(f"{folder}: cannot read {EXAMPLES} or {STATES}: {error}") from error
+            raise ArtifactError(f"{folder / name} is missing; {_RERUN} to (re)create it")
+    manifest = _read_manifest(folder / MANIFEST)
+    examples = _read_examples(folder / EXAMPLES)
+    states = _read_states(folder / STATES)
     _check_consistent(folder, manifest, examples, states)
     return Artifact(manifest=manifest, examples=examples, states=states)
 
 
+def _read_manifest(path: Path) -> dict:
+    from iclm.json_files import JsonFileError, read_json_object
+
+    try:
+        manifest = read_json_object(path, "analysis manifest")
+    except JsonFileError as error:
+        raise ArtifactError(f"{error}; {_RERUN} again") from error
+    if manifest.get("format") != FORMAT:
+        raise ArtifactError(f"{path}: format is not {FORMAT}; re-{_RERUN}")
+    for key, kind in _MANIFEST_FIELDS.items():
+        if not isinstance(manifest.get(key), kind) or isinstance(manifest.get(key), bool):
+            raise ArtifactError(f"{path}: field '{key}' must be a {kind.__name__}; {_RERUN} again")
+    if not all(isinstance(m, str) for m in manifest["modules"]) or not all(
+        isinstance(d, dict) and isinstance(d.get("path"), str | None) for d in manifest["data"]
+    ):
+        raise ArtifactError(f"{path}: 'modules' must list names and 'data' objects with a path or null")
+    return manifest
+
+
+def _read_examples(path: Path) -> pd.DataFrame:
+    import pyarrow
+
+    try:
+        return pd.read_parquet(path, engine="pyarrow")
+    except (OSError, ValueError, pyarrow.ArrowException) as error:  # ArrowInvalid is a ValueError
+        raise ArtifactError(f"{path}: not a readable Parquet table ({error}); {_RERUN} again") from error
+
+
+def _read_states(path: Path) -> dict[str, np.ndarray]:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    try:
+        tensors = load_file(str(path))
+    except (OSError, SafetensorError) as error:
+        raise ArtifactError(f"{path}: not a readable safetensors file ({error}); {_RERUN} again") from error
+    return {k: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in tensors.items()}
+
+
 def _check_consistent(folder: Path, manifest: dict, examples: pd.DataFrame, states: dict) -> None:
-    n = manifest.get("n_examples")
+    n = manifest["n_examples"]
     if len(examples) != n:
         raise ArtifactError(
             f"{folder / EXAMPLES} has {len(examples)} rows but {MANIFEST} says n_examples={n}"
         )
+    missing = [c for c in _COLUMNS if c not in examples.columns]
+    if missing:
+        raise ArtifactError(f"{folder / EXAMPLES} lacks the columns {missing}; {_RERUN} again")
+    absent = [t for t in _TENSORS if t not in states]
+    if absent:
+        raise ArtifactError(f"{folder / STATES} lacks the tensors {absent}; {_RERUN} again")
     for name in ("router_embeddings", "router_projected", "domain", "invariant"):
-        if name in states and states[name].shape[0] != n:
+        if name in states and (states[name].ndim != 2 or states[name].shape[0] != n):
             raise ArtifactError(
-                f"{folder / STATES}: '{name}' has {states[name].shape[0]} rows but n_examples={n}"
+                f"{folder / STATES}: '{name}' has shape {states[name].shape}, expected ({n}, hidden)"
+            )
+    forced = states["forced_index"]
+    if forced.ndim != 1 or forced.dtype.kind not in "iu" or ((forced < 0) | (forced >= n)).any():
+        raise ArtifactError(f"{folder / STATES}: 'forced_index' must list example rows 0..{n - 1}")
+    for name in (k for k in states if k.startswith("forced_domain_")):
+        if states[name].ndim != 2 or states[name].shape[0] != len(forced):
+            raise ArtifactError(
+                f"{folder / STATES}: '{name}' has {states[name].shape[0]} rows, forced_index {len(forced)}"
             )
 
 

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from iclm.evaluation.statistics import Interval, chance_accuracy, majority_accuracy, wilson_interval
-from iclm.json_files import read_json_object
+from iclm.json_files import JsonFileError, read_json_object
+
+_JSON_NAMES = {list: "array", dict: "object"}
 
 METHODS = ("greedy", "choice")
 
@@ -150,9 +152,17 @@ def load_results(path: str | Path) -> dict[str, Any]:
     """Read a results.json written by `write_outputs`; a clear error if it is not one."""
     path = Path(path)
     results = read_json_object(path, "evaluation results")  # JsonFileError (a ValueError), one line
-    for key in ("readouts", "datasets", "splits"):
+    for key, kind in (("readouts", list), ("datasets", list), ("splits", dict)):
         if key not in results:
-            raise ValueError(
+            raise JsonFileError(
                 f"{path}: field '{key}' missing; not a results.json of `python -m iclm evaluate`"
             )
+        if not isinstance(results[key], kind):
+            raise JsonFileError(f"{path}: field '{key}' must be a JSON {_JSON_NAMES[kind]}")
+    for index, entry in enumerate(results["datasets"]):
+        if not (isinstance(entry, dict) and all(isinstance(entry.get(k), str) for k in ("dataset", "split"))):
+            raise JsonFileError(f"{path}: datasets[{index}] is not an object with the strings dataset, split")
+    for split, entry in results["splits"].items():
+        if not isinstance(entry, dict):
+            raise JsonFileError(f"{path}: splits[{split!r}] is not a JSON object")
     return results

@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,13 +63,31 @@ class MetricsWriter:
         os.replace(tmp, self.path)
 
 
+@dataclass(frozen=True)
+class MetricsLog:
+    """A metrics.jsonl as read: its complete records, and one error per line skipped (naming file and
+    line): torn, not JSON, not an object, or without a whole-number `step` (every record has one)."""
+
+    records: list[dict[str, Any]]
+    skipped: list[JsonFileError]
+
+
+def read_metrics_log(path: str | Path) -> MetricsLog:
+    """Every record of a metrics.jsonl and the lines skipped; an unreadable file raises JsonFileError."""
+    records, skipped = [], []
+    for number, record in iter_json_lines(path, "metrics file"):
+        if not isinstance(record, JsonFileError):
+            step = record.get("step")
+            if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+                record = JsonFileError(f"{path}:{number}: step is {step!r:.40}, expected a whole number >= 0")
+        (skipped if isinstance(record, JsonFileError) else records).append(record)
+    return MetricsLog(records, skipped)
+
+
 def read_metrics(path: str | Path) -> list[dict[str, Any]]:
     """All complete records of a metrics.jsonl (a torn or invalid line is skipped with a warning naming it;
     an unreadable file raises JsonFileError, one line)."""
-    records = []
-    for _, record in iter_json_lines(path, "metrics file"):
-        if isinstance(record, JsonFileError):
-            logger.warning("%s; skipped", record)
-        else:
-            records.append(record)
-    return records
+    log = read_metrics_log(path)
+    for error in log.skipped:
+        logger.warning("%s; skipped", error)
+    return log.records

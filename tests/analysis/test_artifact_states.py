@@ -82,3 +82,24 @@ def test_examples_take_their_choices_from_the_data_file_when_it_exists(tmp_path)
     assert [e.id for e in examples] == art.examples["id"].tolist()
     assert examples[0].choices == ("1", "2") and examples[1].choices is None
     assert (examples[1].prompt, examples[1].answer) == ("p1", "1")
+
+
+def test_a_data_file_since_made_unreadable_falls_back_to_prompt_and_gold(tmp_path, caplog):
+    """A data file named in the manifest that is now binary must not break the Predictions and Interventions
+    pages: its examples keep the artifact's prompt and gold (scored greedily) and the file is named."""
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b"\x00\x01\x02 binary")
+    art = _artifact(data=[{"path": str(path), "dataset": "a", "split": "iid"}])
+    with caplog.at_level("WARNING"):
+        examples = artifact_examples(art)
+    assert [e.choices for e in examples] == [None] * len(art.examples)
+    assert str(path) in caplog.text
+
+
+def test_routed_mi_of_splits_of_six_examples_with_wide_states():
+    """Six examples per split, 16 features: KSG keeps 5 components (it crashed asking sklearn for 8)."""
+    art = _artifact()
+    rng = np.random.default_rng(1)
+    art.states["invariant"], art.states["domain"] = rng.normal(size=(2, 12, 16)).astype(np.float32)
+    table = routed_mi(art, n_boot=5)
+    assert set(table["split"]) == {"all", "iid", "ood"} and table["mi"].notna().all()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -126,8 +127,83 @@ def test_row_count_mismatch_is_named(checkpoint, data_files):
 def test_bad_manifest_json_is_named(checkpoint, data_files):
     collect(str(checkpoint), data_files[:1], forced_sample=1, progress=False)
     (checkpoint / "analysis" / "manifest.json").write_text("{not json")
-    with pytest.raises(ArtifactError, match="manifest.json is not valid JSON"):
+    with pytest.raises(ArtifactError, match="manifest.json: the analysis manifest is not valid JSON"):
         load_artifact(checkpoint / "analysis")
+
+
+@pytest.fixture(scope="module")
+def artifact_folder(tmp_path_factory, data_files):
+    """One artifact collected once for the corruption cases (each corrupts its own copy)."""
+    from iclm.backbone import load_backbone
+    from iclm.config import ICLMConfig
+    from iclm.model import ICLMForCausalLM
+
+    model = ICLMForCausalLM.from_config_and_backbone(
+        ICLMConfig(backbone="tiny", num_domains=2), load_backbone("tiny")
+    ).eval()
+    out = tmp_path_factory.mktemp("artifact") / "analysis"
+    collect(model, data_files, out, forced_sample=2, progress=False)
+    return out
+
+
+def _edit_manifest(folder, **fields):
+    path = folder / "manifest.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | fields))
+
+
+def _drop_column(folder, column):
+    import pandas as pd
+
+    path = folder / "examples.parquet"
+    pd.read_parquet(path).drop(columns=column).to_parquet(path)
+
+
+def _edit_states(folder, **tensors):
+    from safetensors.numpy import load_file, save_file
+
+    path = folder / "states.safetensors"
+    states = {k: v for k, v in load_file(str(path)).items() if k not in tensors} | {
+        k: v for k, v in tensors.items() if v is not None
+    }
+    save_file(states, str(path))
+
+
+def _write(name, data: bytes):
+    return lambda folder: (folder / name).write_bytes(data)
+
+
+def _truncate(name, size: int):
+    return lambda folder: (folder / name).write_bytes((folder / name).read_bytes()[:size])
+
+
+CORRUPTIONS = {
+    "manifest truncated": (_write("manifest.json", b'{"format": 1, '), "manifest.json: the analysis manifest "
+                           "is not valid JSON"),
+    "manifest a list": (_write("manifest.json", b"[]"), "holds a JSON list, expected an object"),
+    "modules not a list": (lambda f: _edit_manifest(f, modules="x"), "field 'modules' must be a list"),
+    "data path a number": (lambda f: _edit_manifest(f, data=[{"path": 3}]), "'data' objects with a path"),
+    "parquet truncated": (_truncate("examples.parquet", 200), "examples.parquet: not a readable Parquet"),
+    "route column gone": (lambda f: _drop_column(f, "route"), "examples.parquet lacks the columns ['route']"),
+    "states zero bytes": (_write("states.safetensors", b""), "states.safetensors: not a readable"),
+    "forced_index gone": (lambda f: _edit_states(f, forced_index=None), "lacks the tensors ['forced_index']"),
+    "forced_index out of range": (
+        lambda f: _edit_states(f, forced_index=np.array([0, 99], dtype=np.int64)),
+        "'forced_index' must list example rows 0..9",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(CORRUPTIONS))
+def test_a_corrupt_artifact_file_is_named_with_what_is_wrong(artifact_folder, tmp_path, case):
+    """The studio shows these messages instead of a traceback: each names its file and the problem."""
+    import shutil
+
+    corrupt, message = CORRUPTIONS[case]
+    folder = shutil.copytree(artifact_folder, tmp_path / "analysis")
+    corrupt(folder)
+    with pytest.raises(ArtifactError, match=re.escape(message)) as error:
+        load_artifact(folder)
+    assert str(folder) in str(error.value) and "\n" not in str(error.value)
 
 
 def test_not_a_checkpoint_folder(tmp_path, data_files):

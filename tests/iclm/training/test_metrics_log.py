@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from iclm.training.metrics_log import MetricsWriter, read_metrics
+from iclm.training.metrics_log import MetricsWriter, read_metrics, read_metrics_log
 
 
 def test_metrics_writer_appends_whole_lines_and_writes_nan_as_null(tmp_path):
@@ -33,3 +33,14 @@ def test_metrics_truncate_after_keeps_earlier_steps_and_skips_a_torn_line(tmp_pa
 def test_disabled_writer_writes_nothing(tmp_path):
     MetricsWriter(tmp_path / "metrics.jsonl", enabled=False).write({"step": 1})
     assert not (tmp_path / "metrics.jsonl").exists()
+
+
+def test_records_without_a_whole_number_step_are_skipped_by_line(tmp_path):
+    """Every record has a step (the studio's Overview crashed on int("x")): one without is a bad line."""
+    path = tmp_path / "metrics.jsonl"
+    lines = ['{"step": 2, "loss": 1.0}', '{"step": "x"}', '{"loss": 1.0}', '{"step": true}', '{"step": -1}']
+    path.write_text("\n".join(lines) + "\n")
+    log = read_metrics_log(path)
+    assert log.records == [{"step": 2, "loss": 1.0}] and read_metrics(path) == log.records
+    assert [str(e).split(": ", 1)[0] for e in log.skipped] == [f"{path}:{n}" for n in (2, 3, 4, 5)]
+    assert "step is 'x', expected a whole number" in str(log.skipped[0])
