@@ -7,12 +7,12 @@ A bad folder raises the engine's `CheckpointError` (`iclm.checkpoint_format`, sh
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from iclm import json_files
 from iclm.checkpoint_format import CONFIG_FILE, CheckpointError, check_model_type, weight_files
 from iclm.config import variant_has_invariant
 
@@ -63,32 +63,65 @@ def default_checkpoint(folders: list[Path]) -> Path | None:
         return named[0]
     for folder in folders:
         try:
-            if variant_has_invariant(read_json(folder / CONFIG_FILE).get("variant")):
+            if variant_has_invariant(read_json_object(folder / CONFIG_FILE).get("variant")):
                 return folder
         except CheckpointError:
             continue
     return folders[0] if folders else None
 
 
-def read_json(path: Path) -> Any:
-    """Parse one JSON file; raise CheckpointError naming the file on a missing or invalid one."""
+def read_json(path: Path, what: str = "JSON file") -> Any:
+    """Parse one JSON file with the project's bounded reader (`iclm.json_files`); raise CheckpointError
+    naming the file on a missing, oversized or invalid one."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: file not found")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: not valid JSON ({exc})") from exc
+        return json_files.read_json(path, what)
+    except json_files.JsonFileError as exc:
+        raise CheckpointError(str(exc)) from exc
+
+
+def read_json_object(path: Path, what: str = "JSON file") -> dict[str, Any]:
+    """`read_json`, and the value must be an object (a list-shaped file is refused by name)."""
+    value = read_json(path, what)
+    if not isinstance(value, dict):
+        raise CheckpointError(f"{path}: the {what} holds a JSON {type(value).__name__}, expected an object")
+    return value
+
+
+MAX_PATH_CHARS = 4096  # PATH_MAX on Linux: a longer typed path cannot name a folder
+
+
+def folder_path(text: str) -> Path:
+    """The absolute folder a typed path names (symlinks resolved); CheckpointError saying what is wrong
+    with the text itself (a NUL byte, too long, a symlink loop) without quoting thousands of characters."""
+    if "\x00" in text:
+        raise CheckpointError("the folder path contains a NUL byte, which no path can hold")
+    if len(text) > MAX_PATH_CHARS:
+        raise CheckpointError(
+            f"the folder path is {len(text):,} characters, more than a path may have ({MAX_PATH_CHARS:,})"
+        )
+    try:
+        return Path(text).expanduser().resolve()
+    except RuntimeError as exc:  # pathlib before Python 3.13: "Symlink loop from ...", an unknown ~user
+        raise CheckpointError(f"{text}: cannot be opened ({exc})") from exc
+    except OSError as exc:  # ELOOP from Python 3.13 on
+        raise CheckpointError(f"{text}: cannot be opened ({exc.strerror or exc})") from exc
 
 
 def inspect(folder: str | Path) -> CheckpointFiles:
     """Check that `folder` is a checkpoint and list its optional parts; raise CheckpointError otherwise."""
     folder = Path(folder).expanduser()
-    if not folder.is_dir():
+    try:
+        is_folder = folder.is_dir()
+    except OSError as exc:  # a name over 255 bytes, no permission to look, ...
+        raise CheckpointError(f"{folder}: cannot be opened ({exc.strerror or exc})") from exc
+    if not is_folder:
         raise CheckpointError(f"{folder}: no such folder")
     if not (folder / "config.json").is_file():
         raise CheckpointError(f"{folder}: not a checkpoint (config.json is missing)")
-    config = check_model_type(folder / CONFIG_FILE, read_json(folder / CONFIG_FILE))
+    config = check_model_type(folder / CONFIG_FILE, read_json(folder / CONFIG_FILE, "checkpoint config"))
 
     def present(relative: str) -> Path | None:
         path = folder / relative

@@ -24,7 +24,8 @@ def _mtime(path: Path | None) -> float:
 
 def results(files: CheckpointFiles) -> dict[str, Any] | None:
     """eval/results.json with 95% Wilson intervals, chance and majority (`analysis.accuracy.with_statistics`:
-    completed from predictions.jsonl when it predates them), or None without an evaluation."""
+    completed from predictions.jsonl when it predates them), or None without an evaluation; JsonFileError
+    naming the file when either cannot be read."""
     if files.results is None:
         return None
     return _results(
@@ -32,12 +33,21 @@ def results(files: CheckpointFiles) -> dict[str, Any] | None:
     )
 
 
+def checkpoint_results(folder: Path) -> tuple[str, dict[str, Any]]:
+    """(name, `results`) of another listed checkpoint with an evaluation, for the comparisons;
+    CheckpointError or JsonFileError naming the file when its config or results cannot be read."""
+    from studio import loaders
+
+    other = loaders.inspect_checkpoint(str(folder))
+    return other.name, results(other)
+
+
 @st.cache_data(show_spinner=False, max_entries=32)
 def _results(path: str, _mtime: float, predictions: str, _predictions_mtime: float) -> dict[str, Any]:
     from analysis.accuracy import read_predictions, with_statistics
-    from studio import loaders
+    from iclm.evaluation.report import load_results
 
-    written = loaders.json_file(Path(path))
+    written = load_results(path)  # JsonFileError naming the file when it is not a results.json
     return with_statistics(written, read_predictions(predictions) if predictions else None)
 
 

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from studio import figure_loaders, loaders, tables, variant
+from studio import errors, figure_loaders, loaders, tables, variant
 from studio.checkpoints import CheckpointFiles, discover
 from studio.widgets import DrawnFigure
 
@@ -34,8 +34,10 @@ def _accuracy(files: CheckpointFiles, out: Figures) -> None:
     named, colors = [(files.name, results)], run_colors(variant.known_runs(files))
     for folder in discover():
         if folder.resolve() != files.folder.resolve() and (folder / "eval/results.json").is_file():
-            other = loaders.inspect_checkpoint(str(folder))
-            named.append((other.name, figure_loaders.results(other)))
+            try:
+                named.append(figure_loaders.checkpoint_results(folder))
+            except errors.expected() as error:
+                logger.warning("figure set: %s left out of the comparison: %s", folder.name, error)
     baselines = dataset_baselines(results)
     compared = [name for name, _ in named[1:]]
     for method in ("choice", "greedy"):
@@ -104,11 +106,29 @@ def _dynamics(files: CheckpointFiles, out: Figures) -> None:
             )
 
 
+PARTS = {"accuracy": _accuracy, "clusters": _clusters, "dynamics": _dynamics}
+
+
+def unreadable_parts(files: CheckpointFiles) -> dict[str, str]:
+    """{part: why} for the parts of the figure set whose files cannot be read (one line each, the folder
+    written as its name), in the manifest instead of a failed download."""
+    readers = {"accuracy": figure_loaders.results, "clusters": loaders.artifact, "dynamics": loaders.metrics}
+    why = {}
+    for part, read in readers.items():
+        try:
+            read(files)
+        except errors.expected() as error:
+            why[part] = errors.one_line(error, files.folder)
+    return why
+
+
 def standard_figures(files: CheckpointFiles) -> Figures:
-    """Every standard figure this checkpoint's files allow (parts it lacks are left out)."""
+    """Every standard figure this checkpoint's files allow (parts it lacks, or cannot read, are left out)."""
     out: Figures = {}
-    for build in (_accuracy, _clusters, _dynamics):
-        build(files, out)
+    unreadable = unreadable_parts(files)
+    for part, build in PARTS.items():
+        if part not in unreadable:
+            build(files, out)
     return out
 
 
@@ -125,8 +145,10 @@ def manifest(files: CheckpointFiles, figures: Figures, standard: set[str]) -> di
     from analysis.theme import FIGURE_WIDTH_PX, TEMPLATE_NAME
     from studio.exporting import PNG_SCALE
 
-    art = loaders.artifact(files)
-    last_step = max((r.get("step", 0) for r in loaders.metrics(files)), default=None)
+    unreadable = unreadable_parts(files)
+    art = None if "clusters" in unreadable else loaders.artifact(files)
+    records = [] if "dynamics" in unreadable else loaders.metrics(files)
+    last_step = max((r["step"] for r in records), default=None)
     return {
         "checkpoint": {"name": files.name, "folder": str(files.folder), "config": files.config},
         "artifact": None if art is None else {
@@ -136,6 +158,7 @@ def manifest(files: CheckpointFiles, figures: Figures, standard: set[str]) -> di
         "evaluation": {"results": _modified(files.results), "predictions": _modified(files.predictions)},
         "training": {"metrics": _modified(files.metrics), "last_step": last_step},
         "studio": {"template": TEMPLATE_NAME, "widths_px": FIGURE_WIDTH_PX, "png_scale": PNG_SCALE},
+        "unreadable": unreadable,
         "figures": {
             name: {
                 "source": "standard" if name in standard else "drawn in the studio",

@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from studio.checkpoints import CheckpointError, CheckpointFiles, inspect, read_json
+from studio.checkpoints import CheckpointError, CheckpointFiles, folder_path, inspect, read_json_object
 from studio.text import plain
 
 
@@ -28,11 +28,10 @@ def _mtime(path: Path | str | None) -> float:
 
 
 def inspect_checkpoint(folder: str) -> CheckpointFiles:
-    """`studio.checkpoints.inspect` plus the engine's own config validation (its message on failure)."""
-    files = _inspect(
-        str(Path(folder).expanduser().resolve()), _mtime(Path(folder).expanduser() / "config.json")
-    )
-    return files
+    """`studio.checkpoints.inspect` plus the engine's own config validation (its message on failure); a
+    typed path with a NUL byte, thousands of characters or a symlink loop is a CheckpointError too."""
+    path = folder_path(folder)
+    return _inspect(str(path), _mtime(path / "config.json"))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -45,32 +44,54 @@ def _inspect(folder: str, _config_mtime: float) -> CheckpointFiles:
 
 
 def results(files: CheckpointFiles) -> dict[str, Any] | None:
-    """eval/results.json of a checkpoint, or None when it has none."""
-    return None if files.results is None else _json(str(files.results), _mtime(files.results))
+    """eval/results.json of a checkpoint, or None when it has none; JsonFileError naming the file when it
+    is not a results.json (`iclm.evaluation.report.load_results`)."""
+    return None if files.results is None else _results(str(files.results), _mtime(files.results))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _json(path: str, _mtime: float) -> Any:
-    return read_json(Path(path))
+def _results(path: str, _mtime: float) -> dict[str, Any]:
+    from iclm.evaluation.report import load_results
+
+    return load_results(path)
 
 
-def json_file(path: Path) -> Any:
-    """Any small JSON file of a checkpoint (cached until the file changes)."""
-    return _json(str(path), _mtime(path))
+@st.cache_data(show_spinner=False, max_entries=64)
+def _json(path: str, what: str, _mtime: float) -> dict[str, Any]:
+    return read_json_object(Path(path), what)
+
+
+def json_object(path: Path, what: str) -> dict[str, Any]:
+    """A small JSON object file of a checkpoint, e.g. training_config.json (cached until the file changes);
+    CheckpointError naming the file when it is unreadable or not an object."""
+    return _json(str(path), what, _mtime(path))
 
 
 def metrics(files: CheckpointFiles) -> list[dict[str, Any]]:
-    """Records of metrics.jsonl (empty when the checkpoint has no training log)."""
-    if files.metrics is None:
-        return []
-    return _metrics(str(files.metrics), _mtime(files.metrics))
+    """Records of metrics.jsonl (empty when the checkpoint has no training log); JsonFileError when the
+    file cannot be read at all."""
+    log = metrics_log(files)
+    return [] if log is None else log.records
+
+
+def metrics_log(files: CheckpointFiles):
+    """metrics.jsonl as read (`iclm.training.metrics_log.MetricsLog`: records and the lines skipped), or
+    None when the checkpoint has no training log."""
+    return None if files.metrics is None else _metrics(str(files.metrics), _mtime(files.metrics))
+
+
+def training_log(folder: Path):
+    """(CheckpointFiles, `metrics_log`) of another listed checkpoint, for overlays; CheckpointError or
+    JsonFileError naming the file when its config or log cannot be read."""
+    run = inspect_checkpoint(str(folder))
+    return run, metrics_log(run)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _metrics(path: str, _mtime: float) -> list[dict[str, Any]]:
-    from iclm.training.metrics_log import read_metrics
+def _metrics(path: str, _mtime: float):
+    from iclm.training.metrics_log import read_metrics_log
 
-    return read_metrics(path)
+    return read_metrics_log(path)
 
 
 def artifact(files: CheckpointFiles):
@@ -157,10 +178,12 @@ def mi_table(folder: str, _mtime: float, n_boot: int, _files: CheckpointFiles) -
 
 def require_model(files: CheckpointFiles, device: str, precision: str = "fp32"):
     """The model, or an st.error with the engine's message (missing/mismatched file) and a stopped page."""
+    from studio.errors import describe
+
     try:
         return model(files, device, precision)
     except (CheckpointError, OSError, ValueError, RuntimeError) as exc:
-        st.error(f"Cannot load the model of {plain(files.name)}: {plain(exc)}")
+        st.error(f"Cannot load the model of {plain(files.name)}: {describe(exc, files.folder)}")
         st.stop()
 
 

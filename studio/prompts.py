@@ -6,16 +6,14 @@ import random
 
 import streamlit as st
 
-from studio import loaders
-from studio.checkpoints import CheckpointFiles
 from studio.text import plain
 
 
-def example_picker(files: CheckpointFiles, *, key: str):
-    """An `Example` chosen from the artifact or typed by the user (None until there is one)."""
+def example_picker(pool: list, *, key: str):
+    """An `Example` chosen from `pool` (the artifact's, `loaders.examples`) or typed by the user (None until
+    there is one)."""
     from iclm.data import Example
 
-    pool = loaders.examples(files)
     source = st.radio(
         "Prompt", ["from the analysed data", "type a prompt"] if pool else ["type a prompt"],
         horizontal=True, key=f"{key}_source",

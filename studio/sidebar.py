@@ -6,7 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from studio import loaders, state, widgets
+from studio import errors, loaders, state, widgets
 from studio.checkpoints import CheckpointError, checkpoints_root, default_checkpoint, discover
 from studio.text import plain
 
@@ -66,15 +66,15 @@ def render() -> None:
         if typed:
             try:
                 chosen = loaders.inspect_checkpoint(typed)
-            except CheckpointError as exc:
-                st.error(f"Cannot open this checkpoint: {plain(exc)}")
+            except CheckpointError as exc:  # the user's own path: shown as typed (one line, cut if long)
+                st.error(f"Cannot open this checkpoint: {errors.describe(exc)}")
                 if shipped is not None:
                     st.caption(f"Showing `{plain(shipped.name)}` instead.")
         if chosen is None and shipped is not None:
             try:
                 chosen = loaders.inspect_checkpoint(str(shipped))
             except CheckpointError as exc:
-                st.error(f"Cannot open this checkpoint: {plain(exc)}")
+                st.error(f"Cannot open this checkpoint: {errors.describe(exc, shipped)}")
         st.session_state[state.CHECKPOINT] = chosen
         st.session_state[state.DEVICE] = st.radio(
             "Device", _device_options(), horizontal=True, key="sidebar_device", help="For live model runs."

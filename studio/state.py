@@ -33,10 +33,12 @@ def require_checkpoint() -> CheckpointFiles:
 
 
 def require_artifact(files: CheckpointFiles):
-    """The checkpoint's analysis artifact; without one, say how to make it and stop the page."""
-    from studio import loaders
+    """The checkpoint's analysis artifact; without one, say how to make it and stop the page; an unreadable
+    one stops it with one line naming the file."""
+    from studio import errors, loaders
 
-    art = loaders.artifact(files)
+    with errors.stop_on_error("Cannot read the analysis artifact", files.folder):
+        art = loaders.artifact(files)
     if art is None:
         st.info(
             "This checkpoint has no analysis artifact. "

@@ -63,8 +63,8 @@ def model_card(
     variant does not have (a router, the aggregation, loss terms) says "not applicable" and why."""
     adapters = config.get("adapters") or {}
     router = config.get("router") or {}
-    training = training or {}
-    data = training.get("data") or {}
+    data = (training or {}).get("data")
+    data = data if isinstance(data, dict) else {}  # training_config.json is anyone's file
     weights = config.get("loss_weights") or {}
     used = (
         ["lm"]

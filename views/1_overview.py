@@ -6,21 +6,21 @@ import streamlit as st
 from analysis.accuracy import dataset_accuracy, dataset_baselines, split_accuracy, split_baselines
 from analysis.accuracy_figures import accuracy_bars, references_frame
 from analysis.palette import run_colors
-from studio import figure_loaders, loaders, state, tables, variant, widgets
-from studio.checkpoints import CheckpointError, discover
+from studio import errors, figure_loaders, loaders, state, tables, variant, widgets
+from studio.checkpoints import discover
 from studio.text import plain
 
 files = state.require_checkpoint()
 st.title(f"Overview · {plain(files.name)}")
 
-records = loaders.metrics(files)
+records = errors.or_none("Steps trained unknown", files.folder, loaders.metrics, files, warn=True) or []
 training = None
 if files.training_config is not None:
-    try:
-        training = loaders.json_file(files.training_config)
-    except CheckpointError as exc:
-        st.warning(plain(exc))
-last_step = max((int(r["step"]) for r in records), default=None)
+    training = errors.or_none(
+        "Training files unknown", files.folder, loaders.json_object, files.training_config,
+        "training config", warn=True,
+    )  # fmt: skip
+last_step = max((r["step"] for r in records), default=None)
 
 card, results_column = st.columns([2, 3], gap="large")
 with card:
@@ -31,9 +31,10 @@ with card:
     )  # fmt: skip
     st.table(card_table.map(plain), hide_index=True, hide_header=True)  # lists whole, text as written
 
-results = figure_loaders.results(files)
 with results_column:
     st.subheader("Accuracy")
+    with errors.stop_on_error("Cannot show the accuracy", files.folder):
+        results = figure_loaders.results(files)
     if results is None:
         st.info(
             "This checkpoint has no `eval/results.json`. Run `python -m iclm evaluate CHECKPOINT --data ...`."
@@ -53,8 +54,12 @@ with results_column:
 named = [(files.name, results)]
 for folder in others:
     if folder.name in compare:
-        other = loaders.inspect_checkpoint(str(folder))
-        named.append((other.name, figure_loaders.results(other)))
+        with results_column:
+            other = errors.or_none(
+                f"{plain(folder.name)} left out", folder, figure_loaders.checkpoint_results, folder, warn=True
+            )
+        if other is not None:
+            named.append(other)
 colors = run_colors(variant.known_runs(files))
 
 rows = split_accuracy(named, method)

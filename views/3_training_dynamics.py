@@ -5,7 +5,7 @@ import streamlit as st
 
 from analysis.figures import metric_lines
 from analysis.palette import run_colors
-from studio import loaders, state, tables, variant, widgets
+from studio import errors, loaders, state, tables, variant, widgets
 from studio.checkpoints import discover
 from studio.text import plain
 
@@ -23,9 +23,24 @@ smoothing = controls[1].slider(
     help="0 = raw values; raw values stay visible faintly under the smoothed line.",
 )  # fmt: skip
 
+with errors.stop_on_error("Cannot draw the training curves", files.folder):
+    logs = {files.name: (files, loaders.metrics_log(files))}
+for folder in others:
+    if folder.name in overlay:
+        found = errors.or_none(
+            f"{plain(folder.name)} not overlaid", folder, loaders.training_log, folder, warn=True
+        )
+        if found is not None:
+            logs[folder.name] = found
+
 frames, missing = {}, {}
-for run in [files] + [loaders.inspect_checkpoint(str(f)) for f in others if f.name in overlay]:
-    frame, skipped = tables.training_records(loaders.metrics(run))
+for run, log in logs.values():
+    if log is not None and log.skipped:
+        st.warning(
+            f"{len(log.skipped)} line(s) of the training log skipped, the first: "
+            f"{errors.describe(log.skipped[0], run.folder)}"
+        )
+    frame, skipped = tables.training_records([] if log is None else log.records)
     missing[run.name] = variant.missing_terms(run)
     frames[run.name] = tables.without_columns(frame, "loss_terms", missing[run.name])
     if skipped:

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from analysis.figures import projection_scatter
-from studio import attribution_view, exporting, loaders, state, uploads, variant, widgets
+from studio import attribution_view, errors, exporting, loaders, state, uploads, variant, widgets
 from studio.text import plain
 
 MAX_PROMPTS = 64
@@ -63,13 +63,15 @@ right.download_button(
     "application/jsonl", key="prompts_jsonl",
 )  # fmt: skip
 
-art = loaders.artifact(files)
 st.subheader("On the router cluster map")
+art = None
 if not variant.has_router(files):
     st.info(variant.no_router(files))
-elif art is None:
+elif files.artifact is None:
     st.info("No analysis artifact: the prompts cannot be placed on the cluster map.")
 else:
+    art = errors.or_none("Cannot place the prompts on the cluster map", files.folder, loaders.artifact, files)
+if art is not None:
     columns = st.columns(2)
     method = columns[0].selectbox("Projection", ["pca", "umap"], format_func=str.upper, key="prompts_method")
     space = columns[1].selectbox("Embedding", ["router_projected", "router_embeddings"], key="prompts_space")

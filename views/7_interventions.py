@@ -5,7 +5,7 @@ import streamlit as st
 from analysis.accuracy import summed_intervals
 from analysis.accuracy_figures import accuracy_bars
 from analysis.interventions import intervention_summary, intervention_table, standard_interventions
-from studio import loaders, prompts, state, tables, widgets
+from studio import errors, loaders, prompts, state, tables, widgets
 from studio.text import plain
 
 files = state.require_checkpoint()
@@ -22,8 +22,10 @@ if not chosen:
     st.stop()
 interventions = [options[name] for name in chosen]
 
+pool = errors.or_none("The analysed examples cannot be used", files.folder, loaders.examples, files) or []
+
 st.subheader("One prompt")
-example = prompts.example_picker(files, key="interventions")
+example = prompts.example_picker(pool, key="interventions")
 if example is not None and st.button(
     "Run interventions on this prompt", key="interventions_one", type="primary"
 ):
@@ -34,7 +36,6 @@ if example is not None and st.button(
     )
 
 st.subheader("Dataset sample")
-pool = loaders.examples(files)
 if not pool:
     st.info("A dataset sample needs the analysis artifact (`python -m iclm analyze`).")
     st.stop()
