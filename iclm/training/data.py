@@ -124,5 +124,9 @@ def probe_examples(section: DataSection, data: RunData, seed: int) -> list:
 
 def build_probe(examples: list, collator, dataset_ids: dict[str, int], batch_size: int) -> ProbeSet:
     batches = [collator(examples[i : i + batch_size]) for i in range(0, len(examples), batch_size)]
-    labels = np.array([dataset_ids.get(domain_of(e), -1) for e in examples], dtype=np.int64)
-    return ProbeSet(batches=batches, labels=labels)
+    names = tuple(domain_of(e) for e in examples)
+    # a probe dataset the run does not train on (an old task in an extension run) gets an index of its own
+    unseen = sorted(set(names) - set(dataset_ids))
+    index = dataset_ids | {name: len(dataset_ids) + i for i, name in enumerate(unseen)}
+    labels = np.array([index[name] for name in names], dtype=np.int64)
+    return ProbeSet(batches=batches, labels=labels, names=names)

@@ -33,12 +33,14 @@ MODEL_INPUT_KEYS = ("input_ids", "attention_mask", "labels", "prompt_mask", "dom
 
 @dataclass
 class ProbeSet:
-    """Collated probe batches (CPU tensors), the true dataset index of every example (N,), and the router
-    embeddings of its prompts once computed (the frozen base gives the same ones at every probe)."""
+    """Collated probe batches (CPU tensors), the true dataset index of every example (N,), the dataset
+    name of every example (N,; empty: names unknown), and the router embeddings of its prompts once computed
+    (the frozen base gives the same ones at every probe)."""
 
     batches: list[dict[str, torch.Tensor]]
     labels: np.ndarray
     router_cache: RouterEmbeddingCache = field(default_factory=RouterEmbeddingCache)
+    names: tuple[str, ...] = ()
 
 
 def model_inputs(batch: dict, device: torch.device | str | None = None) -> dict[str, torch.Tensor]:
@@ -122,6 +124,8 @@ def probe_metrics(model, probe: ProbeSet) -> dict:
         routes = torch.cat(natural["routes"]).numpy()
         k = config.num_domains
         record: dict = {"probe_routing_fraction": _by_module(routing_fractions(routes, k))}
+        if probe.names:  # how the router assigns each dataset (old vs new ones, in an extension run)
+            record["probe_routing_by_dataset"] = routing_by_dataset(routes, probe.names, k)
         tokens = sum(n for _, n in natural["lm"])
         if tokens:  # the held-out learning curve when the probe set comes from held-out files
             record["probe_loss"] = sum(total for total, _ in natural["lm"]) / tokens
@@ -136,6 +140,15 @@ def probe_metrics(model, probe: ProbeSet) -> dict:
     finally:
         model.train(was_training)
     return record
+
+
+def routing_by_dataset(routes: np.ndarray, names: tuple[str, ...], k: int) -> dict[str, dict[str, float]]:
+    """{dataset: {domain_k: share of its probe examples routed to k}}."""
+    found: dict[str, dict[str, float]] = {}
+    names_array = np.asarray(names)
+    for name in sorted(set(names)):
+        found[name] = _by_module(routing_fractions(routes[names_array == name], k))
+    return found
 
 
 def _by_module(values: list[float]) -> dict[str, float]:

@@ -40,3 +40,34 @@ def test_the_router_base_pass_runs_once_per_probe_example_for_the_whole_run(make
     again = probe_metrics(model, probe)
     assert (probe.router_cache.misses, probe.router_cache.hits) == (4, 4)
     assert again == first
+
+
+def test_the_probe_follows_how_the_router_assigns_each_dataset(make_iclm, tiny_batch):
+    """Per dataset, the share of its probe examples routed to each domain: the curve an extension run
+    needs (old vs new tasks); the routes are the model's own."""
+    from iclm.training.probe import routing_by_dataset
+
+    assert routing_by_dataset(np.array([0, 1, 1, 2]), ("a", "a", "b", "b"), 3) == {
+        "a": {"domain_0": 0.5, "domain_1": 0.5, "domain_2": 0.0},
+        "b": {"domain_0": 0.0, "domain_1": 0.5, "domain_2": 0.5},
+    }
+    model = make_iclm(num_domains=2, perturb=True, seed=5)
+    names = ("old", "new", "old", "new")
+    probe = ProbeSet(batches=[tiny_batch], labels=np.array([0, 1, 0, 1]), names=names)
+    record = probe_metrics(model, probe)
+    with torch.no_grad():
+        routes = model(**tiny_batch).routes.numpy()
+    assert record["probe_routing_by_dataset"] == routing_by_dataset(routes, names, 2)
+    assert "probe_routing_by_dataset" not in probe_metrics(model, ProbeSet([tiny_batch], np.zeros(4, int)))
+
+
+def test_a_probe_dataset_the_run_does_not_train_on_gets_its_own_label(tiny_tokenizer):
+    from iclm.data.collate import ICLMCollator
+    from iclm.data.examples import Example
+    from iclm.training.data import build_probe
+
+    examples = [
+        Example(f"{d}:{i}", f"{d} {i} ->", "x", None, d, "iid") for d in ("new", "old") for i in range(2)
+    ]
+    probe = build_probe(examples, ICLMCollator(tiny_tokenizer, {"new": 0, "old": 1}, 32), {"new": 0}, 2)
+    assert probe.labels.tolist() == [0, 0, 1, 1] and probe.names == ("new", "new", "old", "old")
