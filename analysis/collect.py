@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 
 from analysis import inputs, predict
+from iclm.file_modes import share_tree
 
 logger = logging.getLogger(__name__)
 
@@ -215,6 +216,7 @@ def _write(out_dir: Path, manifest: dict, frame: pd.DataFrame, states: dict[str,
         frame.to_parquet(tmp / EXAMPLES, engine="pyarrow", index=False)
         save_file({k: np.ascontiguousarray(v) for k, v in states.items()}, str(tmp / STATES))
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        share_tree(tmp)  # mkdtemp's 0700 and safetensors' 0600 would keep a studio of another account out
         old = None
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}-old-{os.getpid()}")

@@ -35,3 +35,18 @@ def share_file(path: str | os.PathLike) -> None:
 def share_folder(path: str | os.PathLike) -> None:
     """Give a folder made by `mkdtemp` the mode `mkdir` would have given it."""
     os.chmod(path, 0o777 & ~current_umask())
+
+
+def share_tree(folder: str | os.PathLike) -> None:
+    """`share_folder` on `folder` and the folders under it, `share_file` on every file (links are left
+    alone). safetensors' `save_file` creates its files 0600 too, so a folder staged for an atomic rename
+    (a training checkpoint, an analysis artifact, a shipped checkpoint) is shared as a whole."""
+    umask = current_umask()
+    os.chmod(folder, 0o777 & ~umask)
+    for parent, dirs, files in os.walk(folder, followlinks=False):
+        for name in dirs:
+            if not os.path.islink(os.path.join(parent, name)):
+                os.chmod(os.path.join(parent, name), 0o777 & ~umask)
+        for name in files:
+            if not os.path.islink(os.path.join(parent, name)):
+                os.chmod(os.path.join(parent, name), 0o666 & ~umask)

@@ -28,7 +28,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from iclm.extension import LINEAGE_FILE, read_lineage, write_lineage
-from iclm.file_modes import share_folder
+from iclm.file_modes import share_tree
 from iclm.training import checkpoints
 from iclm.training.config import load_train_config, save_train_config
 
@@ -100,7 +100,6 @@ def ship(
         raise FileNotFoundError(f"{source}/config.json not found: is {run_dir} a finished training run?")
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
-    share_folder(staging)
     written = []
     for name in MODEL_FILES:
         if (source / name).is_file():
@@ -116,6 +115,7 @@ def ship(
         steps = lineage.steps if step is None else step
         write_lineage(staging, dataclasses.replace(lineage, steps=steps))
         written.append(LINEAGE_FILE)
+    share_tree(staging)  # mkdtemp's 0700 and safetensors' 0600 would keep other accounts out
     if destination.exists():
         shutil.rmtree(destination)
     staging.rename(destination)

@@ -20,6 +20,7 @@ import re
 import shutil
 from pathlib import Path
 
+from iclm.file_modes import share_tree
 from iclm.json_files import read_json_object
 
 logger = logging.getLogger(__name__)
@@ -72,6 +73,7 @@ def commit(staged: Path, target: Path) -> None:
     """Make the fully written folder `staged` the checkpoint `target`: fsync its files, write the manifest
     last, rename it into place (an older folder of the same name is moved aside, then removed)."""
     files = _files(staged)
+    share_tree(staged)  # the Trainer's and safetensors' writers leave 0600 files
     for parent, _, names in os.walk(staged):
         for name in names:
             _fsync(Path(parent) / name)

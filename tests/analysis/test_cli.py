@@ -167,3 +167,13 @@ def test_python_m_analysis_writes_the_artifact_python_m_iclm_writes(checkpoint, 
     a, b = load_artifact(checkpoint / "a"), load_artifact(checkpoint / "b")
     assert a.manifest["checkpoint_hash"] == b.manifest["checkpoint_hash"]
     assert a.examples.equals(b.examples)
+
+
+def test_the_artifact_folder_and_files_get_a_plain_mkdir_and_open_modes(checkpoint, mix_folder, tmp_path):
+    """Staged in mkdtemp (0700), written by safetensors (0600), renamed: another account could not read it."""
+    from iclm.file_modes import current_umask
+
+    out = tmp_path / "analysis"
+    assert _analyze(checkpoint, "--data", str(mix_folder), "--out", str(out), "--limit", "1") == 0
+    assert out.stat().st_mode & 0o777 == 0o777 & ~current_umask()
+    assert all(p.stat().st_mode & 0o777 == 0o666 & ~current_umask() for p in out.iterdir() if p.is_file())

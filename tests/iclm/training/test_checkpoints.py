@@ -299,3 +299,12 @@ def test_a_stop_signal_saves_the_current_step_and_a_rerun_resumes_to_the_same_we
     for name, tensor in theirs.items():
         torch.testing.assert_close(ours[name], tensor)
     assert [r["step"] for r in read_metrics(run / "metrics.jsonl")] == [2, 4, 6]
+
+
+def test_checkpoint_files_get_a_plain_open_mode(finished_run):
+    """safetensors' save_file and mkstemp leave 0600: a studio run by another account could not read."""
+    from iclm.file_modes import current_umask
+
+    _, run_dir = finished_run
+    files = [p for p in run_dir.rglob("*") if p.is_file() and "checkpoint-" in str(p)]
+    assert files and all(p.stat().st_mode & 0o777 == 0o666 & ~current_umask() for p in files)
