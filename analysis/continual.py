@@ -1,0 +1,125 @@
+"""Continual learning, measured: what an extension (python -m iclm extend) did to the old tasks and the new.
+
+Built from files the other commands write: the extended checkpoint's `lineage.json` (its parent and the new
+datasets), both checkpoints' `eval/predictions.jsonl` on the same test files (`python -m iclm evaluate`), the
+extension run's `metrics.jsonl` (the probe's routing per dataset) and both analysis artifacts (their pooled
+invariant states on the same examples).
+
+- **Before / after accuracy** per dataset: both Wilson intervals, the paired change (after - before) with a
+  percentile bootstrap interval over the examples and McNemar's exact p on the discordant pairs; an old
+  dataset's forgetting is minus its change.
+- **Routing over the extension's training**: the share of each probe dataset sent to each domain, per step.
+- **Invariant drift**: linear CKA between the parent's and the extension's invariant states on the same
+  examples (1 = the same representation up to rotation and scale), with a bootstrap interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from iclm.evaluation.report import outcomes
+from iclm.evaluation.statistics import mcnemar, wilson_interval
+from iclm.metrics.bootstrap import bootstrap_ci
+from iclm.metrics.similarity import linear_cka
+
+N_BOOT = 1000
+
+
+@dataclass(frozen=True)
+class Drift:
+    """Linear CKA of the invariant module before vs after on n shared examples, with its interval."""
+
+    cka: float
+    low: float
+    high: float
+    n: int
+
+
+def _by_id(rows: Sequence[dict]) -> dict[str, dict]:
+    return {row["id"]: row for row in rows}
+
+
+def _paired_change(before: np.ndarray, after: np.ndarray):
+    return lambda idx: float(after[idx].mean() - before[idx].mean())
+
+
+def before_after(
+    before: Sequence[dict],
+    after: Sequence[dict],
+    new_datasets: Sequence[str],
+    readout: str = "model",
+    method: str = "choice",
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per dataset both predictions.jsonl hold (paired by example id): role ("old" / "new"), n,
+    accuracy before and after with Wilson intervals, the paired change with its bootstrap interval,
+    McNemar's p, and forgetting (= -change, old datasets only). Examples only one side has are left out."""
+    first, second = _by_id(before), _by_id(after)
+    shared = [i for i in first if i in second]
+    datasets = sorted({first[i]["dataset"] for i in shared})
+    rows = []
+    for dataset in datasets:
+        ids = [i for i in shared if first[i]["dataset"] == dataset]
+        a = outcomes([first[i] for i in ids], readout, method)
+        b = outcomes([second[i] for i in ids], readout, method)
+        if not a or len(a) != len(b):
+            continue  # the readout or method does not apply to this dataset
+        a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        change = bootstrap_ci(_paired_change(a_arr, b_arr), len(a), n_boot, seed)
+        wa, wb = wilson_interval(int(a_arr.sum()), len(a)), wilson_interval(int(b_arr.sum()), len(b))
+        role = "new" if dataset in set(new_datasets) else "old"
+        rows.append(
+            {
+                "dataset": dataset,
+                "split": first[ids[0]].get("split", ""),
+                "role": role,
+                "n": len(a),
+                "before": wa.accuracy,
+                "before low": wa.low,
+                "before high": wa.high,
+                "after": wb.accuracy,
+                "after low": wb.low,
+                "after high": wb.high,
+                "change": change.value,
+                "change low": change.low,
+                "change high": change.high,
+                "McNemar p": mcnemar(a, b).p_value,
+                "forgetting": -change.value if role == "old" else None,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def routing_over_training(records: Sequence[dict]) -> pd.DataFrame:
+    """Tidy (step, dataset, domain, share) from metrics.jsonl records' `probe_routing_by_dataset`."""
+    rows = []
+    for record in records:
+        for dataset, shares in (record.get("probe_routing_by_dataset") or {}).items():
+            for domain, share in shares.items():
+                rows.append({"step": record["step"], "dataset": dataset, "domain": domain, "share": share})
+    return pd.DataFrame(rows, columns=["step", "dataset", "domain", "share"])
+
+
+def invariant_drift(
+    before: np.ndarray,
+    before_ids: Sequence[str],
+    after: np.ndarray,
+    after_ids: Sequence[str],
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+) -> Drift:
+    """Linear CKA between the invariant states (N, H) of the parent and the extension on the examples both
+    artifacts hold (matched by id); ValueError when fewer than 3 are shared."""
+    position = {i: k for k, i in enumerate(after_ids)}
+    pairs = [(k, position[i]) for k, i in enumerate(before_ids) if i in position]
+    if len(pairs) < 3:
+        raise ValueError(f"invariant drift needs >= 3 examples both artifacts hold; {len(pairs)} are shared")
+    x = before[[p for p, _ in pairs]].astype(np.float64)
+    y = after[[q for _, q in pairs]].astype(np.float64)
+    estimate = bootstrap_ci(lambda idx: linear_cka(x[idx], y[idx]), len(pairs), n_boot, seed)
+    return Drift(cka=estimate.value, low=estimate.low, high=estimate.high, n=len(pairs))

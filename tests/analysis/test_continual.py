@@ -1,0 +1,67 @@
+"""analysis/continual.py: before/after accuracy with paired intervals, routing over training and the
+invariant module's drift."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis.continual import before_after, invariant_drift, routing_over_training
+from iclm.evaluation.statistics import mcnemar, wilson_interval
+
+
+def _row(i, dataset, correct, split="iid"):
+    return {"id": i, "dataset": dataset, "split": split, "readouts": {"model": {"choice_correct": correct}}}
+
+
+def test_before_after_pairs_by_id_and_gives_forgetting_for_old_tasks_only():
+    before = [
+        _row("a1", "old", True),
+        _row("a2", "old", True),
+        _row("a3", "old", True),
+        _row("a4", "old", False),
+    ]
+    before += [_row("n1", "new", False), _row("n2", "new", False), _row("x", "old", True)]  # x: before only
+    after = [
+        _row("a4", "old", False),
+        _row("a3", "old", False),
+        _row("a2", "old", True),
+        _row("a1", "old", True),
+    ]
+    after += [_row("n1", "new", True), _row("n2", "new", False)]
+    table = before_after(before, after, new_datasets=["new"], n_boot=200).set_index("dataset")
+    old, new = table.loc["old"], table.loc["new"]
+    assert (old["n"], old["role"], new["role"]) == (4, "old", "new")
+    assert (old["before"], old["after"], old["change"]) == (0.75, 0.5, -0.25)
+    assert old["forgetting"] == 0.25 and np.isnan(new["forgetting"])  # no forgetting of a new task
+    assert (old["before low"], old["before high"]) == pytest.approx(
+        (wilson_interval(3, 4).low, wilson_interval(3, 4).high)
+    )
+    assert old["change low"] <= -0.25 <= old["change high"]
+    assert old["McNemar p"] == mcnemar([True, True, True, False], [True, True, False, False]).p_value
+    assert new["change"] == 0.5
+
+
+def test_routing_over_training_is_tidy():
+    records = [
+        {"step": 10, "probe_routing_by_dataset": {"old": {"domain_0": 1.0, "domain_1": 0.0}}},
+        {"step": 20, "loss": 1.0},
+        {"step": 30, "probe_routing_by_dataset": {"new": {"domain_0": 0.25, "domain_1": 0.75}}},
+    ]
+    frame = routing_over_training(records)
+    assert len(frame) == 4 and frame.query("step == 30 and domain == 'domain_1'")["share"].item() == 0.75
+    assert list(routing_over_training([]).columns) == ["step", "dataset", "domain", "share"]
+
+
+def test_invariant_drift_matches_examples_by_id_and_is_one_for_a_rotation():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20, 6))
+    rotation, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    ids = [f"e{i}" for i in range(20)]
+    order = rng.permutation(20)
+    same = invariant_drift(x, ids, (2.0 * x @ rotation)[order], [ids[k] for k in order], n_boot=50)
+    assert same.cka == pytest.approx(1.0) and same.n == 20
+    moved = invariant_drift(x, ids, rng.normal(size=(20, 6)), ids, n_boot=50)
+    assert moved.cka < 0.9 and moved.low <= moved.cka <= moved.high
+    with pytest.raises(ValueError, match="3 examples"):
+        invariant_drift(x, ids, x[:2], ["e0", "zz"])
