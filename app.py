@@ -57,6 +57,12 @@ PAGES = [
         title="Interventions",
         icon=":material/alt_route:",
     ),
+    st.Page(
+        "views/8_continual_learning.py",
+        url_path="continual",
+        title="Continual learning",
+        icon=":material/account_tree:",
+    ),
 ]
 
 page = st.navigation(PAGES)

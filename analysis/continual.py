@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analysis.palette import GREYS, RUN_COLORS
 from iclm.evaluation.report import outcomes
 from iclm.evaluation.statistics import mcnemar, wilson_interval
 from iclm.metrics.bootstrap import bootstrap_ci
@@ -123,3 +124,32 @@ def invariant_drift(
     y = after[[q for _, q in pairs]].astype(np.float64)
     estimate = bootstrap_ci(lambda idx: linear_cka(x[idx], y[idx]), len(pairs), n_boot, seed)
     return Drift(cka=estimate.value, low=estimate.low, high=estimate.high, n=len(pairs))
+
+
+BEFORE_AFTER_COLORS = {
+    "before": GREYS[0],
+    "after": RUN_COLORS[1],
+}  # the parent grey, the extension a run colour
+
+
+def before_after_bars(table: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    """`analysis.accuracy_figures.accuracy_bars` rows from a `before_after` table: one bar per side and
+    dataset, named `names["before"]` / `names["after"]`, with the Wilson interval and n."""
+    rows = []
+    for side in ("before", "after"):
+        for row in table.to_dict("records"):
+            rows.append(
+                {
+                    "module": names[side],
+                    "dataset": f"{row['dataset']} ({row['role']})",
+                    "accuracy": row[side],
+                    "low": row[f"{side} low"],
+                    "high": row[f"{side} high"],
+                    "n": row["n"],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def before_after_colors(names: dict[str, str]) -> dict[str, str]:
+    return {names[side]: color for side, color in BEFORE_AFTER_COLORS.items()}

@@ -110,6 +110,15 @@ def folder_path(text: str) -> Path:
         raise CheckpointError(f"{text}: cannot be opened ({exc.strerror or exc})") from exc
 
 
+def parent_folder(written: str, child: Path) -> Path | None:
+    """The folder a lineage's `parent` names: as written (absolute, or relative to where `extend` ran,
+    usually the project root), else a folder of that name beside the child or in the checkpoints root;
+    None when none of them is a checkpoint (the parent was moved or not shipped)."""
+    path = Path(written)
+    candidates = [path, child.parent / path.name, checkpoints_root() / path.name]
+    return next((c for c in candidates if (c / CONFIG_FILE).is_file()), None)
+
+
 def inspect(folder: str | Path) -> CheckpointFiles:
     """Check that `folder` is a checkpoint and list its optional parts; raise CheckpointError otherwise."""
     folder = Path(folder).expanduser()

@@ -125,8 +125,13 @@ def probe_examples(section: DataSection, data: RunData, seed: int) -> list:
 def build_probe(examples: list, collator, dataset_ids: dict[str, int], batch_size: int) -> ProbeSet:
     batches = [collator(examples[i : i + batch_size]) for i in range(0, len(examples), batch_size)]
     names = tuple(domain_of(e) for e in examples)
-    # a probe dataset the run does not train on (an old task in an extension run) gets an index of its own
-    unseen = sorted(set(names) - set(dataset_ids))
-    index = dataset_ids | {name: len(dataset_ids) + i for i, name in enumerate(unseen)}
+    index = with_unseen(dataset_ids, examples)
     labels = np.array([index[name] for name in names], dtype=np.int64)
     return ProbeSet(batches=batches, labels=labels, names=names)
+
+
+def with_unseen(dataset_ids: dict[str, int], examples: list) -> dict[str, int]:
+    """`dataset_ids` plus an index of its own for each dataset of `examples` the run does not train on (a
+    probe of an extension run's old tasks), numbered after the trained ones in name order."""
+    unseen = sorted({domain_of(e) for e in examples} - set(dataset_ids))
+    return dataset_ids | {name: len(dataset_ids) + i for i, name in enumerate(unseen)}

@@ -174,9 +174,12 @@ def run_training(
         init_router(model, data.train, collator, t.router_init_examples, t.batch_size, t.seed)
     writer = MetricsWriter(run_dir / "metrics.jsonl", enabled=args.process_index == 0)
     writer.truncate_after(run_checkpoints.step_of(found) if found is not None else 0)
-    probe = run_data.build_probe(
-        run_data.probe_examples(config.data, data, t.seed), collator, data.dataset_ids, t.batch_size
+    probe_examples = run_data.probe_examples(config.data, data, t.seed)
+    probe_ids = run_data.with_unseen(data.dataset_ids, probe_examples)  # probe files of untrained datasets
+    probe_collator = (
+        collator if probe_ids == data.dataset_ids else ICLMCollator(tokenizer, probe_ids, t.max_length)
     )
+    probe = run_data.build_probe(probe_examples, probe_collator, probe_ids, t.batch_size)
     tensorboard = _tensorboard_callback(run_dir) if t.tensorboard and args.process_index == 0 else None
     stop = GracefulStop()  # SIGTERM / SIGINT: save this step, then return (rerun to resume)
     trainer = (trainer_cls or ICLMTrainer)(
