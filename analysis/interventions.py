@@ -18,7 +18,7 @@ Interventions (see `InterventionChoice`, a named choice of the table, not the en
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -121,14 +121,29 @@ def intervention_table(
     batch_size: int = 8,
     max_new_tokens: int = 8,
     max_length: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
     """One row per example and intervention: id, dataset, split, gold, intervention, route, prediction,
     correct (nullable: null without a gold answer), changed (prediction differs from "none").
+    With `progress(done, total)` the examples run one batch at a time (every intervention on it) and each
+    batch reports the examples done: a studio job can show its pace and stop between batches.
     Prompts are collated as in training (`max_length` default: `predict.default_max_length(model)`) and
     moved to the model's device; the router routes them once (= `analysis.collect`'s routes) and each
     intervention goes to the run as its `model_intervention` (a forced route as force_route)."""
     if not examples:
         raise ValueError("examples is empty")
+    if progress is not None:
+        kwargs = {"batch_size": batch_size, "max_new_tokens": max_new_tokens, "max_length": max_length}
+        parts = []
+        for start in range(0, len(examples), batch_size):
+            chunk = examples[start : start + batch_size]
+            parts.append(intervention_table(model, tokenizer, chunk, interventions, **kwargs))
+            progress(min(start + batch_size, len(examples)), len(examples))
+        order = {name: i for i, name in enumerate(dict.fromkeys(parts[0]["intervention"]))}
+        table = pd.concat(parts, ignore_index=True)
+        return table.sort_values("intervention", key=lambda s: s.map(order), kind="stable").reset_index(
+            drop=True
+        )
     interventions = list(interventions) if interventions is not None else standard_interventions(model.config)
     for intervention in interventions:
         intervention.check(model.config)

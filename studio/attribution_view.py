@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
-from studio import state, widgets
+from studio import job_view, jobs, state, widgets
 from studio.text import plain
 
 METHODS = {
@@ -23,6 +23,8 @@ EXPLAIN = {
     "top": "each module's own top token",
 }
 RESULTS = "studio_attributions"  # {key: (prompt, AttributionResult)}
+JOBS = "studio_attribution_jobs"  # {key: (prompt, job key)}: the panel's latest job
+INLINE_WAIT_S = 3.0  # a job shorter than this shows its result at once; a longer one its progress and Cancel
 OTHER = "other…"
 
 
@@ -84,17 +86,24 @@ def panel(model, prompt: str, options: dict[str, str], *, key: str) -> None:
     if target is False:
         st.info("Choose or type the answer(s) to explain (a contrast needs two different answers).")
     if st.button("Attribute", key=f"{key}_run", type="primary", disabled=target is False):
-        bar = st.progress(0.0, text="Attributing…")
-
-        def progress(done: int, total: int) -> None:
-            bar.progress(min(done / max(total, 1), 1.0), text=f"Attributing… {done}/{total} forward passes")
-
-        result = state.run_live(
+        settings = (method, repr(target), int(steps), baseline)
+        job = state.start_live_job(
+            ("attribution", id(model), prompt, *settings), f"{METHODS[method]} attribution",
             attribute, model, model.tokenizer, prompt, method=method, target=target, n_steps=int(steps),
-            baseline=baseline, progress=progress,
+            baseline=baseline,
         )  # fmt: skip
-        bar.empty()
-        st.session_state.setdefault(RESULTS, {})[key] = (prompt, result)
+        st.session_state.setdefault(JOBS, {})[key] = (prompt, job.key)
+        with st.spinner(f"{METHODS[method]}…"):
+            job.wait(INLINE_WAIT_S)  # a quick job's result comes with this run; a long one shows progress
+    asked = st.session_state.get(JOBS, {}).get(key)
+    job = jobs.JOBS.get(asked[1]) if asked is not None and asked[0] == prompt else None
+    if job is not None and not job.finished:
+        job_view.follow(job, key=key)
+        return
+    if job is not None and job.status == "done":
+        st.session_state.setdefault(RESULTS, {})[key] = (prompt, job.result)
+    elif job is not None:
+        job_view.outcome(job)
     stored = st.session_state.get(RESULTS, {}).get(key)
     if stored is None or stored[0] != prompt:
         return

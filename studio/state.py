@@ -79,3 +79,18 @@ def run_live(job, *args, **kwargs):
             return job(*args, **kwargs)
 
     return torch_lane.run(in_autocast)
+
+
+def start_live_job(key, label: str, job, *args, **kwargs):
+    """`job(*args, progress=..., **kwargs)` as a background job (`studio.jobs`) in the sidebar's device and
+    precision; returns the `Job` (the running or finished one when `key` was asked for before)."""
+    from analysis.precision import autocast
+    from studio import jobs
+
+    on_device, in_precision = device(), precision()
+
+    def work(progress):
+        with autocast(on_device, in_precision):  # autocast is thread-local: entered on the job's thread
+            return job(*args, progress=progress, **kwargs)
+
+    return jobs.JOBS.submit((*key, on_device, in_precision), label, work)

@@ -9,7 +9,8 @@ an idle team; gradient x input 1.86-2.60 s against 2.87-4.94 s). A thread that e
 running each job on a fresh thread that ends with the job keeps one team alive at a time.
 
 The job still belongs to the script run that asked for it: the thread carries that run's Streamlit
-context, so progress bars update from inside the job.
+context, so progress bars update from inside the job. Jobs take turns on `studio.jobs.LANE` as interactive
+requests: a background job (`studio.jobs`) hands the lane over between its steps while one waits.
 """
 
 from __future__ import annotations
@@ -19,10 +20,6 @@ from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
-
-# One job at a time across sessions: two jobs side by side would hold two teams (and share 2 cores anyway).
-_ONE_AT_A_TIME = threading.Lock()
-
 
 def run(job: Callable[..., T], *args, **kwargs) -> T:
     """`job(*args, **kwargs)` on a fresh thread that ends with it; returns its result or raises its error.
@@ -39,7 +36,9 @@ def run(job: Callable[..., T], *args, **kwargs) -> T:
 
     thread = threading.Thread(target=target, name="iclm-torch-lane", daemon=True)
     _attach_script_context(thread)
-    with _ONE_AT_A_TIME:
+    from studio.jobs import INTERACTIVE, LANE
+
+    with LANE.turn(INTERACTIVE):  # one job at a time across sessions: two would hold two OpenMP teams
         thread.start()
         thread.join()
     if "error" in outcome:

@@ -5,8 +5,10 @@ import streamlit as st
 from analysis.accuracy import summed_intervals
 from analysis.accuracy_figures import accuracy_bars
 from analysis.interventions import intervention_summary, intervention_table, standard_interventions
-from studio import errors, loaders, prompts, state, tables, widgets
+from studio import errors, job_view, jobs, loaders, prompts, state, tables, widgets
 from studio.text import plain
+
+INLINE_WAIT_S = 3.0  # a shorter sample shows its table at once; a longer one its progress and Cancel
 
 files = state.require_checkpoint()
 st.title(f"Interventions · {plain(files.name)}")
@@ -46,10 +48,22 @@ size = columns[1].slider("Examples per dataset", 2, 64, 8, key="interventions_si
 seed = columns[2].number_input("Seed", 0, 10_000, 0, key="interventions_seed")
 sample = prompts.sample(pool, picked, size, int(seed))
 if st.button(f"Run on {len(sample)} examples", key="interventions_many", disabled=not sample):
-    with st.spinner(f"Predicting {len(sample)} examples under {len(interventions)} interventions…"):
-        st.session_state["interventions_table"] = state.run_live(
-            intervention_table, model, model.tokenizer, sample, interventions
-        )
+    ids = tuple(e.id for e in sample)
+    job = state.start_live_job(
+        ("interventions", id(model), ids, tuple(chosen)),
+        f"{len(interventions)} interventions on {len(sample)} examples",
+        intervention_table, model, model.tokenizer, sample, interventions,
+    )  # fmt: skip
+    st.session_state["interventions_job"] = job.key
+    job.wait(INLINE_WAIT_S)
+job = jobs.JOBS.get(st.session_state.get("interventions_job"))
+if job is not None and not job.finished:
+    job_view.follow(job, key="interventions_many")
+    st.stop()
+if job is not None and job.status == "done":
+    st.session_state["interventions_table"] = job.result
+elif job is not None:
+    job_view.outcome(job)
 table = st.session_state.get("interventions_table")
 if table is not None:
     summary = intervention_summary(table)

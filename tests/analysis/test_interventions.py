@@ -3,6 +3,7 @@ swaps, validation; predict_all_modules matches the evaluation's choice scores.""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 import torch
 
@@ -232,3 +233,18 @@ def test_interventions_reach_the_run_as_intervention_values(model, examples, mon
         model_interventions.Intervention(drop_module="invariant"),
     ]
     assert (table.loc[table["intervention"] == "force_route_1", "route"] == 1).all()
+
+
+def test_batch_by_batch_with_progress_gives_the_same_table(make_iclm):
+    """A studio job runs the table one batch at a time to report progress and stop between batches."""
+    from iclm.data.examples import Example
+
+    model = make_iclm(perturb=True)
+    examples = [Example(f"d:{i}", f"{i} + {i} =", str(2 * i), None, "d", "iid") for i in range(5)]
+    whole = intervention_table(model, model.tokenizer, examples, batch_size=2)
+    seen = []
+    parts = intervention_table(
+        model, model.tokenizer, examples, batch_size=2, progress=lambda d, t: seen.append((d, t))
+    )
+    assert seen == [(2, 5), (4, 5), (5, 5)]
+    pd.testing.assert_frame_equal(parts, whole)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,17 @@ def figure(at: AppTest, name: str):
     return next(
         d.figure for drawn in at.session_state[FIGURES].values() for n, d in drawn.items() if n == name
     )
+
+
+def settle(at: AppTest) -> AppTest:
+    """Wait for the studio's background jobs (`studio.jobs`: attributions) to end, then rerun the page,
+    as its one-second refresh does in a browser."""
+    from studio.jobs import JOBS
+
+    deadline = time.monotonic() + TIMEOUT
+    while JOBS.unfinished() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return at.run()
 
 
 def downloads(at: AppTest) -> list[str]:
@@ -259,7 +271,7 @@ def test_predictions_filters_and_attribution(app):
     at.number_input(key="pred_attr_steps").set_value(1).run()
     gold = at.selectbox(key="pred_attr_answer").value
     assert "(gold" in gold  # the gold answer is the default target
-    at.button(key="pred_attr_run").click().run()
+    settle(at.button(key="pred_attr_run").click().run())
     ok(at)
     targets = at.dataframe[-1].value
     assert {"aggregated", "invariant", "domain_0", "domain_1"} <= set(targets["module"])
@@ -301,7 +313,7 @@ def test_custom_prompts_upload_lists_bad_lines_and_processes_good_ones(app):
     assert not any(m.allow_html for m in at.markdown)
     scatter = charts(at)[0].proto.spec
     assert "<script>" not in scatter and "&lt;script&gt;" in scatter  # user text escaped in hover text
-    at.button(key="prompts_attr_run").click().run()
+    settle(at.button(key="prompts_attr_run").click().run())
     ok(at)
     assert len(charts(at)) == 3  # map, attribution heatmap, highlighted prompt text
 
@@ -338,7 +350,7 @@ def test_interventions_one_prompt_and_dataset_sample(app):
     ]
     assert one.loc[one["intervention"] == "force_route_1", "route"].item() == 1
     at.slider(key="interventions_size").set_value(2).run()
-    at.button(key="interventions_many").click().run()
+    settle(at.button(key="interventions_many").click().run())
     ok(at)
     summary = at.dataframe[0].value
     assert set(summary["intervention"]) >= {"none", "swap_+1"} and {"low", "high", "n"} <= set(
@@ -369,7 +381,7 @@ def test_long_prompt_attribution_labels_a_subset_on_screen_and_every_token_in_ex
 
     at = ok(app("views/6_custom_prompts.py"))
     at.text_area(key="prompts_text").set_value(" ".join(["blue cube on machine"] * 60)).run()
-    at.button(key="prompts_attr_run").click().run()
+    settle(at.button(key="prompts_attr_run").click().run())
     ok(at)
     heatmaps = [c for c in charts(at) if '"type":"heatmap"' in c.proto.spec.replace(" ", "")]
     assert len(heatmaps) == 1
@@ -404,7 +416,7 @@ def _attribute_typed(at: AppTest, kind: str, answer: str, other: str | None = No
     if other is not None:
         at.selectbox(key="prompts_attr_other").select(OTHER).run()
         at.text_input(key="prompts_attr_other_text").input(other).run()
-    at.button(key="prompts_attr_run").click().run()
+    settle(at.button(key="prompts_attr_run").click().run())
     ok(at)
     return at.session_state[RESULTS]["prompts_attr"][1]
 
@@ -491,3 +503,25 @@ def test_the_figure_set_zip_has_a_manifest_shared_plotlyjs_and_data_twice(app, c
         for name in figures:
             records = json.loads(zf.read(f"{name}.json"))
             assert len(records) == len(pd.read_csv(io.BytesIO(zf.read(f"{name}.csv")), keep_default_na=False))
+
+
+def test_a_long_attribution_shows_progress_and_stops_on_cancel(app, monkeypatch):
+    """A job longer than the inline wait: the page stays live with its progress and a Cancel button; Cancel
+    stops it and the page says so; asking again starts it afresh."""
+    import studio.attribution_view as view
+    from studio.jobs import JOBS
+
+    monkeypatch.setattr(view, "INLINE_WAIT_S", 0.0)
+    at = ok(app("views/5_predictions.py"))
+    at.selectbox(key="pred_attr_method").select("integrated_gradients").run()
+    at.number_input(key="pred_attr_steps").set_value(512).run()
+    at.button(key="pred_attr_run").click().run()
+    ok(at)
+    job = JOBS.unfinished()[0]
+    assert any(b.key == "pred_attr_cancel" for b in at.button)
+    assert any("Integrated gradients attribution" in p.proto.text for p in at.get("progress"))
+    at.button(key="pred_attr_cancel").click().run()
+    assert job.wait(5) and job.status == "cancelled"
+    settle(at)
+    ok(at)
+    assert any("cancelled after" in i.value for i in at.info)

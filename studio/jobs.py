@@ -1,0 +1,187 @@
+"""Long studio computations as jobs that never block anyone (no streamlit here; `studio.job_view` draws them).
+
+A job (an attribution, an intervention table over a dataset sample) runs on a thread of its own, started
+by a click and outliving the script run that asked for it, so the page stays live: it shows the job's
+progress, an ETA once the first step is done, and a Cancel button that stops it at its next step (every
+forward pass reports one). Results are kept per key (checkpoint, example, method, target, settings): asking
+again for the same key returns the running or finished job instead of computing twice.
+
+All PyTorch work still goes through one lane (`LANE`: two jobs side by side would hold two OpenMP teams on
+the same cores, see `studio.torch_lane`), but the lane has two priorities: a small interactive request (a
+prompt's predictions) waits only for the step in progress, because a background job hands the lane over
+between its steps whenever an interactive request is waiting.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+INTERACTIVE, BACKGROUND = 0, 1
+MAX_KEPT = 64  # finished jobs kept for their results (least recently asked for dropped first)
+
+
+class Cancelled(Exception):
+    """Raised inside a job at its next step after Cancel."""
+
+
+class Lane:
+    """One holder at a time; interactive requests go before background ones, and a background holder
+    hands over at `pause()` (between its steps) while an interactive request waits."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = False
+        self._waiting = {INTERACTIVE: 0, BACKGROUND: 0}
+
+    @contextmanager
+    def turn(self, priority: int = INTERACTIVE) -> Iterator[None]:
+        with self._cond:
+            self._waiting[priority] += 1
+            try:
+                while self._busy or (priority == BACKGROUND and self._waiting[INTERACTIVE]):
+                    self._cond.wait()
+            finally:
+                self._waiting[priority] -= 1
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+    def pause(self) -> None:
+        """Called by the background holder between steps: let every waiting interactive request run."""
+        with self._cond:
+            if not self._waiting[INTERACTIVE]:
+                return
+            self._busy = False
+            self._cond.notify_all()
+            while self._busy or self._waiting[INTERACTIVE]:
+                self._cond.wait()
+            self._busy = True
+
+    def waiting(self, priority: int) -> int:
+        with self._cond:
+            return self._waiting[priority]
+
+
+LANE = Lane()
+
+
+@dataclass
+class Job:
+    """One computation: its status ("queued", "running", "done", "failed", "cancelled"), steps done of
+    total, timestamps, and its result or one-line error."""
+
+    key: Hashable
+    label: str
+    status: str = "queued"
+    done: int = 0
+    total: int | None = None
+    queued_at: float = field(default_factory=time.monotonic)
+    started_at: float | None = None
+    finished_at: float | None = None
+    result: Any = None
+    error: str | None = None
+    _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    _ended: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    def wait(self, seconds: float) -> bool:
+        """Block up to `seconds` for the job to end; whether it has."""
+        return self._ended.wait(seconds)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "failed", "cancelled")
+
+    def cancel(self) -> None:
+        """Stop at the next step (a queued job never starts)."""
+        self._cancel.set()
+
+    def eta(self) -> float | None:
+        """Seconds left, from the pace so far; None before the first step or without a total."""
+        if self.started_at is None or not self.done or not self.total or self.finished:
+            return None
+        pace = (time.monotonic() - self.started_at) / self.done
+        return pace * max(self.total - self.done, 0)
+
+    def report(self, done: int, total: int) -> None:
+        """The job's progress callback (its own thread): record, stop if cancelled, hand the lane over
+        to waiting interactive requests."""
+        self.done, self.total = done, total
+        if self._cancel.is_set():
+            raise Cancelled
+        LANE.pause()
+
+
+class JobRegistry:
+    """The process's jobs by key (shared by every session: the same request is computed once)."""
+
+    def __init__(self, lane: Lane = LANE, max_kept: int = MAX_KEPT) -> None:
+        self._jobs: OrderedDict[Hashable, Job] = OrderedDict()
+        self._lock = threading.Lock()
+        self._lane = lane
+        self._max_kept = max_kept
+
+    def unfinished(self) -> list[Job]:
+        """The jobs queued or running now."""
+        with self._lock:
+            return [job for job in self._jobs.values() if not job.finished]
+
+    def get(self, key: Hashable) -> Job | None:
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None:
+                self._jobs.move_to_end(key)
+            return job
+
+    def submit(self, key: Hashable, label: str, work: Callable[[Callable[[int, int], None]], Any]) -> Job:
+        """The job for `key`: the one running or done, else a new one running `work(progress)` on its own
+        thread (a failed or cancelled one is started afresh)."""
+        with self._lock:
+            found = self._jobs.get(key)
+            if found is not None and found.status not in ("failed", "cancelled"):
+                self._jobs.move_to_end(key)
+                return found
+            job = Job(key=key, label=label)
+            self._jobs[key] = job
+            self._evict()
+        thread = threading.Thread(target=self._run, args=(job, work), name="iclm-job", daemon=True)
+        thread.start()
+        return job
+
+    def _evict(self) -> None:
+        finished = [k for k, j in self._jobs.items() if j.finished]
+        while len(self._jobs) > self._max_kept and finished:
+            self._jobs.pop(finished.pop(0))
+
+    def _run(self, job: Job, work: Callable[[Callable[[int, int], None]], Any]) -> None:
+        with self._lane.turn(BACKGROUND):
+            if job._cancel.is_set():
+                job.status, job.finished_at = "cancelled", time.monotonic()
+                job._ended.set()
+                return
+            job.status, job.started_at = "running", time.monotonic()
+            try:
+                job.result = work(job.report)
+                job.status = "done"
+            except Cancelled:
+                job.status = "cancelled"
+            except Exception as error:  # shown on the page as one line; the log keeps the traceback
+                import logging
+
+                logging.getLogger(__name__).exception("job %s failed", job.label)
+                job.error, job.status = " ".join(str(error).split()) or type(error).__name__, "failed"
+            finally:
+                job.finished_at = time.monotonic()
+                job._ended.set()
+
+
+JOBS = JobRegistry()

@@ -1,0 +1,115 @@
+"""studio/jobs.py: background jobs with progress, ETA, Cancel and a cache, on a lane where interactive
+requests wait only for the step in progress. Real work: the tiny ICLM's forward passes and attributions."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from studio import torch_lane
+from studio.jobs import INTERACTIVE, LANE, JobRegistry
+
+PROMPT = "Is the red cube on? The blue cylinder is on and the light is"
+
+
+@pytest.fixture
+def model(make_iclm):
+    return make_iclm(perturb=True)
+
+
+def forward_steps(model, steps: int):
+    """A long job made of real forward passes, each one step."""
+    ids = model.tokenizer(PROMPT, return_tensors="pt")
+
+    def work(progress):
+        with torch.no_grad():
+            for done in range(1, steps + 1):
+                model(**ids)
+                progress(done, steps)
+        return steps
+
+    return work
+
+
+def wait_until(condition, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert condition()
+
+
+def test_cancel_stops_a_job_within_a_second_and_frees_the_lane(model):
+    jobs = JobRegistry()
+    job = jobs.submit("long", "forward passes", forward_steps(model, 100_000))
+    wait_until(lambda: job.done >= 3)
+    assert job.status == "running" and job.eta() is not None and job.eta() > 0
+    asked = time.monotonic()
+    job.cancel()
+    assert job.wait(1.0) and job.status == "cancelled"
+    assert time.monotonic() - asked < 1.0
+    with LANE.turn(INTERACTIVE):  # nothing holds the lane any more
+        pass
+    again = jobs.submit("long", "forward passes", forward_steps(model, 5))
+    assert again is not job and again.wait(30) and again.result == 5  # a cancelled job starts afresh
+
+
+def test_an_interactive_request_waits_only_for_the_step_in_progress(model):
+    """One session's heavy job, another's live prompt: the prompt runs between two steps of the job."""
+    ids = model.tokenizer(PROMPT, return_tensors="pt")
+    with torch.no_grad():  # the studio warms a model up when it loads it (the first pass pays set-up)
+        torch_lane.run(lambda: model(**ids).logits)
+    jobs = JobRegistry()
+    heavy = jobs.submit("heavy", "forward passes", forward_steps(model, 100_000))
+    wait_until(lambda: heavy.done >= 3)
+    start = time.monotonic()
+    with torch.no_grad():
+        logits = torch_lane.run(lambda: model(**ids).logits)
+    waited = time.monotonic() - start
+    assert logits.shape[1] == ids["input_ids"].shape[1]
+    assert waited < 2.0 and heavy.status == "running"  # answered while the heavy job goes on
+    heavy.cancel()
+    assert heavy.wait(1.0)
+
+
+def test_the_same_request_is_computed_once_and_interleaving_changes_nothing(model):
+    """A job's result equals the direct call's, also with interactive passes run between its steps."""
+    from analysis.attribution import attribute
+
+    direct = attribute(model, model.tokenizer, PROMPT, method="integrated_gradients", n_steps=32)
+    jobs = JobRegistry()
+
+    def work(progress):
+        return attribute(
+            model, model.tokenizer, PROMPT, method="integrated_gradients", n_steps=32, progress=progress
+        )
+
+    job = jobs.submit(("ig", PROMPT, 32), "IG", work)
+    assert jobs.submit(("ig", PROMPT, 32), "IG", work) is job  # asked again: the same job
+    ids = model.tokenizer("Another prompt on the same model", return_tensors="pt")
+    while not job.finished:  # other requests between its steps (another session's prompts)
+        with torch.no_grad():
+            torch_lane.run(lambda: model(**ids, force_route=1).logits)
+    assert job.status == "done"
+    torch.testing.assert_close(
+        torch.tensor(job.result.frame["score"].to_numpy()), torch.tensor(direct.frame["score"].to_numpy())
+    )
+
+
+def test_a_failed_job_keeps_a_one_line_error():
+    jobs = JobRegistry()
+
+    def work(progress):
+        progress(1, 2)
+        raise ValueError("the prompt is empty\n(second line)")
+
+    job = jobs.submit("bad", "attribution", work)
+    assert job.wait(10) and job.status == "failed" and job.error == "the prompt is empty (second line)"
+
+
+def test_finished_jobs_beyond_the_cap_are_dropped_oldest_first():
+    jobs = JobRegistry(max_kept=2)
+    for key in ("a", "b", "c"):
+        assert jobs.submit(key, key, lambda progress, k=key: k).wait(10)
+    assert jobs.get("a") is None and jobs.get("c").result == "c"
