@@ -21,6 +21,7 @@ from typing import TypeVar
 
 T = TypeVar("T")
 
+
 def run(job: Callable[..., T], *args, **kwargs) -> T:
     """`job(*args, **kwargs)` on a fresh thread that ends with it; returns its result or raises its error.
 
