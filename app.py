@@ -58,6 +58,12 @@ PAGES = [
         icon=":material/alt_route:",
     ),
     st.Page(
+        "views/9_compare_checkpoints.py",
+        url_path="compare",
+        title="Compare checkpoints",
+        icon=":material/compare_arrows:",
+    ),
+    st.Page(
         "views/8_continual_learning.py",
         url_path="continual",
         title="Continual learning",

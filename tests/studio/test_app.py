@@ -525,3 +525,40 @@ def test_a_long_attribution_shows_progress_and_stops_on_cancel(app, monkeypatch)
     settle(at)
     ok(at)
     assert any("cancelled after" in i.value for i in at.info)
+
+
+def test_compare_checkpoints_agreement_cells_and_side_by_side_attribution(app, checkpoints):
+    """iclm-tiny (A) vs baseline-tiny (B) on the same test files: accuracies with intervals, the agreement
+    counts adding up to n with McNemar's p, a cell's examples, and both models' attributions of one."""
+    from analysis.accuracy import read_predictions
+    from analysis.checkpoint_comparison import agreement_table, pair_rows
+
+    at = ok(app("views/9_compare_checkpoints.py"))
+    table = at.dataframe[0].value
+    cells = table[["both right", "only A", "only B", "both wrong"]].sum(axis=1)
+    assert (cells == table["n"]).all() and table["McNemar p"].between(0, 1).all()
+    rows = [
+        read_predictions(checkpoints / n / "eval/predictions.jsonl") for n in ("iclm-tiny", "baseline-tiny")
+    ]
+    expected = agreement_table(pair_rows(*rows))
+    assert table["n"].tolist() == expected["n"].tolist()
+    assert table["McNemar p"].tolist() == expected["McNemar p"].tolist()
+    bars = figure(at, "compare_choice")
+    assert {t.name for t in bars.data} == {"A: iclm-tiny (model)", "B: baseline-tiny (model)"}
+    row = int(table.index[table["dataset"] == table["dataset"].iloc[0]][0])
+    at.session_state["compare_table"] = {"selection": {"rows": [row], "columns": []}}
+    at.run()
+    ok(at)
+    for cell in ("both right", "only A", "only B", "both wrong"):
+        at.radio(key="compare_cell").set_value(cell).run()
+        assert len(at.dataframe[1].value) == int(table.iloc[row][cell])
+    at.radio(key="compare_cell").set_value(
+        "both wrong" if table.iloc[row]["both wrong"] else "both right"
+    ).run()
+    at.session_state["compare_examples"] = {"selection": {"rows": [0], "columns": []}}
+    at.run()
+    ok(at)
+    for side in ("a", "b"):
+        settle(at.button(key=f"compare_attr_{side}_run").click().run())
+        ok(at)
+    assert {"compare_attr_a", "compare_attr_b"} <= set(at.session_state[RESULTS])
