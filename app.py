@@ -10,67 +10,38 @@ import logging
 
 import streamlit as st
 
-from studio import sidebar
+from studio import sidebar, url_state
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 st.set_page_config(page_title="ICLM Studio", page_icon=":material/hub:", layout="wide")
 
+# (script, url path, title, icon); the first is the default page. Streamlit serves it at "/" and reserves
+# its path without serving it ("Page not found"), so it reserves "home" and /overview is an alias
+# (url_state.aliases) like any path that names no page.
+PAGE_SPECS = [
+    ("views/1_overview.py", "home", "Overview", ":material/dashboard:"),
+    ("views/2_router_clusters.py", "clusters", "Router clusters", ":material/scatter_plot:"),
+    ("views/3_training_dynamics.py", "dynamics", "Training dynamics", ":material/show_chart:"),
+    ("views/4_module_correlation.py", "correlation", "Module correlation & MI", ":material/grid_on:"),
+    ("views/5_predictions.py", "predictions", "Predictions & attribution", ":material/manage_search:"),
+    ("views/6_custom_prompts.py", "prompts", "Custom prompts", ":material/edit_note:"),
+    ("views/7_interventions.py", "interventions", "Interventions", ":material/alt_route:"),
+    ("views/9_compare_checkpoints.py", "compare", "Compare checkpoints", ":material/compare_arrows:"),
+    ("views/8_continual_learning.py", "continual", "Continual learning", ":material/account_tree:"),
+]
 PAGES = [
-    st.Page(
-        "views/1_overview.py",
-        url_path="overview",
-        title="Overview",
-        icon=":material/dashboard:",
-        default=True,
-    ),
-    st.Page(
-        "views/2_router_clusters.py",
-        url_path="clusters",
-        title="Router clusters",
-        icon=":material/scatter_plot:",
-    ),
-    st.Page(
-        "views/3_training_dynamics.py",
-        url_path="dynamics",
-        title="Training dynamics",
-        icon=":material/show_chart:",
-    ),
-    st.Page(
-        "views/4_module_correlation.py",
-        url_path="correlation",
-        title="Module correlation & MI",
-        icon=":material/grid_on:",
-    ),
-    st.Page(
-        "views/5_predictions.py",
-        url_path="predictions",
-        title="Predictions & attribution",
-        icon=":material/manage_search:",
-    ),
-    st.Page(
-        "views/6_custom_prompts.py", url_path="prompts", title="Custom prompts", icon=":material/edit_note:"
-    ),
-    st.Page(
-        "views/7_interventions.py",
-        url_path="interventions",
-        title="Interventions",
-        icon=":material/alt_route:",
-    ),
-    st.Page(
-        "views/9_compare_checkpoints.py",
-        url_path="compare",
-        title="Compare checkpoints",
-        icon=":material/compare_arrows:",
-    ),
-    st.Page(
-        "views/8_continual_learning.py",
-        url_path="continual",
-        title="Continual learning",
-        icon=":material/account_tree:",
-    ),
+    st.Page(script, url_path=path, title=title, icon=icon, default=index == 0)
+    for index, (script, path, title, icon) in enumerate(PAGE_SPECS)
 ]
 
-page = st.navigation(PAGES)
+url_state.restore()  # a link's checkpoint and controls, before any widget exists
+known = {path for _, path, _, _ in PAGE_SPECS[1:]} | {""}
+aliases = url_state.alias_for_unknown_path(PAGE_SPECS[0][0], PAGE_SPECS[0][2], known, silent={"overview"})
+page = st.navigation(PAGES + aliases)
 sidebar.render()
-page.run()
+try:
+    url_state.note_unknown_path()
+    page.run()
+finally:  # also after a page's st.stop(): the URL follows what the page shows
+    url_state.publish()

@@ -226,9 +226,21 @@ def _load_jsonl(text: str, builder: _Builder) -> None:
         raise DataFileError(builder.path, "no line is valid JSON; expected JSONL (one JSON object per line)")
 
 
+CSV_FIELD_LIMIT = 131_072  # the csv module's own default cap on one field, in characters
+
+
 def _load_csv(text: str, builder: _Builder) -> None:
-    # a field may be as long as a prompt may be (the csv module's own cap is 131,072 characters)
-    csv.field_size_limit(max(csv.field_size_limit(), builder.limits.max_prompt_chars + 1))
+    # a field may be as long as a prompt may be, and never less than the csv module's default; the cap is
+    # the process's global state, so it is set for this file and put back (the same file then gives the
+    # same errors whatever was loaded before it)
+    previous = csv.field_size_limit(max(CSV_FIELD_LIMIT, builder.limits.max_prompt_chars + 1))
+    try:
+        _read_csv_rows(text, builder)
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _read_csv_rows(text: str, builder: _Builder) -> None:
     reader = csv.DictReader(io.StringIO(text))
     columns = set(reader.fieldnames or [])
     for needed in ("prompt", "answer"):

@@ -172,3 +172,32 @@ def test_the_contingency_pdf_keeps_every_label_inside_its_page(server_url, brows
         assert {"manifest.json", "plotly.min.js", "contingency_all.pdf"} <= set(zf.namelist())
         _labels_inside(zf.read("contingency_all.pdf"))
     context.close()
+
+
+def test_links_restore_a_view_and_unknown_paths_open_without_a_dialog(server_url, browser):
+    """The URL holds the page, checkpoint and main controls: a reload keeps them and a link opened in a
+    new session restores them; /overview and a path naming no page open Overview, no "Page not found"."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    for path in ("overview", "no-such-page"):
+        page.goto(f"{server_url}/{path}", wait_until="domcontentloaded")
+        wait_for_title(page, "Overview")
+        no_exception(page)
+        page.wait_for_timeout(500)  # the dialog, when there is one, comes with the page
+        assert page.get_by_text("Page not found").count() == 0
+    page.goto(
+        f"{server_url}/predictions?checkpoint=baseline-tiny&pred_split=ood", wait_until="domcontentloaded"
+    )
+    wait_for_title(page, "Predictions & attribution · baseline-tiny")
+    no_exception(page)
+    page.wait_for_function("() => window.location.search.includes('pred_split=ood')", timeout=30_000)
+    url = page.url
+    page.reload(wait_until="domcontentloaded")
+    wait_for_title(page, "Predictions & attribution · baseline-tiny")
+    assert "pred_split=ood" in page.url and "checkpoint=baseline-tiny" in page.url
+    fresh = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()  # a colleague's browser
+    fresh.goto(url, wait_until="domcontentloaded")
+    wait_for_title(fresh, "Predictions & attribution · baseline-tiny")
+    no_exception(fresh)
+    assert fresh.get_by_text("ood").count() >= 1
+    context.close()

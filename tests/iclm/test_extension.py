@@ -185,12 +185,12 @@ def test_the_anchor_is_zero_at_the_start_and_weighs_changes_by_the_fisher(make_i
     )
     assert any(f.sum() > 0 for f in fisher.values())
     l2, ewc = AnchorPenalty(model, 2.0), AnchorPenalty(model, 2.0, fisher)
-    assert float(l2()) == 0.0 and float(ewc()) == 0.0
+    assert float(l2().detach()) == 0.0 and float(ewc().detach()) == 0.0
     name, param = next(iter(invariant_parameters(model).items()))
     with torch.no_grad():
         param.add_(0.5)
-    assert float(l2()) == pytest.approx(2.0 * 0.25 * param.numel(), rel=1e-5)
-    assert float(ewc()) == pytest.approx(2.0 * 0.25 * float(fisher[name].sum()), rel=1e-4)
+    assert float(l2().detach()) == pytest.approx(2.0 * 0.25 * param.numel(), rel=1e-5)
+    assert float(ewc().detach()) == pytest.approx(2.0 * 0.25 * float(fisher[name].sum()), rel=1e-4)
 
 
 def test_the_cli_refuses_a_baseline_in_one_line(tmp_path, capsys):

@@ -562,3 +562,38 @@ def test_compare_checkpoints_agreement_cells_and_side_by_side_attribution(app, c
         settle(at.button(key=f"compare_attr_{side}_run").click().run())
         ok(at)
     assert {"compare_attr_a", "compare_attr_b"} <= set(at.session_state[RESULTS])
+
+
+def test_the_url_holds_the_checkpoint_and_main_controls_and_a_link_restores_them(
+    app, checkpoints, monkeypatch
+):
+    monkeypatch.setenv("ICLM_CHECKPOINTS_DIR", str(checkpoints))
+    at = ok(app("views/5_predictions.py"))
+    at.selectbox(key="pred_split").select("ood").run()
+    ok(at)
+    link = {k: v if isinstance(v, list) else [v] for k, v in at.query_params.items()}
+    assert link["pred_split"] == ["ood"] and link["checkpoint"] == ["iclm-tiny"]
+    example = at.selectbox(key="pred_example").value
+    again = AppTest.from_file(APP, default_timeout=TIMEOUT)  # a new session opened from that link
+    for key, values in link.items():
+        again.query_params[key] = values
+    again.query_params["checkpoint"] = ["baseline-tiny"]
+    again.run()
+    again.switch_page("views/5_predictions.py").run()
+    ok(again)
+    assert (
+        again.selectbox(key="pred_split").value == "ood"
+        and again.selectbox(key="pred_example").value == example
+    )
+    assert "baseline-tiny" in again.title[0].value
+
+
+def test_a_hand_edited_link_cannot_break_a_page(app, checkpoints):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["checkpoint"] = ["no-such-checkpoint"]
+    at.query_params["pred_split"] = ["<b>nope</b>"]
+    at.query_params["corr_metric"] = ["nope", "also nope"]
+    at.run()
+    at.switch_page("views/5_predictions.py").run()
+    ok(at)
+    assert "iclm-tiny" in at.title[0].value  # the default checkpoint

@@ -284,3 +284,20 @@ def test_files_that_are_not_text_files_are_named_for_what_they_are(tmp_path, kin
         reason = "UTF-16 text"
     with pytest.raises(DataFileError, match=reason):
         load_examples(path)
+
+
+def test_a_csv_file_gives_the_same_errors_whatever_was_loaded_before(tmp_path):
+    """The csv module's field cap is global: a load with a large max_prompt_chars used to leave it raised,
+    so a 140,000-character field became a prompt-length error or a csv error by test order."""
+    import csv
+
+    from iclm.data.examples import LoaderLimits
+    from iclm.data.loader import load_examples
+
+    path = tmp_path / "long.csv"
+    path.write_text("prompt,answer\nIs it on?,yes\n" + "x" * 140_000 + ",no\nIs it red?,no\n")
+    before = csv.field_size_limit()
+    first = load_examples(path).errors
+    load_examples(path, limits=LoaderLimits(max_prompt_chars=500_000))
+    assert [str(e) for e in load_examples(path).errors] == [str(e) for e in first]
+    assert "field larger than field limit" in first[0].reason and csv.field_size_limit() == before
