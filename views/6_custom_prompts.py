@@ -6,10 +6,12 @@ import pandas as pd
 import streamlit as st
 
 from analysis.figures import projection_scatter
-from studio import attribution_view, errors, exporting, loaders, state, uploads, variant, widgets
+from studio import attribution_view, errors, exporting, job_view, loaders, state, uploads, variant, widgets
 from studio.text import plain
 
 MAX_PROMPTS = 64
+INTERACTIVE_PROMPTS = 3  # up to this many (typed ones) run at once; a longer file runs as a job
+INLINE_WAIT_S = 3.0  # a job shorter than this shows its table at once; a longer one its progress and Cancel
 files = state.require_checkpoint()
 st.title(f"Custom prompts · {plain(files.name)}")
 
@@ -40,18 +42,32 @@ if len(examples) > MAX_PROMPTS:
 model = state.live_model(files)
 signature = (str(files.folder), state.precision(), tuple((e.id, e.prompt, e.choices) for e in examples))
 if st.session_state.get("prompts_signature") != signature:
-    bar = st.progress(0.0, text="Routing and predicting…")
     from studio.live import run_prompts
 
-    st.session_state["prompts_result"] = state.run_live(
-        run_prompts,
-        model,
-        model.tokenizer,
-        examples,
-        lambda done, total: bar.progress(done / total, text=f"{done}/{total}"),
-    )
+    if len(examples) <= INTERACTIVE_PROMPTS:  # typed prompts: answered at once, before any queued job
+        bar = st.progress(0.0, text="Routing and predicting…")
+        st.session_state["prompts_result"] = state.run_live(
+            run_prompts,
+            model,
+            model.tokenizer,
+            examples,
+            lambda done, total: bar.progress(done / total, text=f"{done}/{total}"),
+        )
+        bar.empty()
+    else:  # a file of prompts: a job with progress, ETA and Cancel (studio.jobs)
+        job = state.start_live_job(
+            ("prompts", id(model), signature), f"{len(examples)} prompts",
+            run_prompts, model, model.tokenizer, examples,
+        )  # fmt: skip
+        job.wait(INLINE_WAIT_S)
+        if not job.finished:
+            job_view.follow(job, key="prompts_job")
+            st.stop()
+        if job.status != "done":
+            job_view.outcome(job)
+            st.stop()
+        st.session_state["prompts_result"] = job.result
     st.session_state["prompts_signature"] = signature
-    bar.empty()
 rows, router_states, details = st.session_state["prompts_result"]
 
 st.subheader(f"Predictions ({len(rows)} prompts)")

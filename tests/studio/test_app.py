@@ -597,3 +597,21 @@ def test_a_hand_edited_link_cannot_break_a_page(app, checkpoints):
     at.switch_page("views/5_predictions.py").run()
     ok(at)
     assert "iclm-tiny" in at.title[0].value  # the default checkpoint
+
+
+def test_a_file_of_prompts_runs_as_a_job_with_progress(app):
+    """More prompts than a typed few run as a background job (the job's own cancel and progress are tested
+    in tests/studio/test_jobs.py and on the Predictions page); its table comes when it ends."""
+    from studio.jobs import JOBS
+
+    lines = b"".join(b'{"prompt": "%d + %d =", "answer": "%d"}\n' % (i, i, 2 * i) for i in range(6))
+    at = ok(app("views/6_custom_prompts.py"))
+    at.file_uploader(key="prompts_upload").set_value(("sums.jsonl", lines, "application/jsonl")).run()
+    ok(at)
+    if JOBS.unfinished():  # still running after the inline wait: the page shows its progress and Cancel
+        assert any(b.key == "prompts_job_cancel" for b in at.button)
+    settle(at)
+    ok(at)
+    assert len(at.dataframe[0].value) == 6 and set(at.dataframe[0].value["gold"]) == {
+        str(2 * i) for i in range(6)
+    }
