@@ -111,6 +111,7 @@ class TrainingSection:
     group_by_length: bool = False  # batches of similar length: less padding, faster steps
     cache_router_embeddings: bool = True  # the router base is frozen: one base pass per distinct prompt
     pack_shared_context: bool = True  # examples sharing a prompt prefix (ACRE's queries) train as one row
+    probe_every: int | None = None  # steps between probe metrics (None: at every log_every record)
 
     def __post_init__(self) -> None:
         check_number("training.learning_rate", self.learning_rate, low=0.0, high=1.0, strict_low=True)
@@ -127,6 +128,13 @@ class TrainingSection:
         check_positive("training.max_grad_norm", self.max_grad_norm, integer=False, allow_zero=True)
         if self.max_steps is not None:
             check_positive("training.max_steps", self.max_steps, integer=True)
+        if self.probe_every is not None:
+            check_positive("training.probe_every", self.probe_every, integer=True)
+            if self.probe_every % self.log_every:
+                raise ValueError(
+                    f"training.probe_every={self.probe_every} is invalid; expected a multiple of "
+                    f"log_every={self.log_every} (the probe runs with a record)"
+                )
         for name in ("bf16", "tensorboard", "cache_router_embeddings", "pack_shared_context"):
             check_flag(f"training.{name}", getattr(self, name))
         if not isinstance(self.output_dir, str) or not self.output_dir:

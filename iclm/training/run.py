@@ -191,6 +191,7 @@ def run_training(
         metrics_writer=writer,
         probe=probe,
         cache_router_embeddings=t.cache_router_embeddings,
+        probe_every=t.probe_every,
         callbacks=([tensorboard] if tensorboard else []) + [stop] + list(callbacks or []),
         **(trainer_kwargs or {}),
     )

@@ -52,9 +52,11 @@ class ICLMTrainer(Trainer):
         metrics_writer: MetricsWriter,
         probe: ProbeSet | None = None,
         cache_router_embeddings: bool = True,
+        probe_every: int | None = None,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
+        self.probe_every = probe_every
         self.router_cache = RouterEmbeddingCache() if cache_router_embeddings else None
         self.metrics_writer = metrics_writer
         self.probe = probe
@@ -218,6 +220,12 @@ class ICLMTrainer(Trainer):
                 for name, value in flat.items():
                     callback.tb_writer.add_scalar(f"iclm/{name}", value, self.state.global_step)
 
+    def _probe_due(self) -> bool:
+        """The probe runs at every record, or with `probe_every` at its multiples and at the last step (it
+        costs far more than a record: on SmolLM2 a 32-example probe is minutes, ten steps a few)."""
+        step = self.state.global_step
+        return self.probe_every is None or step % self.probe_every == 0 or step == self.state.max_steps
+
     def _step_was_skipped(self) -> bool:
         """Whether the optimizer step that produced the current global_step was skipped."""
         return self._poisoned_step == self.state.global_step - 1
@@ -241,7 +249,7 @@ class ICLMTrainer(Trainer):
         k = self.model.config.num_domains
         fractions = {f"domain_{d}": self._route_counts[d] / total if total else None for d in range(k)}
         record["routing_fraction"] = fractions
-        if self.probe is not None and self.is_world_process_zero():
+        if self.probe is not None and self.is_world_process_zero() and self._probe_due():
             record.update(probe_metrics(self.accelerator.unwrap_model(self.model), self.probe))
         return record
 

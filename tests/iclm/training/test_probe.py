@@ -71,3 +71,25 @@ def test_a_probe_dataset_the_run_does_not_train_on_gets_its_own_label(tiny_token
     ]
     probe = build_probe(examples, ICLMCollator(tiny_tokenizer, {"new": 0, "old": 1}, 32), {"new": 0}, 2)
     assert probe.labels.tolist() == [0, 0, 1, 1] and probe.names == ("new", "new", "old", "old")
+
+
+def test_probe_every_runs_the_probe_at_its_multiples_and_the_last_step(tmp_path):
+    """On SmolLM2 a 32-example probe costs minutes against seconds for a record: `probe_every` keeps the
+    loss curve at every `log_every` and the probe at fewer steps (and always at the last)."""
+    import json
+
+    from iclm.training.config import config_from_dict
+    from iclm.training.run import run_training
+    from tests.helpers.toy_training import toy_config
+
+    raw = toy_config(tmp_path, max_steps=6, log_every=1, save_every=6)
+    raw["training"]["probe_every"] = 4
+    run = run_training(config_from_dict(raw)).run_dir
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    logged = [r["step"] for r in records if "loss" in r]
+    probed = [r["step"] for r in records if "probe_loss" in r]
+    assert logged == [1, 2, 3, 4, 5, 6] and probed == [4, 6]
+    raw["training"]["probe_every"] = 3
+    raw["training"]["log_every"] = 2
+    with pytest.raises(ValueError, match="multiple of log_every=2"):
+        config_from_dict(raw)
