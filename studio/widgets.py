@@ -131,3 +131,14 @@ def figure_set_button() -> None:
         help="A zip of this checkpoint's figures (and those drawn here): PNG/SVG/PDF if Chromium is there, "
         "HTML sharing one plotly.js, the figure as plotly JSON, its data as CSV and JSON, and manifest.json.",
     )
+
+
+def picked_row(frame: pd.DataFrame, *, key: str, hint: str) -> pd.Series:
+    """Show `frame` with single-row selection and return the selected row; without one, say `hint` and
+    stop the page (what follows needs the row)."""
+    event = st.dataframe(frame, hide_index=True, on_select="rerun", selection_mode="single-row", key=key)
+    rows = event.selection.rows if event is not None else []
+    if not rows:
+        st.caption(hint)
+        st.stop()
+    return frame.iloc[rows[0]]

@@ -60,25 +60,12 @@ st.caption(
     "Bars: 95% Wilson intervals. McNemar's exact test on the examples exactly one model gets right (only A, "
     "only B): the paired test for two models scored on the same examples."
 )
-picked = st.dataframe(
-    table, hide_index=True, on_select="rerun", selection_mode="single-row", key="compare_table"
-)
-rows = picked.selection.rows if picked is not None else []
-if not rows:
-    st.caption("Select a row to list its examples.")
-    st.stop()
-dataset = table.iloc[rows[0]]["dataset"]
+dataset = widgets.picked_row(table, key="compare_table", hint="Select a row to list its examples.")["dataset"]
 cell = st.radio("Cell", CELLS, horizontal=True, key="compare_cell")
 examples = cell_examples(paired, dataset, cell, readout_a, readout_b, method)
 st.subheader(f"{plain(dataset)} · {cell}: {len(examples)} example(s)")
-chosen = st.dataframe(
-    examples, hide_index=True, on_select="rerun", selection_mode="single-row", key="compare_examples"
-)
-chosen_rows = chosen.selection.rows if chosen is not None else []
-if not chosen_rows:
-    st.caption("Select an example for both models' attributions side by side.")
-    st.stop()
-example_id = examples.iloc[chosen_rows[0]]["id"]
+hint = "Select an example for both models' attributions side by side."
+example_id = widgets.picked_row(examples, key="compare_examples", hint=hint)["id"]
 pool = errors.or_none("The analysed examples cannot be used", files.folder, loaders.examples, files) or []
 example = next((e for e in pool if e.id == example_id), None)
 if example is None:
