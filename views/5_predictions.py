@@ -1,10 +1,15 @@
 """Predictions & attribution: browse examples by dataset, split and correctness; compare the modules'
 predictions and token attributions for one example."""
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
-from studio import attribution_view, loaders, state, tables
+from analysis.editing import edit_comparison, route_change
+from analysis.figures import projection_scatter
+from iclm.data import Example
+from studio import attribution_view, loaders, state, tables, widgets
+from studio.live import run_prompts
 from studio.text import plain
 
 files = state.require_checkpoint()
@@ -54,3 +59,45 @@ choices = next((e.choices for e in loaders.examples(files) if e.id == chosen), N
 prediction = None if pd.isna(row["pred_aggregated"]) else str(row["pred_aggregated"])
 options = attribution_view.answer_options(str(row["gold"]), prediction, choices)
 attribution_view.panel(model, row["prompt"], options, key="pred_attr")
+
+st.subheader("Edit this example")
+st.caption(
+    "Change the prompt to test a hypothesis (e.g. reword a symbolic puzzle as text: does its route "
+    "move?): the edited prompt is routed, placed on the cluster map and predicted by every module beside "
+    "the original."
+)
+edited = st.text_area("Edited prompt", value=row["prompt"], key=f"pred_edit_{chosen}", height=180)
+if not edited.strip() or edited == row["prompt"]:
+    st.caption("Edit the text above to compare.")
+    st.stop()
+pair = [
+    Example(f"{chosen} (original)", row["prompt"], str(row["gold"]), choices, row["dataset"], row["split"]),
+    Example(f"{chosen} (edited)", edited, str(row["gold"]), choices, row["dataset"], row["split"]),
+]
+runs, router_states, details = state.run_live(run_prompts, model, model.tokenizer, pair)
+original, changed = details[pair[0].id], details[pair[1].id]
+moved = route_change(original, changed)
+st.markdown(
+    f"Route: domain\\_{moved['route original']} → domain\\_{moved['route edited']}"
+    + (" (**moved**)" if moved["moved"] else " (unchanged)")
+)
+st.caption(f"Squared distances to the codes: {moved['distances original']} → {moved['distances edited']}")
+st.dataframe(edit_comparison(original, changed), hide_index=True, width="stretch", key="pred_edit_table")
+if files.artifact is not None and "router_projected" in art.states:
+    fitted = loaders.fitted_projection(files, "router_projected", "pca")
+    placed = fitted.transform(router_states["router_projected"])
+    labels = [f"cluster {r}" for r in examples["route"]] + ["original", "edited"]
+    scatter = projection_scatter(
+        np.vstack([fitted.coords, placed]), list(examples["id"]) + [p.id for p in pair], labels,
+        color_by="dataset", hover=list(examples["dataset"]) + ["original", "edited"],
+        title="The original and the edited prompt on the PCA map", size="two_column",
+    )  # fmt: skip
+    widgets.show_figure(
+        scatter.figure, scatter.data, "edited_on_pca", key="pred_edit_map", height=480,
+        settings={"example": chosen, "projection": "pca", "embedding": "router_projected"},
+    )  # fmt: skip
+edited_prediction = changed.modules.get("aggregated")
+edit_options = attribution_view.answer_options(
+    str(row["gold"]), edited_prediction.prediction if edited_prediction else None, choices
+)
+attribution_view.panel(model, edited, edit_options, key="pred_edit_attr")

@@ -615,3 +615,26 @@ def test_a_file_of_prompts_runs_as_a_job_with_progress(app):
     assert len(at.dataframe[0].value) == 6 and set(at.dataframe[0].value["gold"]) == {
         str(2 * i) for i in range(6)
     }
+
+
+def test_the_datapoint_editor_compares_an_edited_prompt_with_the_original(app):
+    """Edit an analysed example: route before and after, every module's prediction side by side with what
+    changed, both prompts on the map, and the edited prompt's attribution."""
+    from studio.widgets import FIGURES
+
+    at = ok(app("views/5_predictions.py"))
+    chosen = at.selectbox(key="pred_example").value
+    assert any("Edit the text above" in c.value for c in at.caption)
+    original = at.text_area(key=f"pred_edit_{chosen}").value
+    at.text_area(key=f"pred_edit_{chosen}").input("Reworded: " + original[::-1]).run()
+    ok(at)
+    table = next(d.value for d in at.dataframe if "edited" in d.value.columns)
+    assert {"aggregated", "invariant", "domain_0", "domain_1"} <= set(table["readout"])
+    assert (table["changed"] == (table["original"] != table["edited"])).all()
+    assert table["p original"].between(0, 1).all() and table["p edited"].between(0, 1).all()
+    assert any("Route: domain" in m.value for m in at.markdown)
+    drawn = at.session_state[FIGURES]
+    assert any("edited_on_pca" in names for names in drawn.values())
+    settle(at.button(key="pred_edit_attr_run").click().run())
+    ok(at)
+    assert at.session_state[RESULTS]["pred_edit_attr"][0].startswith("Reworded: ")
