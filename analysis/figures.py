@@ -29,8 +29,8 @@ from analysis.theme import (
     wrap_label,
 )
 
-ColorBy = Literal["cluster", "dataset", "split", "correctness", "module"]
-COLOR_BY: tuple[str, ...] = ("cluster", "dataset", "split", "correctness", "module")
+ColorBy = Literal["cluster", "dataset", "task", "rendering", "split", "correctness", "module"]
+COLOR_BY: tuple[str, ...] = ("cluster", "dataset", "task", "rendering", "split", "correctness", "module")
 WEBGL_ABOVE = 5000  # scatter plots with more points use WebGL
 
 

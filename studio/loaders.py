@@ -130,19 +130,34 @@ def _load_model(folder: str, device: str, precision: str):
     return load_live_model(folder, device, precision)
 
 
-def projection(files: CheckpointFiles, space: str, method: str, seed: int = 0):
-    """2-D projection (`analysis.projection.Projection`) of one artifact state, e.g. router embeddings."""
+def projection(files: CheckpointFiles, space: str, method: str, seed: int = 0, params: tuple = ()):
+    """2-D projection (`analysis.projection.Projection`) of one artifact state, e.g. router embeddings;
+    `params`: (name, value) pairs of the method's parameters (t-SNE perplexity, UMAP n_neighbors)."""
     art = artifact(files)
     return _projection(
-        str(files.artifact), _mtime(files.artifact / "manifest.json"), space, method, seed, art
+        str(files.artifact), _mtime(files.artifact / "manifest.json"), space, method, seed, params, art
     )
 
 
 @st.cache_resource(show_spinner="Projecting…", max_entries=32)
-def _projection(folder: str, _mtime: float, space: str, method: str, seed: int, _art):
+def _projection(folder: str, _mtime: float, space: str, method: str, seed: int, params: tuple, _art):
     from analysis.projection import project
 
-    return project(_art.states[space], method, seed=seed, cache_dir=projection_cache_dir())
+    return project(
+        _art.states[space], method, seed=seed, params=dict(params) or None, cache_dir=projection_cache_dir()
+    )
+
+
+def task_and_rendering(files: CheckpointFiles):
+    """`analysis.neighbours.task_and_rendering` of the artifact's prompts (cached with the artifact)."""
+    return _task_and_rendering(str(files.artifact), _mtime(files.artifact / "manifest.json"), artifact(files))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _task_and_rendering(folder: str, _mtime: float, _art):
+    from analysis.neighbours import task_and_rendering as detect
+
+    return detect(_art.examples["prompt"])
 
 
 def projection_cache_dir() -> Path:

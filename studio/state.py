@@ -94,3 +94,28 @@ def start_live_job(key, label: str, job, *args, **kwargs):
             return job(*args, progress=progress, **kwargs)
 
     return jobs.JOBS.submit((*key, on_device, in_precision), label, work)
+
+
+# the widget state that shows one analysed example on a page, with the filters that could hide it cleared
+_OPEN_EXAMPLE = {
+    "predictions": (
+        "views/5_predictions.py",
+        {"pred_split": "all", "pred_outcome": "all", "pred_disagree": False},
+        "pred_example",
+    ),
+    "interventions": (
+        "views/7_interventions.py",
+        {"interventions_source": "from the analysed data"},
+        "interventions_example",
+    ),
+}
+
+
+def open_example(page: str, example_id: str) -> None:
+    """Switch to `page` ("predictions" | "interventions") showing analysed example `example_id`."""
+    script, cleared, key = _OPEN_EXAMPLE[page]
+    for name, value in cleared.items():
+        st.session_state[name] = value
+    st.session_state.pop("pred_datasets", None)  # its default: every dataset
+    st.session_state[key] = example_id
+    st.switch_page(script)

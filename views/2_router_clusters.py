@@ -1,9 +1,12 @@
 """Router clusters: a 2-D projection of router embeddings, selectable, with cluster-vs-dataset agreement."""
 
+import numpy as np
+import pandas as pd
 import streamlit as st
 
 from analysis.clusters import cluster_report
 from analysis.figures import contingency_heatmap, projection_scatter
+from analysis.neighbours import nearest_neighbours
 from analysis.scopes import scope_mask
 from studio import loaders, state, variant, widgets
 from studio.text import plain
@@ -11,9 +14,9 @@ from studio.text import plain
 files = state.require_checkpoint()
 st.title(f"Router clusters · {plain(files.name)}")
 art = state.require_artifact(files)
-examples = art.examples
+examples = pd.concat([art.examples, loaders.task_and_rendering(files)], axis=1)
 
-controls = st.columns(4)
+controls = st.columns(6)
 method = controls[0].selectbox(
     "Projection", ["pca", "umap", "tsne"], key="clusters_method", format_func=str.upper
 )
@@ -23,20 +26,38 @@ space = controls[1].selectbox(
     help="router_projected: the space the codebook clusters in; router_embeddings: mean base hidden states.",
 )  # fmt: skip
 routed = variant.has_router(files)
+colour_help = "task and rendering are read from each prompt by the task parsers."
+if not routed:
+    colour_help = f"No clusters: this variant has no router. {colour_help}"
 color_by = controls[2].selectbox(
-    "Colour by", (["cluster"] if routed else []) + ["dataset", "split", "correctness"], key="clusters_color",
-    help=None if routed else "No clusters: this variant has no router.",
+    "Colour by", (["cluster"] if routed else []) + ["dataset", "task", "rendering", "split", "correctness"],
+    key="clusters_color", help=colour_help,
 )  # fmt: skip
 split = controls[3].selectbox("Split", ["all", "iid", "ood"], key="clusters_split")
+task = controls[4].selectbox("Task", ["all", *sorted(examples["task"].unique())], key="clusters_task")
+rendering = controls[5].selectbox(
+    "Rendering", ["all", *sorted(examples["rendering"].unique())], key="clusters_rendering"
+)
+params: tuple = ()
+if method == "tsne":
+    params = (("perplexity", float(st.slider("t-SNE perplexity", 2, 100, 30, key="clusters_perplexity"))),)
+elif method == "umap":
+    params = (("n_neighbors", st.slider("UMAP n_neighbors", 2, 200, 15, key="clusters_neighbors")),)
 
 colour_values = {
     "cluster": examples["route"].to_numpy(),
     "dataset": examples["dataset"].to_numpy(),
+    "task": examples["task"].to_numpy(),
+    "rendering": examples["rendering"].to_numpy(),
     "split": examples["split"].to_numpy(),
     "correctness": examples["correct_aggregated"].fillna(False).to_numpy(),
 }[color_by]
-proj = loaders.projection(files, space, method)
-keep = scope_mask(examples, "all" if split == "all" else f"split: {split}")
+proj = loaders.projection(files, space, method, params=params)
+keep = np.array(scope_mask(examples, "all" if split == "all" else f"split: {split}"), dtype=bool)  # a copy
+if task != "all":
+    keep &= (examples["task"] == task).to_numpy()
+if rendering != "all":
+    keep &= (examples["rendering"] == rendering).to_numpy()
 shown = examples[keep]
 hover = (shown["dataset"] + " · " + shown["split"] + " · gold " + shown["gold"].astype(str)).to_numpy()
 scatter = projection_scatter(
@@ -50,16 +71,54 @@ st.caption(
 event = widgets.show_figure(
     scatter.figure, scatter.data, f"projection_{method}_{space}_{color_by}", key="clusters_scatter",
     on_select=True, height=560,
-    settings={"projection": method, "embedding": space, "colour_by": color_by, "split": split},
+    settings={
+        "projection": method, "embedding": space, "colour_by": color_by, "split": split, "task": task,
+        "rendering": rendering, "params": dict(params),
+    },
 )  # fmt: skip
 
 selected = [p.get("customdata") for p in (event.selection.points if event else [])]
+listed = [
+    "id",
+    "dataset",
+    "task",
+    "rendering",
+    "split",
+    "route",
+    "gold",
+    "pred_aggregated",
+    "correct_aggregated",
+]
 if selected:
     st.subheader(f"Selected examples ({len(selected)})")
-    columns = ["id", "dataset", "split", "route", "gold", "pred_aggregated", "correct_aggregated", "prompt"]
-    st.dataframe(examples[examples["id"].isin(selected)][columns], hide_index=True, width="stretch")
+    st.dataframe(
+        examples[examples["id"].isin(selected)][[*listed, "prompt"]], hide_index=True, width="stretch"
+    )
 
-scope = "all examples" if split == "all" else f"split {split}"
+st.subheader("One example: its neighbours and its pages")
+pickable = selected or list(shown["id"])
+focus = st.selectbox(
+    "Example", pickable, key="clusters_focus",
+    help="A selected point (lasso or box), else any shown example.",
+)  # fmt: skip
+if focus is not None:
+    near = nearest_neighbours(art.states[space], list(examples["id"]), focus, k=10)
+    near = near.merge(examples[["id", "dataset", "task", "rendering", "route", "gold"]], on="id")
+    st.caption(f"The 10 nearest analysed examples to {plain(focus)} in {space} (Euclidean, full dimension).")
+    st.dataframe(near, hide_index=True, width="stretch", key="clusters_neighbours")
+    links = st.columns(2)
+    if links[0].button("Open in Predictions & attribution", key="clusters_open_predictions"):
+        state.open_example("predictions", focus)
+    if links[1].button("Open in Interventions", key="clusters_open_interventions"):
+        state.open_example("interventions", focus)
+
+scope = ", ".join(
+    part for part in (
+        "all examples" if split == "all" else f"split {split}",
+        None if task == "all" else f"task {task}",
+        None if rendering == "all" else f"rendering {rendering}",
+    ) if part
+)  # fmt: skip
 st.subheader(f"Router cluster vs true dataset ({scope}, {len(shown)} examples)")
 if not routed:
     st.info(variant.no_router(files))

@@ -638,3 +638,28 @@ def test_the_datapoint_editor_compares_an_edited_prompt_with_the_original(app):
     settle(at.button(key="pred_edit_attr_run").click().run())
     ok(at)
     assert at.session_state[RESULTS]["pred_edit_attr"][0].startswith("Reworded: ")
+
+
+def test_linked_views_task_colours_neighbours_and_opening_an_example(app):
+    """Colour and filter by task and rendering (read from the prompts), a point's nearest neighbours in the
+    router space with distances, projection parameters, and an example opened on Predictions."""
+    at = ok(app("views/2_router_clusters.py"))
+    at.selectbox(key="clusters_color").select("task").run()
+    ok(at)
+    names = {t.name for t in figure(at, "projection_pca_router_projected_task").data}
+    assert names == {"acre", "pvr"}  # the tiny checkpoint's data: symbolic ACRE and PVR
+    at.selectbox(key="clusters_task").select("acre").run()
+    ok(at)
+    neighbours = next(d.value for d in at.dataframe if "distance" in d.value.columns)
+    assert len(neighbours) == 10 and neighbours["distance"].is_monotonic_increasing
+    focus = at.selectbox(key="clusters_focus").value
+    assert focus not in set(neighbours["id"])
+    at.selectbox(key="clusters_method").select("tsne").run()
+    at.slider(key="clusters_perplexity").set_value(5).run()
+    ok(at)
+    at.selectbox(key="clusters_method").select("pca").run()
+    at.selectbox(key="clusters_split").select("ood").run()
+    focus = at.selectbox(key="clusters_focus").value
+    at.button(key="clusters_open_predictions").click().run()
+    ok(at)
+    assert at.selectbox(key="pred_example").value == focus and at.selectbox(key="pred_split").value == "all"
