@@ -27,6 +27,7 @@ PAGE_SPECS = [
     ("views/5_predictions.py", "predictions", "Predictions & attribution", ":material/manage_search:"),
     ("views/6_custom_prompts.py", "prompts", "Custom prompts", ":material/edit_note:"),
     ("views/7_interventions.py", "interventions", "Interventions", ":material/alt_route:"),
+    ("views/10_slices.py", "slices", "Slices", ":material/filter_alt:"),
     ("views/9_compare_checkpoints.py", "compare", "Compare checkpoints", ":material/compare_arrows:"),
     ("views/8_continual_learning.py", "continual", "Continual learning", ":material/account_tree:"),
 ]

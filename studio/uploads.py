@@ -34,8 +34,8 @@ def _dataset(name: str) -> str:
     return stem or "upload"
 
 
-def load_bytes(name: str, payload: bytes) -> Loaded:
-    """Load an uploaded file's bytes (its suffix picks the format; .json is read as JSONL)."""
+def load_bytes(name: str, payload: bytes, split: str = "iid") -> Loaded:
+    """Load an uploaded file's bytes (its suffix picks the format; .json is read as JSONL) as `split`."""
     from iclm.data.examples import DataFileError
     from iclm.data.loader import load_examples
 
@@ -50,7 +50,7 @@ def load_bytes(name: str, payload: bytes) -> Loaded:
         path = Path(tmp) / f"upload{'.jsonl' if suffix == '.json' else suffix}"
         path.write_bytes(payload)
         try:
-            result = load_examples(path, dataset=_dataset(name), split="iid")
+            result = load_examples(path, dataset=_dataset(name), split=split)
         except DataFileError as exc:
             return Loaded(fatal=f"{name}: {exc.reason}")
     errors = pd.DataFrame(

@@ -8,7 +8,7 @@ from analysis.clusters import cluster_report
 from analysis.figures import contingency_heatmap, projection_scatter
 from analysis.neighbours import nearest_neighbours
 from analysis.scopes import scope_mask
-from studio import loaders, state, variant, widgets
+from studio import loaders, slicing, state, variant, widgets
 from studio.text import plain
 
 files = state.require_checkpoint()
@@ -93,6 +93,13 @@ if selected:
     st.subheader(f"Selected examples ({len(selected)})")
     st.dataframe(
         examples[examples["id"].isin(selected)][[*listed, "prompt"]], hide_index=True, width="stretch"
+    )
+    slicing.save_controls(
+        files,
+        selected,
+        "selection",
+        key="clusters_slice",
+        default_name=f"{method} selection ({len(selected)})",
     )
 
 st.subheader("One example: its neighbours and its pages")

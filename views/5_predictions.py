@@ -8,7 +8,7 @@ import streamlit as st
 from analysis.editing import edit_comparison, route_change
 from analysis.figures import projection_scatter
 from iclm.data import Example
-from studio import attribution_view, loaders, state, tables, widgets
+from studio import attribution_view, loaders, slicing, state, tables, widgets
 from studio.live import run_prompts
 from studio.text import plain
 
@@ -42,6 +42,14 @@ st.dataframe(
 if shown.empty:
     st.info("No example matches these filters.")
     st.stop()
+described = " · ".join(x for x in (split if split != "all" else "", outcome if outcome != "all" else "") if x)
+slicing.save_controls(
+    files,
+    list(shown["id"]),
+    "filter",
+    key="pred_slice",
+    default_name=f"filter {described or 'all'} ({len(shown)})",
+)
 
 chosen = st.selectbox("Example", list(shown["id"]), key="pred_example")
 row = shown[shown["id"] == chosen].iloc[0]

@@ -5,7 +5,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from analysis.accuracy_figures import accuracy_bars
 from analysis.figures import projection_scatter
+from analysis.slices import prompt_accuracy
 from studio import attribution_view, errors, exporting, job_view, loaders, state, uploads, variant, widgets
 from studio.text import plain
 
@@ -25,7 +27,14 @@ with uploaded:
         "Evals JSONL, JSONL {prompt, answer[, choices]}, CSV (prompt, answer[, choices]) or TXT",
         type=["jsonl", "json", "csv", "txt"], key="prompts_upload",
     )  # fmt: skip
-loaded = uploads.load_bytes(upload.name, upload.getvalue()) if upload is not None else uploads.load_text(text)
+    split = st.radio(
+        "Split of this file", ["iid", "ood"], horizontal=True, key="prompts_split",
+        help="How its accuracy and examples are labelled: i.i.d. or o.o.d. for the model.",
+    )  # fmt: skip
+if upload is not None:
+    loaded = uploads.load_bytes(upload.name, upload.getvalue(), split=split)
+else:
+    loaded = uploads.load_text(text)
 if loaded.fatal:
     st.error(f"Cannot read the file: {plain(loaded.fatal)}")
 if not loaded.errors.empty:
@@ -69,6 +78,17 @@ if st.session_state.get("prompts_signature") != signature:
         st.session_state["prompts_result"] = job.result
     st.session_state["prompts_signature"] = signature
 rows, router_states, details = st.session_state["prompts_result"]
+labelled = prompt_accuracy(rows)
+if upload is not None and labelled["n"].sum() > 0:  # a file with gold answers: every module's accuracy
+    st.subheader(f"Accuracy on {plain(upload.name)} ({split})")
+    bars = accuracy_bars(labelled.assign(split=split), title=f"Accuracy on {upload.name} ({split})")
+    widgets.show_figure(
+        bars.figure, bars.data, "upload_accuracy", key="prompts_accuracy", height=380,
+        settings={"file": upload.name, "split": split},
+    )  # fmt: skip
+    st.caption(
+        f"n = {int(labelled['n'].max())} prompts with a gold answer; error bars: 95% Wilson intervals."
+    )
 
 st.subheader(f"Predictions ({len(rows)} prompts)")
 st.dataframe(rows, hide_index=True, width="stretch")

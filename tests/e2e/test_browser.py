@@ -25,6 +25,7 @@ PAGES = {  # url path -> title prefix
     "predictions": "Predictions & attribution",
     "prompts": "Custom prompts",
     "interventions": "Interventions",
+    "slices": "Slices",
     "compare": "Compare checkpoints",
     "continual": "Continual learning",
 }

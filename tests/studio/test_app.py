@@ -663,3 +663,39 @@ def test_linked_views_task_colours_neighbours_and_opening_an_example(app):
     at.button(key="clusters_open_predictions").click().run()
     ok(at)
     assert at.selectbox(key="pred_example").value == focus and at.selectbox(key="pred_split").value == "all"
+
+
+def test_a_filter_saved_as_a_slice_is_listed_with_accuracy_and_intervals(
+    app, checkpoints, tmp_path, monkeypatch
+):
+    """Predictions' filtered examples become a named slice in the analysis folder's slices.json; the
+    Slices page lists it and draws every module's accuracy with intervals (a copy: the shared test
+    checkpoint stays as built)."""
+    root = tmp_path / "checkpoints"
+    shutil.copytree(checkpoints / "iclm-tiny", root / "iclm-tiny")
+    monkeypatch.setenv("ICLM_CHECKPOINTS_DIR", str(root))
+    at = ok(app("views/5_predictions.py"))
+    at.selectbox(key="pred_split").select("ood").run()
+    at.text_input(key="pred_slice_name").input("ood examples").run()
+    at.button(key="pred_slice_save").click().run()
+    ok(at)
+    assert any("Saved ood examples" in s.value for s in at.success)
+    assert (root / "iclm-tiny" / "analysis" / "slices.json").is_file()
+    at.switch_page("views/10_slices.py").run()
+    ok(at)
+    listing = at.dataframe[0].value
+    assert list(listing["slice"]) == ["ood examples"]
+    table = at.dataframe[-1].value
+    assert {"aggregated", "invariant"} <= set(table["module"]) and (table["low"] <= table["high"]).all()
+    assert len(charts(at)) == 1
+
+
+def test_a_labelled_upload_shows_accuracy_for_its_chosen_split(app):
+    at = ok(app("views/6_custom_prompts.py"))
+    at.radio(key="prompts_split").set_value("ood").run()
+    lines = b"".join(b'{"prompt": "%d + %d =", "answer": "%d"}\n' % (i, i, 2 * i) for i in range(3))
+    at.file_uploader(key="prompts_upload").set_value(("sums.jsonl", lines, "application/jsonl")).run()
+    settle(at)
+    ok(at)
+    assert any("Accuracy on sums.jsonl (ood)" in h.value for h in at.subheader)
+    assert {t.name for t in figure(at, "upload_accuracy").data} >= {"aggregated", "invariant"}
