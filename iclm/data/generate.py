@@ -26,8 +26,9 @@ TASKS: dict[str, type[TaskSpec]] = {
 
 def task_class(task: object) -> type[TaskSpec]:
     """The spec class registered as `task`; ValueError listing the valid names otherwise."""
-    if not isinstance(task, str) or task not in TASKS:
-        raise ValueError(f"task must be one of {tuple(TASKS)}, got {task!r}")
+    from iclm.validation import check_registered
+
+    check_registered("task", task, TASKS)
     return TASKS[task]
 
 

@@ -51,8 +51,9 @@ ESTIMATORS: dict[str, MIEstimator] = {
 
 def get_estimator(name: str) -> MIEstimator:
     """The estimator registered as ``name``; unknown names raise ValueError listing the valid ones."""
-    if name not in ESTIMATORS:
-        raise ValueError(f"estimator={name!r} is not one of {sorted(ESTIMATORS)}")
+    from iclm.validation import check_registered
+
+    check_registered("estimator", name, ESTIMATORS)
     return ESTIMATORS[name]
 
 

@@ -172,8 +172,9 @@ METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
 
 def get_metric(metric: str) -> Callable[[np.ndarray, np.ndarray], float]:
     """The metric function by name; unknown names raise ValueError listing the valid ones."""
-    if metric not in METRICS:
-        raise ValueError(f"metric={metric!r} is not one of {sorted(METRICS)}")
+    from iclm.validation import check_registered
+
+    check_registered("metric", metric, METRICS)
     return METRICS[metric]
 
 

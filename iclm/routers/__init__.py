@@ -16,8 +16,9 @@ ROUTER_KINDS: dict[str, type[RouterKind]] = {
 
 def router_kind(name: object) -> type[RouterKind]:
     """The `RouterKind` class registered as `name`; ValueError listing the valid names otherwise."""
-    if not isinstance(name, str) or name not in ROUTER_KINDS:
-        raise ValueError(f"router.kind={name!r} is invalid; choose one of {list(ROUTER_KINDS)}")
+    from iclm.validation import check_registered
+
+    check_registered("router.kind", name, ROUTER_KINDS)
     return ROUTER_KINDS[name]
 
 

@@ -19,7 +19,7 @@ def test_each_task_declares_only_its_own_fields():
 
 
 def test_unknown_task_lists_the_registered_ones():
-    with pytest.raises(ValueError, match=r"task must be one of \('acre', 'raven', 'pvr'\), got 'sudoku'"):
+    with pytest.raises(ValueError, match=r"task='sudoku' is invalid; choose one of \['acre', 'raven', 'pvr'\]"):
         task_spec("sudoku", n=1)
 
 

@@ -103,7 +103,7 @@ def test_batch_estimator_reuses_iclm_mi():
 
 
 def test_unknown_estimator_lists_valid(gaussian):
-    with pytest.raises(ValueError, match=r"\['batch', 'binned', 'ksg'\]"):
+    with pytest.raises(ValueError, match=r"\['batch', 'ksg', 'binned'\]"):
         estimate_mi(*gaussian, "kde")
 
 
@@ -171,7 +171,7 @@ def test_registry_values_are_the_estimator_functions(gaussian):
 
 
 def test_registry_unknown_name_lists_valid():
-    with pytest.raises(ValueError, match=r"estimator='kde' is not one of \['batch', 'binned', 'ksg'\]"):
+    with pytest.raises(ValueError, match=r"estimator='kde' is invalid; choose one of \["):
         get_estimator("kde")
-    with pytest.raises(ValueError, match=r"\['batch', 'binned', 'ksg'\]"):
+    with pytest.raises(ValueError, match=r"\['batch', 'ksg', 'binned'\]"):
         mi_matrix({"a": np.zeros(10)}, "mine")
