@@ -19,7 +19,8 @@ def test_each_task_declares_only_its_own_fields():
 
 
 def test_unknown_task_lists_the_registered_ones():
-    with pytest.raises(ValueError, match=r"task='sudoku' is invalid; choose one of \['acre', 'raven', 'pvr'\]"):
+    expected = r"task='sudoku' is invalid; choose one of \['acre', 'raven', 'pvr'\]"
+    with pytest.raises(ValueError, match=expected):
         task_spec("sudoku", n=1)
 
 
