@@ -113,3 +113,19 @@ def test_finished_jobs_beyond_the_cap_are_dropped_oldest_first():
     for key in ("a", "b", "c"):
         assert jobs.submit(key, key, lambda progress, k=key: k).wait(10)
     assert jobs.get("a") is None and jobs.get("c").result == "c"
+
+
+def test_a_job_runs_nicer_than_the_server():
+    """Where cores are short the kernel serves the sessions' script runs before a background job."""
+    import os
+    import threading
+
+    from studio.jobs import JOB_NICENESS
+
+    server = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    jobs = JobRegistry()
+    job = jobs.submit(
+        "nice", "niceness", lambda progress: os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    )
+    assert job.wait(10) and job.result == min(19, server + JOB_NICENESS)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == server  # the caller unchanged
