@@ -40,9 +40,7 @@ url_state.restore()  # a link's checkpoint and controls, before any widget exist
 known = {path for _, path, _, _ in PAGE_SPECS[1:]} | {""}
 aliases = url_state.alias_for_unknown_path(PAGE_SPECS[0][0], PAGE_SPECS[0][2], known, silent={"overview"})
 page = st.navigation(PAGES + aliases)
+url_state.publish(page.url_path)  # the view as the last interaction left it (every interaction reruns)
 sidebar.render()
-try:
-    url_state.note_unknown_path()
-    page.run()
-finally:  # also after a page's st.stop(): the URL follows what the page shows
-    url_state.publish()
+url_state.note_unknown_path()
+page.run()

@@ -4,8 +4,9 @@ parameters, so a link reproduces the view and a refresh keeps it.
 `restore()` runs before any widget on a session's first run and copies the URL's parameters into the
 widgets' session state (Streamlit itself drops a value a widget cannot take: an unknown checkpoint, a
 choice that is not offered, a number out of range, so a hand-edited link cannot break a page); `publish()`
-runs after the page and writes the current values back. A path that names no page (a typo, an old link)
-opens Overview with a note instead of Streamlit's "Page not found" dialog (`alias_for_unknown_path`).
+runs at the start of every run and writes the values the last interaction left. A path that names no
+page (a typo, an old link) opens Overview with a note instead of Streamlit's "Page not found" dialog
+(`alias_for_unknown_path`).
 """
 
 from __future__ import annotations
@@ -17,25 +18,26 @@ from typing import Any
 import streamlit as st
 
 RESTORED = "studio_url_restored"
-
-# query parameter -> (widget key, parse): the checkpoint, then each page's main controls by their key
 _STR, _INT, _LIST = str, int, list
-SHARED: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "checkpoint": ("sidebar_checkpoint", _STR),
-    "clusters_method": ("clusters_method", _STR),
-    "clusters_space": ("clusters_space", _STR),
-    "clusters_color": ("clusters_color", _STR),
-    "clusters_split": ("clusters_split", _STR),
-    "corr_metric": ("corr_metric", _STR),
-    "corr_scope": ("corr_scope", _STR),
-    "pred_split": ("pred_split", _STR),
-    "pred_outcome": ("pred_outcome", _STR),
-    "example": ("pred_example", _STR),
-    "pred_attr_method": ("pred_attr_method", _STR),
-    "interventions_example": ("interventions_example", _STR),
-    "compare_other": ("compare_other", _STR),
-    "compare_method": ("compare_method", _STR),
-    "continual_method": ("continual_method", _STR),
+
+# query parameter -> (widget key, parse, the page it belongs to; None: every page)
+SHARED: dict[str, tuple[str, Callable[[Any], Any], str | None]] = {
+    "checkpoint": ("sidebar_checkpoint", _STR, None),
+    "clusters_method": ("clusters_method", _STR, "clusters"),
+    "clusters_space": ("clusters_space", _STR, "clusters"),
+    "clusters_color": ("clusters_color", _STR, "clusters"),
+    "clusters_split": ("clusters_split", _STR, "clusters"),
+    "clusters_task": ("clusters_task", _STR, "clusters"),
+    "corr_metric": ("corr_metric", _STR, "correlation"),
+    "corr_scope": ("corr_scope", _STR, "correlation"),
+    "pred_split": ("pred_split", _STR, "predictions"),
+    "pred_outcome": ("pred_outcome", _STR, "predictions"),
+    "example": ("pred_example", _STR, "predictions"),
+    "pred_attr_method": ("pred_attr_method", _STR, "predictions"),
+    "interventions_example": ("interventions_example", _STR, "interventions"),
+    "compare_other": ("compare_other", _STR, "compare"),
+    "compare_method": ("compare_method", _STR, "compare"),
+    "continual_method": ("continual_method", _STR, "continual"),
 }
 PAGE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -53,7 +55,7 @@ def restore() -> None:
     if st.session_state.get(RESTORED):
         return
     st.session_state[RESTORED] = True
-    for param, (key, parse) in SHARED.items():
+    for param, (key, parse, _) in SHARED.items():
         values = st.query_params.get_all(param)
         if not values:
             continue
@@ -63,11 +65,13 @@ def restore() -> None:
             continue
 
 
-def publish() -> None:
-    """The shared widgets' current values into the URL (those of widgets this run drew)."""
+def publish(page: str) -> None:
+    """The shared widgets' values as the last interaction left them into the URL, for `page` (its url
+    path) and every page. Called at the start of a run, before the page: a write after the page would be
+    lost whenever the page ends with st.stop(), and every interaction reruns the script anyway."""
     values: dict[str, Any] = {}
-    for param, (key, _) in SHARED.items():
-        if key in st.session_state:
+    for param, (key, _, owner) in SHARED.items():
+        if owner in (None, page) and key in st.session_state:
             value = st.session_state[key]
             if isinstance(value, list | tuple):
                 values[param] = [str(v) for v in value]

@@ -223,8 +223,16 @@ def _start_long_attribution(page, server_url: str) -> None:
     box.fill(" ".join(f"the block {i} is red and the light is on ;" for i in range(40)))
     box.press("Control+Enter")
     page.get_by_text("Predictions (1 prompts)").wait_for(timeout=120_000)
-    page.get_by_label("Attribution method").click()
-    page.get_by_role("option", name="Integrated gradients").click()
+    page.wait_for_function(DONE_JS, timeout=120_000)  # a rerun under an open dropdown detaches its options
+    for attempt in range(3):
+        page.get_by_label("Attribution method").click()
+        try:
+            page.get_by_role("option", name="Integrated gradients").click(timeout=10_000)
+            break
+        except Exception:  # playwright's TimeoutError: the page reran; open the dropdown again
+            if attempt == 2:
+                raise
+            page.wait_for_function(DONE_JS, timeout=60_000)
     steps = page.get_by_label("IG steps", exact=True).and_(page.locator("input"))
     steps.fill("512")
     steps.press("Enter")

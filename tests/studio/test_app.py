@@ -311,11 +311,11 @@ def test_custom_prompts_upload_lists_bad_lines_and_processes_good_ones(app):
     assert {"pred_aggregated", "pred_invariant", "pred_domain_0", "pred_domain_1"} <= set(predictions.columns)
     assert {"Download CSV", "Download JSONL"} <= set(downloads(at))
     assert not any(m.allow_html for m in at.markdown)
-    scatter = charts(at)[0].proto.spec
+    scatter = next(c.proto.spec for c in charts(at) if '"markers"' in c.proto.spec)  # the cluster map
     assert "<script>" not in scatter and "&lt;script&gt;" in scatter  # user text escaped in hover text
     settle(at.button(key="prompts_attr_run").click().run())
     ok(at)
-    assert len(charts(at)) == 3  # map, attribution heatmap, highlighted prompt text
+    assert len(charts(at)) == 4  # the labelled file's accuracy, map, attribution heatmap, highlighted text
 
 
 def test_custom_prompts_binary_upload_is_rejected_with_the_file_name(app):
