@@ -96,6 +96,7 @@ class Job:
     error: str | None = None
     _cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     _ended: threading.Event = field(default_factory=threading.Event, repr=False)
+    _lane: Lane = field(default=LANE, repr=False)  # the lane it hands over between steps
 
     def wait(self, seconds: float) -> bool:
         """Block up to `seconds` for the job to end; whether it has."""
@@ -122,7 +123,7 @@ class Job:
         self.done, self.total = done, total
         if self._cancel.is_set():
             raise Cancelled
-        LANE.pause()
+        self._lane.pause()
 
 
 class JobRegistry:
@@ -154,7 +155,7 @@ class JobRegistry:
             if found is not None and found.status not in ("failed", "cancelled"):
                 self._jobs.move_to_end(key)
                 return found
-            job = Job(key=key, label=label)
+            job = Job(key=key, label=label, _lane=self._lane)
             self._jobs[key] = job
             self._evict()
         thread = threading.Thread(target=self._run, args=(job, work), name="iclm-job", daemon=True)
