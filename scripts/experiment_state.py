@@ -9,6 +9,9 @@ start on a fresh clone where `runs/` (ignored) is empty. `save` copies the newes
 folder `experiment-state/<run>/`, replacing an older copy; `restore` copies them back when the run folder
 has no checkpoint at least as new, so `iclm train` resumes exactly where the saved run stopped.
 scripts/experiment.sh restores before it trains.
+
+Files over PART_BYTES (the optimizer state: 27 MB at K = 2) are stored as numbered parts (`<name>.part000`,
+...) so no tracked file is large; `restore` joins them and checks the checkpoint against its manifest.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from pathlib import Path
 from iclm.training import checkpoints
 
 REPO = Path(__file__).resolve().parents[1]
+PART_BYTES = 16 * 2**20
+PART = ".part"
 
 
 def _newest_step(folder: Path) -> int:
@@ -28,16 +33,41 @@ def _newest_step(folder: Path) -> int:
     return -1 if found is None else checkpoints.step_of(found)
 
 
+def _saved(state: Path) -> Path | None:
+    """The checkpoint folder kept in `state` (its big files in parts, so not checked until joined)."""
+    found = sorted(state.glob("checkpoint-*"), key=checkpoints.step_of) if state.is_dir() else []
+    return found[-1] if found else None
+
+
+def _split(folder: Path) -> None:
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.stat().st_size > PART_BYTES):
+        with path.open("rb") as source:
+            for index, chunk in enumerate(iter(lambda s=source: s.read(PART_BYTES), b"")):
+                (folder / f"{path.name}{PART}{index:03d}").write_bytes(chunk)
+        path.unlink()
+
+
+def _join(folder: Path) -> None:
+    parts = sorted(p for p in folder.iterdir() if PART in p.name)
+    for name in sorted({p.name.rsplit(PART, 1)[0] for p in parts}):
+        with (folder / name).open("wb") as target:
+            for part in (p for p in parts if p.name.rsplit(PART, 1)[0] == name):
+                target.write(part.read_bytes())
+                part.unlink()
+
+
 def save(run: Path, state: Path) -> str:
     newest = checkpoints.latest_complete(run / "checkpoints") if (run / "checkpoints").is_dir() else None
     if newest is None:
         raise FileNotFoundError(f"{run}/checkpoints holds no complete checkpoint to save")
-    if _newest_step(state) >= checkpoints.step_of(newest):
-        return f"{state} already holds step {_newest_step(state)}"
+    held = _saved(state)
+    if held is not None and checkpoints.step_of(held) >= checkpoints.step_of(newest):
+        return f"{state} already holds step {checkpoints.step_of(held)}"
     staging = state.with_name(f".{state.name}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     shutil.copytree(newest, staging / newest.name)
+    _split(staging / newest.name)
     shutil.copy2(run / "metrics.jsonl", staging / "metrics.jsonl")
     shutil.rmtree(state, ignore_errors=True)
     staging.rename(state)
@@ -45,7 +75,7 @@ def save(run: Path, state: Path) -> str:
 
 
 def restore(state: Path, run: Path) -> str:
-    saved = checkpoints.latest_complete(state) if state.is_dir() else None
+    saved = _saved(state)
     if saved is None:
         return f"{state} holds no saved checkpoint: nothing to restore"
     if _newest_step(run / "checkpoints") >= checkpoints.step_of(saved):
@@ -54,6 +84,11 @@ def restore(state: Path, run: Path) -> str:
     target = run / "checkpoints" / saved.name
     shutil.rmtree(target, ignore_errors=True)
     shutil.copytree(saved, target)
+    _join(target)
+    reason = checkpoints.incomplete_reason(target)
+    if reason is not None:
+        shutil.rmtree(target)
+        raise FileNotFoundError(f"{saved} does not restore to a complete checkpoint: {reason}")
     shutil.copy2(state / "metrics.jsonl", run / "metrics.jsonl")
     return f"restored {saved.name} into {run}"
 
