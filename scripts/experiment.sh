@@ -6,7 +6,8 @@
 #   STEPS=300 scripts/experiment.sh            # train to / ship step 300 (a multiple of save_every, 50)
 # Each step is resumable: training continues from its newest complete checkpoint (restored first from the
 # committed experiment-state/<run>/ when runs/ is behind: scripts/experiment_state.py), a finished run
-# trains nothing, evaluation rewrites its own files, analyze reuses a matching artifact. The runs use
+# trains nothing, evaluation continues from its journal (experiment-state/<run>/eval-journal.jsonl: commit it
+# to carry an unfinished evaluation to another machine) and rewrites its own files, analyze reuses a matching artifact. The runs use
 # lr_schedule: constant, so the checkpoint of step STEPS is the STEPS-step run (docs/results.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +34,7 @@ for name in "${NAMES[@]}"; do
     --config "configs/experiment/$name.yaml"
   echo "[$(stamp)] evaluate $name"
   $PY -m iclm evaluate "checkpoints/$name" --data data/experiment --limit "$EVAL_LIMIT" \
-    --max-length "$MAX_LENGTH" --threads "$THREADS"
+    --max-length "$MAX_LENGTH" --threads "$THREADS" --journal "experiment-state/$name/eval-journal.jsonl"
   echo "[$(stamp)] analyze $name"
   $PY -m analysis analyze "checkpoints/$name" --data data/experiment --limit "$ANALYZE_LIMIT" \
     --max-length "$MAX_LENGTH" --no-progress

@@ -1,8 +1,8 @@
 """`python -m iclm evaluate CHECKPOINT --data FILE... [--out DIR] [--limit N] [--batch-size B]
-[--max-length T] [--compare RESULTS.json...]`.
+[--max-length T] [--journal FILE] [--compare RESULTS.json...]`.
 
 Writes `predictions.jsonl`, `results.json` and `results.md` to `--out` (default CHECKPOINT/eval/).
-`--compare` adds other runs' results.json (e.g. baselines) as extra columns of `comparison.md`.
+`--journal` makes a long evaluation resumable (`iclm.evaluation.journal`). `--compare` adds other runs' results.json (e.g. baselines) as extra columns of `comparison.md`.
 """
 
 from __future__ import annotations
@@ -46,6 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="torch CPU threads (default: cores left free by other processes, at least 1; on a CPU shared "
         "with a training run more threads than free cores make evaluation many times slower)",
+    )
+    parser.add_argument(
+        "--journal",
+        help="JSON-lines file recording every scored batch: a rerun with the same file, checkpoint, data and "
+        "settings continues where a stopped run left off (hours-long evaluations across sessions)",
     )
     parser.add_argument("--compare", nargs="+", default=[], help="other results.json files to put beside")
     parser.add_argument("--name", help="column name of this checkpoint in tables (default: folder name)")
@@ -115,6 +120,7 @@ def _load_and_evaluate(args: argparse.Namespace):
         max_new_tokens=args.max_new_tokens,
         max_length=max_length,
         share_context=args.share_context,
+        journal=args.journal,
     )
     return evaluation, out, name
 

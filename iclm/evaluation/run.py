@@ -16,6 +16,7 @@ the plain full-forward versions (one forward per choice and per greedy token), k
 from __future__ import annotations
 
 import logging
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from tqdm.auto import tqdm
 from iclm.data.tokens import DEFAULT_MAX_LENGTH, pad_id
 from iclm.evaluation import fast, report, scoring
 from iclm.evaluation.groups import PromptGroup, group_prompts
+from iclm.evaluation.journal import EvaluationJournal, examples_digest, model_fingerprint
 from iclm.evaluation.prompts import cut_count, encode_prompts
 from iclm.evaluation.states import ModuleStates, shared_router_embeddings
 from iclm.readout import readouts as config_readouts
@@ -122,13 +124,18 @@ def evaluate(
     max_length: int = DEFAULT_MAX_LENGTH,
     progress: bool = True,
     share_context: bool = True,
+    journal: str | os.PathLike | None = None,
 ) -> Evaluation:
     """Score `examples` (with non-empty answers) by every readout of `model`.
 
     Cost per batch: one router pass over the contexts, one pass per module (invariant, domain_0..K-1) with
     a KV cache, then each example's own tokens, a few tokens per choice and greedy step on copies of the
     cache (see `iclm.evaluation.states`). `share_context=False` runs every prompt whole (the same numbers,
-    slower). `batch_size` counts contexts; the output keeps the examples' order."""
+    slower). `batch_size` counts contexts; the output keeps the examples' order.
+
+    `journal`: a JSON-lines file (`iclm.evaluation.journal`) that records the routes and every scored
+    batch; a rerun with the same journal, model (by `journal.model_fingerprint`), examples and settings
+    skips what it holds and gives the same predictions."""
 
     examples = [e for e in examples if e.answer.strip()]
     if not examples:
@@ -145,18 +152,17 @@ def evaluate(
     groups = group_prompts([e.prompt_ids for e in encoded], share=share_context)
     batches = _batches(groups, batch_size)
     readouts = config_readouts(config)
-    routes = _routes(model, encoded, batches, pad, progress)
+    settings = {"batch_size": batch_size, "max_new_tokens": max_new_tokens, "max_length": max_length}
+    log = _open_journal(journal, model, examples, settings | {"share_context": share_context})
+    routes = log.routes if log and log.routes is not None else None
+    if routes is None:
+        routes = _routes(model, encoded, batches, pad, progress)
+        if log:
+            log.write_routes(routes)
     mapping = scoring.oracle_map(examples, routes, config)
     oracle = scoring.oracle_routes(examples, mapping).tolist()
-    per_readout: dict[str, dict[int, dict]] = {r.name: {} for r in readouts}
-    started = time.perf_counter()
-    with tqdm(total=len(examples), desc="scoring", unit="example", disable=not progress) as bar:
-        for batch in batches:
-            found = _score_batch(model, tokenizer, examples, encoded, batch, routes, oracle, readouts, pad)
-            for name, rows in found.items():
-                per_readout[name].update(rows)
-            bar.update(len(_members(batch)))
-    logger.info("scored %d examples in %.1f s", len(examples), time.perf_counter() - started)
+    context = _Context(model, tokenizer, examples, encoded, routes, oracle, readouts, pad)
+    per_readout = _score_all(context, batches, log, progress)
     predictions = [
         {
             "id": e.id,
@@ -175,6 +181,73 @@ def evaluate(
     results["model"]["dataset_names"] = list(config.dataset_names)
     results["oracle_map"] = mapping
     return Evaluation(predictions=predictions, results=results)
+
+
+@dataclass
+class _Context:
+    """What every batch of one evaluation reads."""
+
+    model: Any
+    tokenizer: Any
+    examples: list
+    encoded: list
+    routes: list[int]
+    oracle: list[int]
+    readouts: list
+    pad: int
+
+    def ids(self, batch: list[PromptGroup]) -> list[str]:
+        return [self.examples[i].id for i in _members(batch)]
+
+
+def _score_all(
+    context: _Context, batches: list[list[PromptGroup]], log: EvaluationJournal | None, progress: bool
+) -> dict[str, dict[int, dict]]:
+    """{readout: {example index: prediction}} over every batch, read from the journal where it has one."""
+    c = context
+    per_readout: dict[str, dict[int, dict]] = {r.name: {} for r in c.readouts}
+    started, resumed = time.perf_counter(), 0
+    with tqdm(total=len(c.examples), desc="scoring", unit="example", disable=not progress) as bar:
+        for index, batch in enumerate(batches):
+            found = _resumed_batch(log, index, c.ids(batch))
+            if found is None:
+                found = _score_batch(
+                    c.model, c.tokenizer, c.examples, c.encoded, batch, c.routes, c.oracle, c.readouts, c.pad
+                )
+                if log:
+                    log.write_batch(index, c.ids(batch), found)
+            else:
+                resumed += len(_members(batch))
+            for name, rows in found.items():
+                per_readout[name].update(rows)
+            bar.update(len(_members(batch)))
+    elapsed = time.perf_counter() - started
+    logger.info(
+        "scored %d examples in %.1f s (%d read back from the journal)",
+        len(c.examples) - resumed,
+        elapsed,
+        resumed,
+    )
+    return per_readout
+
+
+def _open_journal(path, model, examples: list, settings: dict) -> EvaluationJournal | None:
+    if path is None:
+        return None
+    header = {"model": model_fingerprint(model), "examples": examples_digest(examples), "n": len(examples)}
+    log = EvaluationJournal.open(path, header | settings)
+    if log.batches:
+        logger.info("%s: resuming; %d examples already scored", path, log.done)
+    return log
+
+
+def _resumed_batch(log: EvaluationJournal | None, index: int, ids: list[str]) -> dict | None:
+    """The journal's rows of batch `index`, if it holds that batch with these members."""
+    if log is None or index not in log.batches:
+        return None
+    if log.members.get(index) != ids:  # the header pins examples and settings: a changed grouping rule
+        raise ValueError(f"{log.path}: batch {index} holds other examples than this run's; use a new journal")
+    return log.batches[index]
 
 
 def write_evaluation(evaluation: Evaluation, out_dir, name: str = "") -> None:

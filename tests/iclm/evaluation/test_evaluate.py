@@ -131,6 +131,25 @@ def test_evaluate_cli_writes_results(tmp_path, trained):
     assert (tmp_path / "ckpt" / "eval" / "results.md").read_text().startswith("| dataset")
 
 
+def test_evaluate_cli_resumes_from_a_journal_and_refuses_another_runs(tmp_path, trained, capsys):
+    from iclm.__main__ import main
+
+    model, examples = trained
+    model.save_pretrained(str(tmp_path / "ckpt"))
+    data = tmp_path / "alpha.jsonl"
+    data.write_text("".join(json.dumps({"prompt": e.prompt, "answer": e.answer}) + "\n" for e in examples))
+    journal = tmp_path / "state" / "journal.jsonl"
+    command = ["evaluate", str(tmp_path / "ckpt"), "--data", str(data), "--journal", str(journal)]
+    assert main(command + ["--limit", "3"]) == 0
+    straight = (tmp_path / "ckpt" / "eval" / "predictions.jsonl").read_text()
+    lines = journal.read_text().splitlines()
+    journal.write_text(lines[0] + "\n" + lines[1] + "\n")  # stopped before its first batch
+    assert main(command + ["--limit", "3"]) == 0
+    assert (tmp_path / "ckpt" / "eval" / "predictions.jsonl").read_text() == straight
+    assert main(command + ["--limit", "2"]) == 2  # other examples: refused, naming the journal
+    assert "journal.jsonl: the journal records another evaluation (examples:" in capsys.readouterr().err
+
+
 def test_evaluate_cli_rejects_a_folder_without_config(tmp_path):
     from iclm.__main__ import main
 

@@ -1,0 +1,152 @@
+"""A resumable evaluation: every scored batch appended to a JSON-lines journal, skipped when the run restarts.
+
+Evaluating the experiment's 12 test sets with every readout takes hours on a CPU (RAVEN text prompts reach
+1,100 tokens and an ICLM runs 1 + K + 1 passes over each), longer than one working session. With a journal
+the run can stop at any moment (kill, machine gone) and `evaluate(..., journal=...)` continues where it
+left off: the routes and each finished batch are read back instead of recomputed. The batches are the
+same on every run (groups sorted by context length, a fixed batch size), so a resumed evaluation gives the
+same predictions as one run straight through (tested).
+
+The file: line 1 the header (what was evaluated and how: the caller's checkpoint fingerprint, the
+examples' digest and the settings); then one `routes` record; then one `batch` record per scored batch
+(its index, member example ids and every readout's prediction rows). A header that differs from the run's
+raises `JournalMismatch` naming the field, so a journal never mixes two models or two datasets. A cut last
+line (the process killed mid-write) is dropped with a warning; it is the one batch scored again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from iclm.json_files import JsonFileError, iter_json_lines
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "iclm-evaluation-journal/1"
+
+
+class JournalMismatch(ValueError):
+    """The journal records another evaluation (model, examples or settings); one line naming the field."""
+
+
+def examples_digest(examples: list) -> str:
+    """sha256 over the examples' ids, datasets, splits, domains, prompts, answers and choices, in order."""
+    digest = hashlib.sha256()
+    for e in examples:
+        record = [e.id, e.dataset, e.split, e.domain, e.prompt, e.answer, list(e.choices or [])]
+        digest.update(json.dumps(record, ensure_ascii=False).encode("utf-8"))
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def model_fingerprint(model) -> str:
+    """sha256 over the model's config and every tensor of its state dict (names, dtypes, shapes, bytes):
+    any change of weights, adapters, router or config gives another fingerprint (about a second for
+    SmolLM2-135M)."""
+    digest = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True, default=str).encode("utf-8"))
+    for name, tensor in sorted(model.state_dict().items()):
+        tensor = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+@dataclass
+class EvaluationJournal:
+    """An open journal at `path` for the evaluation described by `header` (created if missing).
+
+    `routes` and `batches` hold what earlier runs finished; `write_routes` / `write_batch` append and flush
+    each record, so a kill loses at most the batch being scored."""
+
+    path: Path
+    header: dict[str, Any]
+    routes: list[int] | None = None
+    batches: dict[int, dict[str, dict[int, dict]]] = field(default_factory=dict)
+    members: dict[int, list[str]] = field(default_factory=dict)  # batch index -> its example ids
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, header: dict[str, Any]) -> EvaluationJournal:
+        path = Path(path)
+        header = {"format": FORMAT} | header
+        journal = cls(path, header)
+        if path.exists() and path.stat().st_size > 0:
+            journal._read()
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            journal._append(header)
+        return journal
+
+    @property
+    def done(self) -> int:
+        """Examples whose batch is finished."""
+        return sum(len(next(iter(rows.values()), {})) for rows in self.batches.values())
+
+    def write_routes(self, routes: list[int]) -> None:
+        self.routes = list(routes)
+        self._append({"kind": "routes", "routes": self.routes})
+
+    def write_batch(self, index: int, ids: list[str], found: dict[str, dict[int, dict]]) -> None:
+        """Batch `index` (members' example ids `ids`) scored: {readout: {example index: prediction row}}."""
+        self.batches[index] = found
+        self.members[index] = list(ids)
+        rows = {name: {str(i): row for i, row in by_index.items()} for name, by_index in found.items()}
+        self._append({"kind": "batch", "index": index, "ids": ids, "found": rows})
+
+    def _append(self, record: dict[str, Any]) -> None:
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _read(self) -> None:
+        records = list(iter_json_lines(self.path, "evaluation journal"))
+        if records and isinstance(records[-1][1], JsonFileError) and not self._ends_with_newline():
+            logger.warning(
+                "%s: the last line was cut (killed mid-write); that batch is scored again", self.path
+            )
+            self._drop_last_line()
+            records = records[:-1]
+        if not records:  # only a cut header: start again
+            self.path.write_bytes(b"")
+            self._append(self.header)
+            return
+        for number, record in records:
+            if isinstance(record, JsonFileError):
+                raise record
+            if number == records[0][0]:
+                self._check_header(record)
+            elif record.get("kind") == "routes":
+                self.routes = [int(r) for r in record["routes"]]
+            elif record.get("kind") == "batch":
+                index = int(record["index"])
+                self.members[index] = list(record["ids"])
+                self.batches[index] = {
+                    name: {int(i): row for i, row in rows.items()} for name, rows in record["found"].items()
+                }
+            else:
+                raise JsonFileError(f"{self.path} line {number}: field 'kind' must be 'routes' or 'batch'")
+
+    def _check_header(self, found: dict[str, Any]) -> None:
+        for key in sorted(set(found) | set(self.header)):
+            if found.get(key) != self.header.get(key):
+                raise JournalMismatch(
+                    f"{self.path}: the journal records another evaluation ({key}: {found.get(key)!r} there, "
+                    f"{self.header.get(key)!r} now); pass a new --journal path or delete this one"
+                )
+
+    def _ends_with_newline(self) -> bool:
+        with self.path.open("rb") as handle:
+            handle.seek(-1, os.SEEK_END)
+            return handle.read(1) == b"\n"
+
+    def _drop_last_line(self) -> None:
+        data = self.path.read_bytes()
+        self.path.write_bytes(data[: data.rfind(b"\n") + 1])
