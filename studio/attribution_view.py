@@ -26,6 +26,10 @@ RESULTS = "studio_attributions"  # {key: (prompt, AttributionResult)}
 JOBS = "studio_attribution_jobs"  # {key: (prompt, job key)}: the panel's latest job
 INLINE_WAIT_S = 3.0  # a job shorter than this shows its result at once; a longer one its progress and Cancel
 OTHER = "other…"
+# Integrated gradients one interpolation point per step: a job hands the lane over (and sees Cancel) only
+# between steps, and a step of 8 points took 10-17 s on the shipped checkpoint (250 tokens, 2 cores, bf16)
+# against 1.5-1.7 s for one point, for ~10% more total time (measured with bench/app_latency.py's prompt).
+LIVE_IG_BATCH = 1
 
 
 def answer_options(gold: str | None, prediction: str | None, choices: Sequence[str] | None) -> dict[str, str]:
@@ -90,7 +94,7 @@ def panel(model, prompt: str, options: dict[str, str], *, key: str) -> None:
         job = state.start_live_job(
             ("attribution", id(model), prompt, *settings), f"{METHODS[method]} attribution",
             attribute, model, model.tokenizer, prompt, method=method, target=target, n_steps=int(steps),
-            baseline=baseline,
+            baseline=baseline, internal_batch_size=LIVE_IG_BATCH,
         )  # fmt: skip
         st.session_state.setdefault(JOBS, {})[key] = (prompt, job.key)
         with st.spinner(f"{METHODS[method]}…"):
