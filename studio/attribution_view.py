@@ -24,7 +24,6 @@ EXPLAIN = {
 }
 RESULTS = "studio_attributions"  # {key: (prompt, AttributionResult)}
 JOBS = "studio_attribution_jobs"  # {key: (prompt, job key)}: the panel's latest job
-INLINE_WAIT_S = 3.0  # a job shorter than this shows its result at once; a longer one its progress and Cancel
 OTHER = "other…"
 # Integrated gradients one interpolation point per step: a job hands the lane over (and sees Cancel) only
 # between steps, and a step of 8 points took 10-17 s on the shipped checkpoint (250 tokens, 2 cores, bf16)
@@ -98,7 +97,7 @@ def panel(model, prompt: str, options: dict[str, str], *, key: str) -> None:
         )  # fmt: skip
         st.session_state.setdefault(JOBS, {})[key] = (prompt, job.key)
         with st.spinner(f"{METHODS[method]}…"):
-            job.wait(INLINE_WAIT_S)  # a quick job's result comes with this run; a long one shows progress
+            job.wait(job_view.INLINE_WAIT_S)  # a quick job comes with this run; a long one shows progress
     asked = st.session_state.get(JOBS, {}).get(key)
     job = jobs.JOBS.get(asked[1]) if asked is not None and asked[0] == prompt else None
     if job is not None and not job.finished:

@@ -28,6 +28,15 @@ MAX_KEPT = 64  # finished jobs kept for their results (least recently asked for 
 # where cores are short the kernel gives the sessions' own script runs the CPU first. Linux's
 # setpriority takes a thread id; raising one's niceness needs no privilege.
 JOB_NICENESS = 10
+# After an interactive turn a background job waits this long before it takes the lane again: one request
+# (a prompt's predictions, then its table, then the next module) is several turns a few ms apart, and
+# without the pause the job's next step (1.5 s for one IG point on the shipped checkpoint) went between
+# every two of them: a 250-token prompt took 5.4-5.9 s beside a running IG job against 1.9-2.5 s alone
+# (bench/app_latency.py, two sessions).
+INTERACTIVE_GRACE_S = 0.5
+# ...but a job that has yielded this long takes its next step even while requests keep coming, so a
+# session sending request after request slows another session's job instead of stopping it.
+MAX_YIELD_S = 2.0
 
 
 class Cancelled(Exception):
@@ -38,18 +47,21 @@ class Lane:
     """One holder at a time; interactive requests go before background ones, and a background holder
     hands over at `pause()` (between its steps) while an interactive request waits."""
 
-    def __init__(self) -> None:
+    def __init__(self, grace_s: float = INTERACTIVE_GRACE_S, max_yield_s: float = MAX_YIELD_S) -> None:
         self._cond = threading.Condition()
         self._busy = False
         self._waiting = {INTERACTIVE: 0, BACKGROUND: 0}
+        self._grace_s = grace_s
+        self._max_yield_s = max_yield_s
+        self._interactive_ended = -float("inf")  # time.monotonic() of the last interactive turn's end
+        self._due = False  # a background holder has yielded max_yield_s: it goes next
 
     @contextmanager
     def turn(self, priority: int = INTERACTIVE) -> Iterator[None]:
         with self._cond:
             self._waiting[priority] += 1
             try:
-                while self._busy or (priority == BACKGROUND and self._waiting[INTERACTIVE]):
-                    self._cond.wait()
+                self._wait_until_free(priority)
             finally:
                 self._waiting[priority] -= 1
             self._busy = True
@@ -58,18 +70,46 @@ class Lane:
         finally:
             with self._cond:
                 self._busy = False
+                if priority == INTERACTIVE:
+                    self._interactive_ended = time.monotonic()
                 self._cond.notify_all()
 
     def pause(self) -> None:
-        """Called by the background holder between steps: let every waiting interactive request run."""
+        """Called by the background holder between steps: let every waiting interactive request run (and
+        the ones that follow within the grace time)."""
         with self._cond:
             if not self._waiting[INTERACTIVE]:
                 return
             self._busy = False
             self._cond.notify_all()
-            while self._busy or self._waiting[INTERACTIVE]:
-                self._cond.wait()
+            self._wait_until_free(BACKGROUND)
             self._busy = True
+
+    def _wait_until_free(self, priority: int) -> None:
+        """(lock held) Until the lane is free for `priority`. A background turn also waits while an
+        interactive request waits and for the grace time after the last interactive turn ended, but for
+        at most `max_yield_s`: then it is due, and new interactive turns wait for its step (without that,
+        a thread asking again at once would win the lock every time)."""
+        if priority == INTERACTIVE:
+            while self._busy or self._due:
+                self._cond.wait()
+            return
+        deadline = time.monotonic() + self._max_yield_s
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                self._due = True
+            if not self._busy and (self._due or self._quiet(now)):
+                self._due = False
+                return
+            if self._busy or self._waiting[INTERACTIVE]:
+                self._cond.wait(None if self._due else deadline - now)
+            else:
+                self._cond.wait(min(self._grace_s - (now - self._interactive_ended), deadline - now))
+
+    def _quiet(self, now: float) -> bool:
+        """No interactive request waits, and none ended within the grace time."""
+        return not self._waiting[INTERACTIVE] and now - self._interactive_ended >= self._grace_s
 
     def waiting(self, priority: int) -> int:
         with self._cond:

@@ -13,7 +13,6 @@ from studio.text import plain
 
 MAX_PROMPTS = 64
 INTERACTIVE_PROMPTS = 3  # up to this many (typed ones) run at once; a longer file runs as a job
-INLINE_WAIT_S = 3.0  # a job shorter than this shows its table at once; a longer one its progress and Cancel
 files = state.require_checkpoint()
 st.title(f"Custom prompts · {plain(files.name)}")
 
@@ -68,7 +67,7 @@ if st.session_state.get("prompts_signature") != signature:
             ("prompts", id(model), signature), f"{len(examples)} prompts",
             run_prompts, model, model.tokenizer, examples,
         )  # fmt: skip
-        job.wait(INLINE_WAIT_S)
+        job.wait(job_view.INLINE_WAIT_S)
         if not job.finished:
             job_view.follow(job, key="prompts_job")
             st.stop()

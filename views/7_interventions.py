@@ -8,8 +8,6 @@ from analysis.interventions import intervention_summary, intervention_table, sta
 from studio import errors, job_view, jobs, loaders, prompts, state, tables, widgets
 from studio.text import plain
 
-INLINE_WAIT_S = 3.0  # a shorter sample shows its table at once; a longer one its progress and Cancel
-
 files = state.require_checkpoint()
 st.title(f"Interventions · {plain(files.name)}")
 model = state.live_model(files)
@@ -55,7 +53,7 @@ if st.button(f"Run on {len(sample)} examples", key="interventions_many", disable
         intervention_table, model, model.tokenizer, sample, interventions,
     )  # fmt: skip
     st.session_state["interventions_job"] = job.key
-    job.wait(INLINE_WAIT_S)
+    job.wait(job_view.INLINE_WAIT_S)
 job = jobs.JOBS.get(st.session_state.get("interventions_job"))
 if job is not None and not job.finished:
     job_view.follow(job, key="interventions_many")

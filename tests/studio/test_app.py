@@ -508,7 +508,7 @@ def test_the_figure_set_zip_has_a_manifest_shared_plotlyjs_and_data_twice(app, c
 def test_a_long_attribution_shows_progress_and_stops_on_cancel(app, monkeypatch):
     """A job longer than the inline wait: the page stays live with its progress and a Cancel button; Cancel
     stops it and the page says so; asking again starts it afresh."""
-    import studio.attribution_view as view
+    import studio.job_view as view
     from studio.jobs import JOBS
 
     monkeypatch.setattr(view, "INLINE_WAIT_S", 0.0)

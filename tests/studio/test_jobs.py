@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from studio import torch_lane
-from studio.jobs import INTERACTIVE, LANE, JobRegistry
+from studio.jobs import INTERACTIVE, LANE, JobRegistry, Lane
 
 PROMPT = "Is the red cube on? The blue cylinder is on and the light is"
 
@@ -129,3 +129,39 @@ def test_a_job_runs_nicer_than_the_server():
     )
     assert job.wait(10) and job.result == min(19, server + JOB_NICENESS)
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == server  # the caller unchanged
+
+
+def test_one_request_of_several_turns_is_not_split_by_a_job_step(model):
+    """A request is several lane turns a few ms apart (predictions, then the next module): the job waits
+    out the grace time after each, so none of its steps goes between them."""
+    lane = Lane(grace_s=0.5)
+    jobs = JobRegistry(lane=lane)
+    heavy = jobs.submit("heavy", "forward passes", forward_steps(model, 100_000))
+    wait_until(lambda: heavy.done >= 3)
+    ids = model.tokenizer(PROMPT, return_tensors="pt")
+    with lane.turn(INTERACTIVE):  # waits for the step in progress only
+        started = heavy.done
+    for _ in range(4):
+        time.sleep(0.1)  # the page's own work between two turns of one request
+        with lane.turn(INTERACTIVE), torch.no_grad():
+            model(**ids)
+    assert heavy.done == started  # no step between the request's turns
+    wait_until(lambda: heavy.done > started, 5.0)  # and the job goes on after the grace time
+    heavy.cancel()
+    assert heavy.wait(1.0)
+
+
+def test_a_job_still_steps_while_requests_never_stop(model):
+    """Request after request (each within the grace time of the last) slows a job but never stops it."""
+    lane = Lane(grace_s=10.0, max_yield_s=0.3)
+    jobs = JobRegistry(lane=lane)
+    heavy = jobs.submit("heavy", "forward passes", forward_steps(model, 100_000))
+    wait_until(lambda: heavy.done >= 1)
+    ids = model.tokenizer(PROMPT, return_tensors="pt")
+    started, deadline = heavy.done, time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        with lane.turn(INTERACTIVE), torch.no_grad():
+            model(**ids)
+    assert heavy.done >= started + 3  # a step at least every 0.3 s of yielding, plus the step itself
+    heavy.cancel()
+    assert heavy.wait(1.0)
