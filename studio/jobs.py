@@ -14,11 +14,11 @@ between its steps whenever an interactive request is waiting.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,8 +55,10 @@ class Lane:
         self._max_yield_s = max_yield_s
         self._interactive_ended = -float("inf")  # time.monotonic() of the last interactive turn's end
         self._due = False  # a background holder has yielded max_yield_s: it goes next
+        self._host = False  # a background holder waits in pause() and runs interactive calls for them
+        self._calls: list[tuple[Callable[[], None], threading.Event]] = []
 
-    @contextmanager
+    @contextlib.contextmanager
     def turn(self, priority: int = INTERACTIVE) -> Iterator[None]:
         with self._cond:
             self._waiting[priority] += 1
@@ -80,12 +82,32 @@ class Lane:
         with self._cond:
             if not self._waiting[INTERACTIVE]:
                 return
-            self._busy = False
+            self._busy, self._host = False, True
             self._cond.notify_all()
-            self._wait_until_free(BACKGROUND)
+            try:
+                self._wait_until_free(BACKGROUND, serve=True)
+            finally:
+                self._host = False
             self._busy = True
 
-    def _wait_until_free(self, priority: int) -> None:
+    def run_interactive(self, call: Callable[[], None], alone: Callable[[], None]) -> None:
+        """`call()` on an interactive turn on the thread of the background job that handed the lane over
+        when one did, else `alone()` (`studio.torch_lane`: the same work on a fresh thread). Why: the paused
+        job's thread keeps its OpenMP team, and a second team beside it made a live run 1.5-2x slower
+        (bench/live_model.py); on the job's thread the run uses the team that is already there. `call`
+        must not raise (torch_lane hands its outcome back itself)."""
+        with self.turn(INTERACTIVE):
+            with self._cond:
+                done = threading.Event() if self._host else None
+                if done is not None:
+                    self._calls.append((call, done))
+                    self._cond.notify_all()
+            if done is None:
+                alone()
+            else:
+                done.wait()
+
+    def _wait_until_free(self, priority: int, serve: bool = False) -> None:
         """(lock held) Until the lane is free for `priority`. A background turn also waits while an
         interactive request waits and for the grace time after the last interactive turn ended, but for
         at most `max_yield_s`: then it is due, and new interactive turns wait for its step (without that,
@@ -96,6 +118,9 @@ class Lane:
             return
         deadline = time.monotonic() + self._max_yield_s
         while True:
+            if serve and self._calls:
+                self._serve(*self._calls.pop(0))
+                continue
             now = time.monotonic()
             if now >= deadline:
                 self._due = True
@@ -107,6 +132,17 @@ class Lane:
             else:
                 self._cond.wait(min(self._grace_s - (now - self._interactive_ended), deadline - now))
 
+    def _serve(self, call: Callable[[], None], done: threading.Event) -> None:
+        """(lock held; released meanwhile) Run an interactive call on this paused job's thread, in the
+        torch state a fresh thread has (no autocast, gradients on): the job's own stays untouched."""
+        self._cond.release()
+        try:
+            with _fresh_torch_state():
+                call()
+        finally:
+            self._cond.acquire()
+            done.set()
+
     def _quiet(self, now: float) -> bool:
         """No interactive request waits, and none ended within the grace time."""
         return not self._waiting[INTERACTIVE] and now - self._interactive_ended >= self._grace_s
@@ -114,6 +150,18 @@ class Lane:
     def waiting(self, priority: int) -> int:
         with self._cond:
             return self._waiting[priority]
+
+
+@contextlib.contextmanager
+def _fresh_torch_state() -> Iterator[None]:
+    import torch
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(torch.autocast("cpu", enabled=False))
+        if torch.cuda.is_available():
+            stack.enter_context(torch.autocast("cuda", enabled=False))
+        stack.enter_context(torch.enable_grad())
+        yield
 
 
 LANE = Lane()

@@ -10,7 +10,8 @@ running each job on a fresh thread that ends with the job keeps one team alive a
 
 The job still belongs to the script run that asked for it: the thread carries that run's Streamlit
 context, so progress bars update from inside the job. Jobs take turns on `studio.jobs.LANE` as interactive
-requests: a background job (`studio.jobs`) hands the lane over between its steps while one waits.
+requests: a background job (`studio.jobs`) hands the lane over between its steps while one waits, and then
+runs the request on its own thread (in a fresh thread's torch state) so that one team stays the only one.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ T = TypeVar("T")
 
 
 def run(job: Callable[..., T], *args, **kwargs) -> T:
-    """`job(*args, **kwargs)` on a fresh thread that ends with it; returns its result or raises its error.
+    """`job(*args, **kwargs)` on a fresh thread that ends with it, or on the thread of a background job
+    that is handing the lane over (`studio.jobs.Lane.run_interactive`: its OpenMP team is already there);
+    returns its result or raises its error.
 
     Thread-local PyTorch state (autocast, grad mode) does not cross threads: set it up inside `job`.
     """
@@ -35,16 +38,21 @@ def run(job: Callable[..., T], *args, **kwargs) -> T:
         except BaseException as error:  # re-raised on the caller's thread, Streamlit's stop/rerun included
             outcome["error"] = error
 
-    thread = threading.Thread(target=target, name="iclm-torch-lane", daemon=True)
-    _attach_script_context(thread)
-    from studio.jobs import INTERACTIVE, LANE
+    from studio.jobs import LANE
 
-    with LANE.turn(INTERACTIVE):  # one job at a time across sessions: two would hold two OpenMP teams
-        thread.start()
-        thread.join()
+    # one job at a time across sessions (two would hold two OpenMP teams); on a paused background job's
+    # thread when one handed the lane over, else on a fresh thread
+    LANE.run_interactive(_in_script_context(target), lambda: _on_fresh_thread(target))
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["result"]  # type: ignore[return-value]
+
+
+def _on_fresh_thread(call: Callable[[], None]) -> None:
+    thread = threading.Thread(target=call, name="iclm-torch-lane", daemon=True)
+    _attach_script_context(thread)
+    thread.start()
+    thread.join()
 
 
 def _attach_script_context(thread: threading.Thread) -> None:
@@ -54,3 +62,24 @@ def _attach_script_context(thread: threading.Thread) -> None:
     context = get_script_run_ctx(suppress_warning=True)
     if context is not None:
         add_script_run_ctx(thread, context)
+
+
+def _in_script_context(call: Callable[[], None]) -> Callable[[], None]:
+    """`call` run with the calling script run's Streamlit context (so progress bars update from inside
+    the job) on whichever thread runs it; that thread's own context is restored afterwards."""
+    from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+
+    context = get_script_run_ctx(suppress_warning=True)
+    if context is None:
+        return call
+
+    def in_context() -> None:
+        thread = threading.current_thread()
+        before = get_script_run_ctx(suppress_warning=True)
+        add_script_run_ctx(thread, context)
+        try:
+            call()
+        finally:
+            add_script_run_ctx(thread, before)
+
+    return in_context

@@ -165,3 +165,45 @@ def test_a_job_still_steps_while_requests_never_stop(model):
     assert heavy.done >= started + 3  # a step at least every 0.3 s of yielding, plus the step itself
     heavy.cancel()
     assert heavy.wait(1.0)
+
+
+def test_a_request_beside_a_paused_job_runs_on_the_jobs_thread_in_a_fresh_torch_state(model):
+    """While a job hands the lane over, a live request runs on the job's thread (one OpenMP team), without
+    the job's autocast or grad mode, and gives the result it gives alone; the job's own state is kept."""
+    import threading
+
+    ids = model.tokenizer(PROMPT, return_tensors="pt")
+    with torch.no_grad():
+        alone = torch_lane.run(lambda: model(**ids).logits)
+    seen = {}
+
+    def work(progress):
+        seen["job"] = threading.get_ident()
+        with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
+            for done in range(1, 100_001):
+                model(**ids)
+                progress(done, 100_000)
+                seen["job_state_kept"] = torch.is_autocast_enabled("cpu") and not torch.is_grad_enabled()
+
+    jobs = JobRegistry()
+    heavy = jobs.submit("heavy-state", "forward passes", work)
+    wait_until(lambda: heavy.done >= 2)
+
+    def request():
+        seen["request"] = threading.get_ident()
+        seen["state"] = (torch.is_autocast_enabled("cpu"), torch.is_grad_enabled())
+        with torch.no_grad():
+            return model(**ids).logits
+
+    logits = torch_lane.run(request)
+    assert seen["request"] == seen["job"]
+    assert seen["state"] == (False, True)  # what a fresh thread has
+    torch.testing.assert_close(logits, alone)
+    done = heavy.done
+    wait_until(lambda: heavy.done > done)
+    assert seen["job_state_kept"]
+    heavy.cancel()
+    assert heavy.wait(1.0)
+    idle = {}
+    torch_lane.run(lambda: idle.setdefault("thread", threading.get_ident()))
+    assert idle["thread"] != seen["job"]  # no job: a fresh thread
