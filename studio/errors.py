@@ -22,8 +22,6 @@ from typing import TypeVar
 
 import streamlit as st
 
-from iclm.checkpoint_format import CheckpointError
-from iclm.json_files import JsonFileError
 from studio.text import plain
 
 logger = logging.getLogger(__name__)
@@ -32,9 +30,13 @@ MAX_CHARS = 400  # a longer message is cut (in the middle): it is one line on a 
 
 
 def expected() -> tuple[type[Exception], ...]:
-    """The errors the readers of a checkpoint's files raise for a bad file (analysis.collect imports torch,
-    hence the function)."""
+    """The errors the readers of a checkpoint's files raise for a bad file. Imported here, when an error is
+    being caught, not with this module: any `iclm.*` import runs `iclm/__init__`, which loads torch and
+    transformers (5.5 s), and every page imports this module: the first page of a fresh server took 1.5-3 s
+    longer (bench/compare_revisions.py --app; `python -X importtime -c "from studio import sidebar"`)."""
     from analysis.collect import ArtifactError
+    from iclm.checkpoint_format import CheckpointError
+    from iclm.json_files import JsonFileError
 
     return (CheckpointError, JsonFileError, ArtifactError, OSError)
 

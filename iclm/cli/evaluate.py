@@ -2,7 +2,8 @@
 [--max-length T] [--journal FILE] [--compare RESULTS.json...]`.
 
 Writes `predictions.jsonl`, `results.json` and `results.md` to `--out` (default CHECKPOINT/eval/).
-`--journal` makes a long evaluation resumable (`iclm.evaluation.journal`). `--compare` adds other runs' results.json (e.g. baselines) as extra columns of `comparison.md`.
+`--journal` makes a long evaluation resumable (`iclm.evaluation.journal`). `--compare` adds other runs'
+results.json (e.g. baselines) as extra columns of `comparison.md`.
 """
 
 from __future__ import annotations

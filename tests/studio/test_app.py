@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from bench.tiny_checkpoints import build_checkpoints
 from studio.attribution_view import OTHER, RESULTS
 from studio.text import plain
 from tests.helpers.paths import ROOT
+from tests.helpers.studio_jobs import settle as settle_jobs
 
 APP = str(ROOT / "app.py")
 TIMEOUT = 240
@@ -69,14 +69,7 @@ def figure(at: AppTest, name: str):
 
 
 def settle(at: AppTest) -> AppTest:
-    """Wait for the studio's background jobs (`studio.jobs`: attributions) to end, then rerun the page,
-    as its one-second refresh does in a browser."""
-    from studio.jobs import JOBS
-
-    deadline = time.monotonic() + TIMEOUT
-    while JOBS.unfinished() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return at.run()
+    return settle_jobs(at, TIMEOUT)
 
 
 def downloads(at: AppTest) -> list[str]:

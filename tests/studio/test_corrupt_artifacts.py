@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 from bench.tiny_checkpoints import build_checkpoints
 from studio.text import plain
 from tests.helpers.paths import ROOT
+from tests.helpers.studio_jobs import settle
 
 APP = str(ROOT / "app.py")
 TIMEOUT = 240
@@ -236,6 +237,7 @@ def test_interventions_and_predictions_on_an_artifact_of_in_memory_examples(copy
     assert not at.error and "force_route_1" in at.dataframe[0].value["intervention"].tolist()
     at.slider(key="interventions_size").set_value(2).run()
     at.button(key="interventions_many").click().run()
+    settle(at)  # a sample longer than the inline wait shows its progress first
     _clean(at, tmp_path)
     assert not at.error and at.get("plotly_chart")
     _visit(at, "predictions")
