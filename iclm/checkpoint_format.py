@@ -37,7 +37,18 @@ def check_model_type(path: str | os.PathLike, data: Any) -> dict[str, Any]:
     return data
 
 
+def variant_has_invariant(variant: str) -> bool:
+    """`ICLMConfig.has_invariant` for a variant name read from a config.json without building one (here,
+    not in iclm.config, so that the studio's folder scan needs no transformers: 3.7 s on a first page)."""
+    return variant == "iclm"
+
+
+def variant_has_router(variant: str) -> bool:
+    """`ICLMConfig.has_router` for a variant name read from a config.json without building one."""
+    return variant != "baseline"
+
+
 def weight_files(has_invariant: bool) -> tuple[str, ...]:
     """The safetensors files a checkpoint needs: the adapters and the router, plus the aggregation when the
-    model has an invariant module (`ICLMConfig.has_invariant`, or `iclm.config.variant_has_invariant`)."""
+    model has an invariant module (`ICLMConfig.has_invariant`, or `variant_has_invariant`)."""
     return (ADAPTERS_FILE, ROUTER_FILE) + ((AGGREGATION_FILE,) if has_invariant else ())

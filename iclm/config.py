@@ -13,7 +13,7 @@ from typing import Any, Literal
 from transformers import PretrainedConfig
 
 from iclm.aggregation import AGGREGATIONS
-from iclm.checkpoint_format import MODEL_TYPE
+from iclm.checkpoint_format import MODEL_TYPE, variant_has_invariant, variant_has_router
 from iclm.routers import router_kind
 from iclm.validation import check_choice, check_number, check_registered
 
@@ -144,16 +144,6 @@ _SUBCONFIGS: dict[str, type] = {
     "adapters": AdapterConfig,
     "loss_weights": LossWeights,
 }
-
-
-def variant_has_invariant(variant: str) -> bool:
-    """`ICLMConfig.has_invariant` for a variant name (e.g. read from a config.json without building one)."""
-    return variant == "iclm"
-
-
-def variant_has_router(variant: str) -> bool:
-    """`ICLMConfig.has_router` for a variant name (e.g. read from a config.json without building one)."""
-    return variant != "baseline"
 
 
 class ICLMConfig(PretrainedConfig):

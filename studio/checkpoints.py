@@ -13,8 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from iclm import json_files
-from iclm.checkpoint_format import CONFIG_FILE, CheckpointError, check_model_type, weight_files
-from iclm.config import variant_has_invariant
+from iclm.checkpoint_format import (
+    CONFIG_FILE,
+    CheckpointError,
+    check_model_type,
+    variant_has_invariant,
+    weight_files,
+)
 
 ENV_VAR = "ICLM_CHECKPOINTS_DIR"
 DEFAULT_ROOT = "checkpoints"

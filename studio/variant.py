@@ -2,8 +2,8 @@
 
 A page shows "not applicable" with the reason for what the variant lacks instead of drawing zeros (a
 baseline's NMI 0.000, a one-row contingency map, flat zero loss lines for modules it does not have).
-The answers come from the engine's config rules (`iclm.config.variant_has_router` /
-`variant_has_invariant`), imported lazily: the engine imports torch.
+The answers come from the engine's checkpoint-format rules (`iclm.checkpoint_format.variant_has_router` /
+`variant_has_invariant`, torch-free).
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ def variant(files: CheckpointFiles) -> str:
 
 
 def has_router(files: CheckpointFiles) -> bool:
-    from iclm.config import variant_has_router
+    from iclm.checkpoint_format import variant_has_router
 
     return variant_has_router(variant(files))
 
 
 def has_invariant(files: CheckpointFiles) -> bool:
-    from iclm.config import variant_has_invariant
+    from iclm.checkpoint_format import variant_has_invariant
 
     return variant_has_invariant(variant(files))
 
