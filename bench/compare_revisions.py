@@ -133,36 +133,27 @@ def main() -> int:
                     seconds = _timed(command, trees[side], args.threads)
                     timings[side].setdefault(name, []).append(seconds)
                     print(f"{side:6s} {name:8s} {seconds:7.1f} s", flush=True)
-        result = {
-            "revisions": {"before": args.before, "after": args.after},
-            "checkpoint": args.checkpoint,
-            "lines_per_test_file": args.limit,
-            "threads": args.threads,
-            "seconds": timings,
-            "median_ratio_after_over_before": {
-                name: statistics.median(timings["after"][name]) / statistics.median(timings["before"][name])
-                for name in timings["after"]
-            },
-        }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-        print(json.dumps(result["median_ratio_after_over_before"], indent=2))
+        return _write(args, timings, {"checkpoint": args.checkpoint, "lines_per_test_file": args.limit})
     finally:
         for tree in trees.values():
             subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT, capture_output=True)
-    return 0
 
 
 def _write_app(args: argparse.Namespace, found: dict) -> int:
     pages = found.pop("pages")
+    return _write(args, found, {"pages_compared": pages})
+
+
+def _write(args: argparse.Namespace, seconds: dict[str, dict[str, list[float]]], extra: dict) -> int:
+    """The JSON: both revisions, every timing per side and measure, and the median ratio after / before."""
     result = {
         "revisions": {"before": args.before, "after": args.after},
         "threads": args.threads,
-        "pages_compared": pages,
-        "seconds": found,
+        **extra,
+        "seconds": seconds,
         "median_ratio_after_over_before": {
-            name: statistics.median(found["after"][name]) / statistics.median(found["before"][name])
-            for name in found["after"]
+            name: statistics.median(seconds["after"][name]) / statistics.median(seconds["before"][name])
+            for name in seconds["after"]
         },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
