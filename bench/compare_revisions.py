@@ -144,10 +144,16 @@ def _write_app(args: argparse.Namespace, found: dict) -> int:
     return _write(args, found, {"pages_compared": pages})
 
 
+def _commit(revision: str) -> str:
+    done = subprocess.run(["git", "rev-parse", revision], cwd=ROOT, capture_output=True, text=True)
+    return done.stdout.strip() or revision
+
+
 def _write(args: argparse.Namespace, seconds: dict[str, dict[str, list[float]]], extra: dict) -> int:
     """The JSON: both revisions, every timing per side and measure, and the median ratio after / before."""
     result = {
         "revisions": {"before": args.before, "after": args.after},
+        "commits": {"before": _commit(args.before), "after": _commit(args.after)},  # what HEAD etc. named
         "threads": args.threads,
         **extra,
         "seconds": seconds,
