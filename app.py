@@ -11,6 +11,7 @@ import logging
 import streamlit as st
 
 from studio import sidebar, url_state
+from studio.jobs import LANE
 
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -41,6 +42,7 @@ known = {path for _, path, _, _ in PAGE_SPECS[1:]} | {""}
 aliases = url_state.alias_for_unknown_path(PAGE_SPECS[0][0], PAGE_SPECS[0][2], known, silent={"overview"})
 page = st.navigation(PAGES + aliases)
 url_state.publish(page.url_path)  # the view as the last interaction left it (every interaction reruns)
-sidebar.render()
-url_state.note_unknown_path()
-page.run()
+with LANE.page_run():  # background jobs take no new step while this run draws (studio.jobs.Lane.page_run)
+    sidebar.render()
+    url_state.note_unknown_path()
+    page.run()

@@ -36,7 +36,7 @@ JOB_NICENESS = 10
 INTERACTIVE_GRACE_S = 0.5
 # ...but a job that has yielded this long takes its next step even while requests keep coming, so a
 # session sending request after request slows another session's job instead of stopping it.
-MAX_YIELD_S = 2.0
+MAX_YIELD_S = 5.0
 
 
 class Cancelled(Exception):
@@ -57,6 +57,7 @@ class Lane:
         self._due = False  # a background holder has yielded max_yield_s: it goes next
         self._host = False  # a background holder waits in pause() and runs interactive calls for them
         self._calls: list[tuple[Callable[[], None], threading.Event]] = []
+        self._page_runs: dict[int, int] = {}  # thread id -> script runs in progress on it (`page_run`)
 
     @contextlib.contextmanager
     def turn(self, priority: int = INTERACTIVE) -> Iterator[None]:
@@ -80,7 +81,7 @@ class Lane:
         """Called by the background holder between steps: let every waiting interactive request run (and
         the ones that follow within the grace time)."""
         with self._cond:
-            if not self._waiting[INTERACTIVE]:
+            if not self._waiting[INTERACTIVE] and not self._page_runs:
                 return
             self._busy, self._host = False, True
             self._cond.notify_all()
@@ -127,7 +128,7 @@ class Lane:
             if not self._busy and (self._due or self._quiet(now)):
                 self._due = False
                 return
-            if self._busy or self._waiting[INTERACTIVE]:
+            if self._busy or self._waiting[INTERACTIVE] or self._page_runs:
                 self._cond.wait(None if self._due else deadline - now)
             else:
                 self._cond.wait(min(self._grace_s - (now - self._interactive_ended), deadline - now))
@@ -144,8 +145,42 @@ class Lane:
             done.set()
 
     def _quiet(self, now: float) -> bool:
-        """No interactive request waits, and none ended within the grace time."""
-        return not self._waiting[INTERACTIVE] and now - self._interactive_ended >= self._grace_s
+        """No interactive request waits, no page run is in progress, and none ended within the grace time."""
+        idle = not self._waiting[INTERACTIVE] and not self._page_runs
+        return idle and now - self._interactive_ended >= self._grace_s
+
+    @contextlib.contextmanager
+    def page_run(self) -> Iterator[None]:
+        """Mark a session's script run (the caller's thread) as in progress: background jobs take no new
+        step until it ends (or they are due), so the page work around a request (its figures, the prompt's
+        place on the map) does not share the cores with a job's step. A run that waits for a job steps
+        aside meanwhile (`stepping_aside`)."""
+        me = threading.get_ident()
+        with self._cond:
+            self._page_runs[me] = self._page_runs.get(me, 0) + 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._page_runs[me] -= 1
+                if not self._page_runs[me]:
+                    del self._page_runs[me]
+                self._interactive_ended = time.monotonic()
+                self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def stepping_aside(self) -> Iterator[None]:
+        """While the caller's page run waits (for a job), it does not hold jobs off; a no-op elsewhere."""
+        me = threading.get_ident()
+        with self._cond:
+            count = self._page_runs.pop(me, 0)
+            self._cond.notify_all()
+        try:
+            yield
+        finally:
+            if count:
+                with self._cond:
+                    self._page_runs[me] = count
 
     def waiting(self, priority: int) -> int:
         with self._cond:
@@ -187,8 +222,10 @@ class Job:
     _lane: Lane = field(default=LANE, repr=False)  # the lane it hands over between steps
 
     def wait(self, seconds: float) -> bool:
-        """Block up to `seconds` for the job to end; whether it has."""
-        return self._ended.wait(seconds)
+        """Block up to `seconds` for the job to end; whether it has. A page run that waits steps aside, so
+        the job it waits for is not held off by it."""
+        with self._lane.stepping_aside():
+            return self._ended.wait(seconds)
 
     @property
     def finished(self) -> bool:

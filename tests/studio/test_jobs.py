@@ -207,3 +207,26 @@ def test_a_request_beside_a_paused_job_runs_on_the_jobs_thread_in_a_fresh_torch_
     idle = {}
     torch_lane.run(lambda: idle.setdefault("thread", threading.get_ident()))
     assert idle["thread"] != seen["job"]  # no job: a fresh thread
+
+
+def test_a_page_run_holds_job_steps_off_until_it_ends_but_not_while_it_waits_for_a_job(model):
+    """The page work around a request (figures, the map) must not share the cores with a job's step: no
+    step starts while a session's script run is in progress, except while that run waits for a job."""
+    lane = Lane(grace_s=0.1, max_yield_s=30.0)
+    jobs = JobRegistry(lane=lane)
+    heavy = jobs.submit("heavy", "forward passes", forward_steps(model, 100_000))
+    wait_until(lambda: heavy.done >= 3)
+    with lane.page_run():
+        time.sleep(0.3)  # the step in progress ends
+        held = heavy.done
+        time.sleep(0.5)
+        assert heavy.done == held  # no new step during the run
+        assert not heavy.wait(1.0)  # a run that waits for the job (the inline wait) does not hold it off
+        assert heavy.done > held
+        held = heavy.done
+        time.sleep(0.5)
+        assert heavy.done <= held + 1  # held off again once the wait is over (the step in progress ends)
+        held = heavy.done
+    wait_until(lambda: heavy.done > held, 5.0)  # the run is over: the job goes on
+    heavy.cancel()
+    assert heavy.wait(1.0)
