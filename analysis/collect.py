@@ -31,6 +31,7 @@ import torch
 
 from analysis import inputs, predict
 from iclm.file_modes import share_tree
+from iclm.fingerprints import model_hash
 
 logger = logging.getLogger(__name__)
 
@@ -62,16 +63,6 @@ def checkpoint_hash(folder: str | os.PathLike) -> str:
     for path in files:
         digest.update(path.name.encode())
         digest.update(inputs.file_hash(path).encode())
-    return digest.hexdigest()
-
-
-def model_hash(model) -> str:
-    """sha256 of an in-memory model: its config JSON and trainable tensors (for models without a folder)."""
-    digest = hashlib.sha256(model.config.to_json_string().encode())
-    for name, param in sorted(model.state_dict().items()):
-        if "lora_" in name or not name.startswith("base."):
-            digest.update(name.encode())
-            digest.update(param.detach().float().cpu().numpy().tobytes())
     return digest.hexdigest()
 
 

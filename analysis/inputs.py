@@ -20,6 +20,7 @@ from pathlib import Path
 from iclm.checkpoint import max_length_for
 from iclm.data.examples import limit_per_dataset
 from iclm.data.tokens import longest_answer
+from iclm.fingerprints import examples_hash
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +32,6 @@ def file_hash(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def examples_hash(examples: list) -> str:
-    """sha256 of the Examples' JSON (for in-memory data)."""
-    text = json.dumps([dataclasses.asdict(e) for e in examples], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _describe(examples: list) -> dict:

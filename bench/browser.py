@@ -30,11 +30,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(checkpoints: Path, port: int) -> subprocess.Popen:
-    """`streamlit run app.py` headless on localhost; returns once /_stcore/health answers."""
+def start_server(
+    checkpoints: Path, port: int, tree: Path = ROOT, debug_log: Path | None = None
+) -> subprocess.Popen:
+    """`streamlit run app.py` of the checkout `tree` headless on localhost; returns once /_stcore/health
+    answers. `debug_log`: write the server's debug log there (bench/first_load.py counts script runs)."""
     env = os.environ | {
         "ICLM_CHECKPOINTS_DIR": str(checkpoints),
         "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false",
+        "PYTHONPATH": str(tree),
     }
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true"]
     command += [
@@ -45,16 +49,20 @@ def start_server(checkpoints: Path, port: int) -> subprocess.Popen:
         "--server.fileWatcherType",
         "none",
     ]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if debug_log is not None:
+        command += ["--logger.level", "debug"]
+    errors = debug_log.open("wb") if debug_log is not None else subprocess.PIPE
+    server = subprocess.Popen(command, cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=errors)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"streamlit exited: {server.stderr.read().decode()[-2000:]}")
+            tail = server.stderr.read().decode() if server.stderr else debug_log.read_text()
+            raise RuntimeError(f"streamlit exited: {tail[-2000:]}")
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
                 if response.status == 200:
                     return server
         except OSError:
-            time.sleep(0.5)
+            time.sleep(0.1)
     server.terminate()
     raise RuntimeError("streamlit did not answer /_stcore/health within 60 s")

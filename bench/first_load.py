@@ -17,31 +17,18 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
+import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.browser import CHROMIUM, CHROMIUM_ARGS, free_port  # noqa: E402
+from bench.browser import CHROMIUM, CHROMIUM_ARGS, free_port, start_server  # noqa: E402
 
 DONE = """() => !document.querySelector('[data-testid="stStatusWidget"]')
              && !document.querySelector('[data-testid="stSkeleton"]')"""
-
-
-def _healthy(port: int, started: float, server: subprocess.Popen, timeout_s: float = 120.0) -> float:
-    while time.perf_counter() - started < timeout_s:
-        if server.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {server.returncode}")
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=1)
-            return time.perf_counter() - started
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"streamlit did not answer within {timeout_s:.0f} s")
 
 
 def load_once(tree: Path, checkpoints: Path) -> dict[str, float]:
@@ -49,15 +36,11 @@ def load_once(tree: Path, checkpoints: Path) -> dict[str, float]:
     from playwright.sync_api import sync_playwright
 
     port = free_port()
-    env = os.environ | {"ICLM_CHECKPOINTS_DIR": str(checkpoints), "PYTHONPATH": str(tree)}
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-               "--server.port", str(port), "--logger.level", "debug",
-               "--browser.gatherUsageStats", "false"]  # fmt: skip
+    log = Path(tempfile.mkdtemp(prefix="first-load-")) / "server.log"
     started = time.perf_counter()
-    server = subprocess.Popen(command, cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)  # fmt: skip
+    server = start_server(checkpoints, port, tree=tree, debug_log=log)
     try:
-        health = _healthy(port, started, server)
+        health = time.perf_counter() - started
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
             page = browser.new_page()
@@ -71,8 +54,8 @@ def load_once(tree: Path, checkpoints: Path) -> dict[str, float]:
             browser.close()
     finally:
         server.terminate()
-        log = server.communicate(timeout=30)[0]
-    runs = sum("Beginning script thread" in line for line in log.splitlines())
+        server.wait(timeout=30)
+    runs = sum("Beginning script thread" in line for line in log.read_text(errors="replace").splitlines())
     return {"health_s": health, "heading_s": heading, "done_s": done, "script_runs": runs}
 
 

@@ -68,6 +68,7 @@ def _in_script_context(call: Callable[[], None]) -> Callable[[], None]:
     """`call` run with the calling script run's Streamlit context (so progress bars update from inside
     the job) on whichever thread runs it; that thread's own context is restored afterwards."""
     from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
+    from streamlit.runtime.scriptrunner_utils.script_run_context import SCRIPT_RUN_CONTEXT_ATTR_NAME
 
     context = get_script_run_ctx(suppress_warning=True)
     if context is None:
@@ -79,7 +80,7 @@ def _in_script_context(call: Callable[[], None]) -> Callable[[], None]:
         add_script_run_ctx(thread, context)
         try:
             call()
-        finally:
-            add_script_run_ctx(thread, before)
+        finally:  # add_script_run_ctx(thread, None) would attach the current context again, not clear it
+            setattr(thread, SCRIPT_RUN_CONTEXT_ATTR_NAME, before)
 
     return in_context

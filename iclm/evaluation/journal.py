@@ -7,24 +7,21 @@ left off: the routes and each finished batch are read back instead of recomputed
 same on every run (groups sorted by context length, a fixed batch size), so a resumed evaluation gives the
 same predictions as one run straight through (tested).
 
-The file: line 1 the header (what was evaluated and how: the caller's checkpoint fingerprint, the
-examples' digest and the settings); then one `routes` record; then one `batch` record per scored batch
-(its index, member example ids and every readout's prediction rows). A header that differs from the run's
-raises `JournalMismatch` naming the field, so a journal never mixes two models or two datasets. A cut last
-line (the process killed mid-write) is dropped with a warning; it is the one batch scored again.
+The file: line 1 the header (what was evaluated and how: `iclm.fingerprints.model_hash` of the model,
+`examples_hash` of the examples, and the settings); then one `routes` record; then one `batch` record per
+scored batch (its index, member example ids and every readout's prediction rows). A header that differs from
+the run's raises `JournalMismatch` naming the field, so a journal never mixes two models or two datasets. A
+cut last line (the process killed mid-write) is dropped with a warning; it is the one batch scored again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from iclm.json_files import JsonFileError, iter_json_lines
 
@@ -35,28 +32,6 @@ FORMAT = "iclm-evaluation-journal/1"
 
 class JournalMismatch(ValueError):
     """The journal records another evaluation (model, examples or settings); one line naming the field."""
-
-
-def examples_digest(examples: list) -> str:
-    """sha256 over the examples' ids, datasets, splits, domains, prompts, answers and choices, in order."""
-    digest = hashlib.sha256()
-    for e in examples:
-        record = [e.id, e.dataset, e.split, e.domain, e.prompt, e.answer, list(e.choices or [])]
-        digest.update(json.dumps(record, ensure_ascii=False).encode("utf-8"))
-        digest.update(b"\n")
-    return digest.hexdigest()
-
-
-def model_fingerprint(model) -> str:
-    """sha256 over the model's config and every tensor of its state dict (names, dtypes, shapes, bytes):
-    any change of weights, adapters, router or config gives another fingerprint (about a second for
-    SmolLM2-135M)."""
-    digest = hashlib.sha256(json.dumps(model.config.to_dict(), sort_keys=True, default=str).encode("utf-8"))
-    for name, tensor in sorted(model.state_dict().items()):
-        tensor = tensor.detach().cpu().contiguous()
-        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
 
 
 @dataclass

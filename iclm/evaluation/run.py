@@ -27,9 +27,10 @@ from tqdm.auto import tqdm
 from iclm.data.tokens import DEFAULT_MAX_LENGTH, pad_id
 from iclm.evaluation import fast, report, scoring
 from iclm.evaluation.groups import PromptGroup, group_prompts
-from iclm.evaluation.journal import EvaluationJournal, examples_digest, model_fingerprint
+from iclm.evaluation.journal import EvaluationJournal
 from iclm.evaluation.prompts import cut_count, encode_prompts
 from iclm.evaluation.states import ModuleStates, shared_router_embeddings
+from iclm.fingerprints import examples_hash, model_hash
 from iclm.readout import readouts as config_readouts
 
 logger = logging.getLogger(__name__)
@@ -80,8 +81,27 @@ def _row(example, tokenizer, greedy_ids: list[int], scores: list[float] | None) 
     return row
 
 
-def _score_batch(model, tokenizer, examples, encoded, groups, routes, oracle, readouts, pad_id) -> dict:
+@dataclass
+class _Context:
+    """What every batch of one evaluation reads."""
+
+    model: Any
+    tokenizer: Any
+    examples: list
+    encoded: list
+    routes: list[int]
+    oracle: list[int]
+    readouts: list
+    pad: int
+
+    def ids(self, batch: list[PromptGroup]) -> list[str]:
+        return [self.examples[i].id for i in _members(batch)]
+
+
+def _score_batch(c: _Context, groups: list[PromptGroup]) -> dict:
     """{readout name: {example index: prediction dict}} for one batch of groups (`iclm.evaluation.fast`)."""
+    model, tokenizer, examples, encoded = c.model, c.tokenizer, c.examples, c.encoded
+    routes, oracle, readouts, pad_id = c.routes, c.oracle, c.readouts, c.pad
     batch = _members(groups)
     items = [
         fast.BatchItem(encoded[i].choices, encoded[i].greedy_length, routes[i], oracle[i]) for i in batch
@@ -134,7 +154,7 @@ def evaluate(
     slower). `batch_size` counts contexts; the output keeps the examples' order.
 
     `journal`: a JSON-lines file (`iclm.evaluation.journal`) that records the routes and every scored
-    batch; a rerun with the same journal, model (by `journal.model_fingerprint`), examples and settings
+    batch; a rerun with the same journal, model (by `iclm.fingerprints.model_hash`), examples and settings
     skips what it holds and gives the same predictions."""
 
     examples = [e for e in examples if e.answer.strip()]
@@ -183,23 +203,6 @@ def evaluate(
     return Evaluation(predictions=predictions, results=results)
 
 
-@dataclass
-class _Context:
-    """What every batch of one evaluation reads."""
-
-    model: Any
-    tokenizer: Any
-    examples: list
-    encoded: list
-    routes: list[int]
-    oracle: list[int]
-    readouts: list
-    pad: int
-
-    def ids(self, batch: list[PromptGroup]) -> list[str]:
-        return [self.examples[i].id for i in _members(batch)]
-
-
 def _score_all(
     context: _Context, batches: list[list[PromptGroup]], log: EvaluationJournal | None, progress: bool
 ) -> dict[str, dict[int, dict]]:
@@ -211,9 +214,7 @@ def _score_all(
         for index, batch in enumerate(batches):
             found = _resumed_batch(log, index, c.ids(batch))
             if found is None:
-                found = _score_batch(
-                    c.model, c.tokenizer, c.examples, c.encoded, batch, c.routes, c.oracle, c.readouts, c.pad
-                )
+                found = _score_batch(c, batch)
                 if log:
                     log.write_batch(index, c.ids(batch), found)
             else:
@@ -234,7 +235,7 @@ def _score_all(
 def _open_journal(path, model, examples: list, settings: dict) -> EvaluationJournal | None:
     if path is None:
         return None
-    header = {"model": model_fingerprint(model), "examples": examples_digest(examples), "n": len(examples)}
+    header = {"model": model_hash(model), "examples": examples_hash(examples), "n": len(examples)}
     log = EvaluationJournal.open(path, header | settings)
     if log.batches:
         logger.info("%s: resuming; %d examples already scored", path, log.done)
