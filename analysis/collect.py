@@ -313,7 +313,7 @@ def _batch_pass(model, tokenizer, examples, encoded, groups, readouts, forced_ro
     contexts and one pass per module (every domain module runs on every row, so the forced sample's
     states come from the same passes)."""
     from analysis.predict import router_domain_ids, scorer_answers
-    from iclm.evaluation import fast
+    from iclm.evaluation import fast, packed_states
     from iclm.evaluation.states import ModuleStates, shared_router_embeddings
     from iclm.readout import NO_ROUTE, forced_domain
 
@@ -321,10 +321,18 @@ def _batch_pass(model, tokenizer, examples, encoded, groups, readouts, forced_ro
     members = [m for group in groups for m in group.members]
     rows_examples = [examples[i] for i in members]
     domain_ids = torch.tensor([encoded[i].domain_id for i in members], dtype=torch.long, device=device)
-    embeddings = shared_router_embeddings(model, groups, pad_id, device)  # (B, H)
+    packed = packed_states.applies(model)  # one pass per module, no KV-cache copies (iclm/evaluation)
+    embed = packed_states.packed_router_embeddings if packed else shared_router_embeddings
+    embeddings = embed(model, groups, pad_id, device)  # (B, H)
     router = model.route(None, domain_ids=router_domain_ids(model, domain_ids), embeddings=embeddings)
     routes = router.routes.long().cpu()
-    states = ModuleStates(model, model.module_names, [], pad_id, groups=groups, device=device)
+    if packed:
+        prefixes = {row: [tuple(c[:-1]) for c in encoded[i].choices] for row, i in enumerate(members)}
+        states = packed_states.PackedModuleStates(
+            model, model.module_names, groups, pad_id, prefixes, device=device
+        )
+    else:
+        states = ModuleStates(model, model.module_names, [], pad_id, groups=groups, device=device)
 
     def item(i: int, route: int, live: bool) -> fast.BatchItem:  # greedy only without choices
         choices = encoded[i].choices if live else ()

@@ -104,8 +104,18 @@ def _model(args):
     return ICLMForCausalLM.from_pretrained(args.checkpoint).eval()
 
 
+EVAL_SIDES = {  # name -> (share_context, packed): the engine's default is shared + packed
+    "unshared_cached": (False, False),
+    "shared_cached": (True, False),
+    "unshared": (False, True),
+    "shared": (True, True),
+}
+
+
 def bench_evaluation(model, examples: list, device: str) -> dict:
-    """Examples/s and achieved GFLOP/s of `iclm.evaluation.run` with and without shared contexts."""
+    """Examples/s and achieved GFLOP/s of `iclm.evaluation.run` with and without shared contexts, each
+    packed (one pass per module over contexts + queries + choices, the default) and cached (continuations on
+    copies of a KV cache, the previous path). "unshared" / "shared" are the packed sides."""
     import torch
 
     from iclm.evaluation.run import evaluate
@@ -116,15 +126,17 @@ def bench_evaluation(model, examples: list, device: str) -> dict:
     rows, predictions = {}, {}
     with torch.inference_mode():  # warm-up (first calls pay for allocation and kernel selection)
         evaluate(model, model.tokenizer, examples[:4], progress=False)
-    for share in (False, True):
+    for name, (share, packed) in EVAL_SIDES.items():
         counter = TokenCounter(model)
         start = time.perf_counter()
         with torch.inference_mode():
-            result = evaluate(model, model.tokenizer, examples, share_context=share, progress=False)
+            result = evaluate(
+                model, model.tokenizer, examples, share_context=share, packed=packed, progress=False
+            )
         seconds = time.perf_counter() - start
         counter.close()
-        predictions[share] = result.predictions
-        rows["shared" if share else "unshared"] = {
+        predictions[name] = result.predictions
+        rows[name] = {
             "seconds": seconds,
             "examples_per_s": len(examples) / seconds,
             "readouts": n_readouts,
@@ -132,9 +144,12 @@ def bench_evaluation(model, examples: list, device: str) -> dict:
             "decoder_tokens": counter.tokens,
             "decoder_gflop_per_s": counter.flops(flops_per_token) / seconds / 1e9,
         }
-    same = predictions[True] == predictions[False]
-    rows["ratio_shared_vs_unshared"] = rows["shared"]["examples_per_s"] / rows["unshared"]["examples_per_s"]
-    rows["same_predictions"] = same
+    speed = {name: rows[name]["examples_per_s"] for name in EVAL_SIDES}
+    rows["ratio_shared_vs_unshared"] = speed["shared"] / speed["unshared"]
+    rows["ratio_shared_cached_vs_unshared_cached"] = speed["shared_cached"] / speed["unshared_cached"]
+    rows["ratio_shared_vs_unshared_cached"] = speed["shared"] / speed["unshared_cached"]
+    rows["ratio_packed_vs_cached_shared"] = speed["shared"] / speed["shared_cached"]
+    rows["same_predictions"] = all(p == predictions["shared"] for p in predictions.values())
     return rows
 
 
@@ -237,7 +252,7 @@ def main() -> None:
             results[f"evaluation_acre_{render}"] = bench_evaluation(model, examples, args.device)
             results[f"evaluation_acre_{render}"]["examples"] = len(examples)
     fp32 = results["peak_gflop_per_s"]["fp32"]
-    for key, sides in (("evaluation_", ("shared", "unshared")), ("training_", ("packed", "unpacked"))):
+    for key, sides in (("evaluation_", tuple(EVAL_SIDES)), ("training_", ("packed", "unpacked"))):
         for name in [k for k in results if k.startswith(key)]:
             for side in sides:
                 results[name][side]["share_of_fp32_peak"] = results[name][side]["decoder_gflop_per_s"] / fp32

@@ -36,6 +36,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="run every prompt whole (consecutive prompts sharing a context otherwise run it once)",
     )
     parser.add_argument(
+        "--no-pack",
+        dest="packed",
+        action="store_const",
+        const=False,
+        default=None,
+        help="run members' queries and choices as continuations on copies of a KV cache (the same numbers, "
+        "slower) instead of packed after their context in one pass per module",
+    )
+    parser.add_argument(
         "--max-length",
         type=int,
         help="prompt + answer tokens kept (longer prompts lose tokens from the left, with a warning); "
@@ -121,6 +130,7 @@ def _load_and_evaluate(args: argparse.Namespace):
         max_new_tokens=args.max_new_tokens,
         max_length=max_length,
         share_context=args.share_context,
+        packed=args.packed,
         journal=args.journal,
     )
     return evaluation, out, name

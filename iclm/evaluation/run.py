@@ -25,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from iclm.data.tokens import DEFAULT_MAX_LENGTH, pad_id
-from iclm.evaluation import fast, report, scoring
+from iclm.evaluation import fast, packed_states, report, scoring
 from iclm.evaluation.groups import PromptGroup, group_prompts
 from iclm.evaluation.journal import EvaluationJournal
 from iclm.evaluation.prompts import cut_count, encode_prompts
@@ -54,7 +54,9 @@ def _members(batch: list[PromptGroup]) -> list[int]:
     return [m for group in batch for m in group.members]
 
 
-def _routes(model, encoded: list, batches: list[list[PromptGroup]], pad_id: int, progress: bool) -> list[int]:
+def _routes(
+    model, encoded: list, batches: list[list[PromptGroup]], pad_id: int, progress: bool, packed: bool
+) -> list[int]:
     """The router's route of every example (one base pass over each context; baseline: all 0)."""
     routes = [0] * len(encoded)
     if not model.config.has_router:
@@ -62,7 +64,8 @@ def _routes(model, encoded: list, batches: list[list[PromptGroup]], pad_id: int,
     with tqdm(total=len(encoded), desc="routing", unit="example", disable=not progress) as bar:
         for batch in batches:
             members = _members(batch)
-            embeddings = shared_router_embeddings(model, batch, pad_id)  # (M, H)
+            embed = packed_states.packed_router_embeddings if packed else shared_router_embeddings
+            embeddings = embed(model, batch, pad_id)  # (M, H)
             domain_ids = torch.tensor([encoded[i].domain_id for i in members], dtype=torch.long)
             found = model.route(None, domain_ids=domain_ids, embeddings=embeddings).routes.tolist()
             for i, route in zip(members, found, strict=True):
@@ -93,6 +96,7 @@ class _Context:
     oracle: list[int]
     readouts: list
     pad: int
+    packed: bool
 
     def ids(self, batch: list[PromptGroup]) -> list[str]:
         return [self.examples[i].id for i in _members(batch)]
@@ -106,7 +110,11 @@ def _score_batch(c: _Context, groups: list[PromptGroup]) -> dict:
     items = [
         fast.BatchItem(encoded[i].choices, encoded[i].greedy_length, routes[i], oracle[i]) for i in batch
     ]
-    states = ModuleStates(model, model.module_names, [], pad_id, groups=groups)
+    if c.packed:
+        prefixes = packed_states.choice_prefixes(items)
+        states = packed_states.PackedModuleStates(model, model.module_names, groups, pad_id, prefixes)
+    else:
+        states = ModuleStates(model, model.module_names, [], pad_id, groups=groups)
     scorer = fast.Scorer(model, states, items)
     scores = fast.choice_scores(scorer, readouts)
     generated = fast.greedy(scorer, readouts)
@@ -144,14 +152,17 @@ def evaluate(
     max_length: int = DEFAULT_MAX_LENGTH,
     progress: bool = True,
     share_context: bool = True,
+    packed: bool | None = None,
     journal: str | os.PathLike | None = None,
 ) -> Evaluation:
     """Score `examples` (with non-empty answers) by every readout of `model`.
 
-    Cost per batch: one router pass over the contexts, one pass per module (invariant, domain_0..K-1) with
-    a KV cache, then each example's own tokens, a few tokens per choice and greedy step on copies of the
-    cache (see `iclm.evaluation.states`). `share_context=False` runs every prompt whole (the same numbers,
-    slower). `batch_size` counts contexts; the output keeps the examples' order.
+    Cost per batch: one router pass over the contexts and one pass per module (invariant, domain_0..K-1)
+    over each context with its members' own tokens and choices packed after it (`packed`, the default
+    where the base's attention takes a 4D mask: `iclm.evaluation.packed_states`); `packed=False` runs them
+    as continuations on copies of a KV cache (`iclm.evaluation.states`), the same numbers, slower.
+    `share_context=False` runs every prompt whole (the same numbers, slower). `batch_size` counts contexts;
+    the output keeps the examples' order.
 
     `journal`: a JSON-lines file (`iclm.evaluation.journal`) that records the routes and every scored
     batch; a rerun with the same journal, model (by `iclm.fingerprints.model_hash`), examples and settings
@@ -169,6 +180,12 @@ def evaluate(
     encoded = encode_prompts(examples, tokenizer, dataset_ids, max_length, max_new_tokens)
     _warn_truncated(examples, encoded, max_length)
     pad = pad_id(tokenizer)
+    packed = packed_states.applies(model) if packed is None else packed
+    if packed and not packed_states.applies(model):
+        raise ValueError(
+            "packed evaluation needs the base's attention to be 'sdpa' or 'eager' "
+            f"(got {model.base.config._attn_implementation!r}); pass packed=False"
+        )
     groups = group_prompts([e.prompt_ids for e in encoded], share=share_context)
     batches = _batches(groups, batch_size)
     readouts = config_readouts(config)
@@ -176,12 +193,12 @@ def evaluate(
     log = _open_journal(journal, model, examples, settings | {"share_context": share_context})
     routes = log.routes if log and log.routes is not None else None
     if routes is None:
-        routes = _routes(model, encoded, batches, pad, progress)
+        routes = _routes(model, encoded, batches, pad, progress, packed)
         if log:
             log.write_routes(routes)
     mapping = scoring.oracle_map(examples, routes, config)
     oracle = scoring.oracle_routes(examples, mapping).tolist()
-    context = _Context(model, tokenizer, examples, encoded, routes, oracle, readouts, pad)
+    context = _Context(model, tokenizer, examples, encoded, routes, oracle, readouts, pad, packed)
     per_readout = _score_all(context, batches, log, progress)
     predictions = [
         {

@@ -202,9 +202,11 @@ def _reference_kwargs(readout, oracle_route):
     [{"variant": "iclm"}, {"variant": "iclm", "aggregation": "fresh_head"}, {"variant": "no_invariant"}],
     ids=["iclm", "fresh_head", "no_invariant"],
 )
-def test_fast_scores_equal_full_forward_reference(make_iclm, fields):
+@pytest.mark.parametrize("packed", [False, True], ids=["cached", "packed"])
+def test_fast_scores_equal_full_forward_reference(make_iclm, fields, packed):
     from iclm.data.collate import pad_rows
-    from iclm.evaluation import fast
+    from iclm.evaluation import fast, packed_states
+    from iclm.evaluation.groups import group_prompts
     from iclm.evaluation.prompts import encode_prompts
     from iclm.evaluation.states import ModuleStates
 
@@ -221,9 +223,14 @@ def test_fast_scores_equal_full_forward_reference(make_iclm, fields):
         fast.BatchItem(e.choices, e.greedy_length, r, o)
         for e, r, o in zip(encoded, routes, oracle, strict=True)
     ]
-    scorer = fast.Scorer(
-        model, ModuleStates(model, model.module_names, prompts, tokenizer.pad_token_id), items
-    )
+    pad = tokenizer.pad_token_id
+    if packed:  # one group per prompt: the prompt, then its choices' prefixes, in one row
+        groups = group_prompts(prompts, share=False)
+        prefixes = packed_states.choice_prefixes(items)
+        states = packed_states.PackedModuleStates(model, model.module_names, groups, pad, prefixes)
+    else:
+        states = ModuleStates(model, model.module_names, prompts, pad)
+    scorer = fast.Scorer(model, states, items)
     readouts = readout_list(model.config)
     assert readouts[-1].oracle and len(readouts) == (5 if fields["variant"] == "iclm" else 4)
     scores, generated = fast.choice_scores(scorer, readouts), fast.greedy(scorer, readouts)
@@ -322,3 +329,18 @@ def test_results_carry_wilson_intervals_chance_and_majority(trained):
         golds = [e.answer for e in examples if e.dataset == entry["dataset"]]
         assert entry["majority"] == pytest.approx(max(golds.count(g) for g in set(golds)) / len(golds))
     assert "intervals" in result.results["splits"]["iid"]
+
+
+def test_evaluate_cli_no_pack_gives_the_packed_predictions(tmp_path, trained):
+    from iclm.__main__ import main
+
+    model, examples = trained
+    model.save_pretrained(str(tmp_path / "ckpt"))
+    data = tmp_path / "alpha.jsonl"
+    data.write_text("".join(json.dumps({"prompt": e.prompt, "answer": e.answer}) + "\n" for e in examples))
+    outputs = []
+    for extra in ([], ["--no-pack"]):
+        out = tmp_path / ("cached" if extra else "packed")
+        assert main(["evaluate", str(tmp_path / "ckpt"), "--data", str(data), "--out", str(out)] + extra) == 0
+        outputs.append((out / "predictions.jsonl").read_text())
+    assert outputs[0] == outputs[1] and outputs[0].count("\n") == len(examples)
