@@ -142,6 +142,21 @@ def _check(x: np.ndarray) -> np.ndarray:
     return x
 
 
+def cached_projection(
+    x: np.ndarray,
+    method: Method,
+    *,
+    seed: int = 0,
+    params: dict[str, Any] | None = None,
+    cache_dir: str | Path,
+) -> Projection | None:
+    """The disk cache's entry for what `project` would compute, or None (nothing is fitted)."""
+    _, full = _resolve(method, params)
+    x = _check(x)
+    path = Path(cache_dir) / f"{method}-{cache_key(x, method, full, seed)}.npz"
+    return _read_cache(path) if path.exists() else None
+
+
 def project(
     x: np.ndarray,
     method: Method = "pca",
@@ -162,10 +177,9 @@ def project(
     fn, full = _resolve(method, params)
     x = _check(x)
     path = Path(cache_dir) / f"{method}-{cache_key(x, method, full, seed)}.npz" if cache_dir else None
-    if path is not None and path.exists():
-        cached = _read_cache(path)
-        if cached is not None:
-            return cached
+    cached = _read_cache(path) if path is not None and path.exists() else None
+    if cached is not None:
+        return cached
     start = time.perf_counter()
     coords = np.asarray(fn(x, seed, **full), dtype=np.float32)  # (N, 2)
     proj = Projection(coords, method, full, time.perf_counter() - start)

@@ -148,6 +148,54 @@ def _projection(folder: str, _mtime: float, space: str, method: str, seed: int, 
     )
 
 
+def projection_at_once(files: CheckpointFiles, space: str, method: str, seed: int = 0, params: tuple = ()):
+    """The projection if it needs no fit in the background: PCA (computed here, sub-second), or a UMAP /
+    t-SNE already in the disk cache; None otherwise (`projection_job` fits it)."""
+    if method == "pca":
+        return projection(files, space, method, seed, params)
+    from analysis.projection import cached_projection
+
+    states = artifact(files).states[space]
+    return cached_projection(states, method, seed=seed, params=dict(params), cache_dir=projection_cache_dir())
+
+
+def projection_job(
+    files: CheckpointFiles, space: str, method: str, seed: int = 0, params: tuple = (), restart: bool = False
+):
+    """A job (`studio.jobs`) fitting a UMAP / t-SNE in the projection worker process (Cancel ends the
+    process at once: `studio.projection_worker`); its result is an `analysis.projection.Projection`, and
+    the fit lands in the disk cache for every later run. A cancelled or failed job is returned as it is
+    (the page says so) unless `restart`."""
+    from studio.jobs import JOBS
+    from studio.projection_worker import WORKER
+
+    states = artifact(files).states[space]
+    key = (
+        "projection",
+        str(files.artifact),
+        _mtime(files.artifact / "manifest.json"),
+        space,
+        method,
+        seed,
+        params,
+    )
+    label = f"{method.upper()} of {space} ({len(states)} points)"
+    found = JOBS.get(key)
+    if found is not None and found.status in ("cancelled", "failed") and not restart:
+        return found
+
+    def work(progress):
+        progress(0, 1)
+        cache = projection_cache_dir()
+        found = WORKER.fit(
+            states, method, seed=seed, params=dict(params), cache_dir=cache, poll=lambda: progress(0, 1)
+        )
+        progress(1, 1)
+        return found
+
+    return JOBS.submit(key, label, work)
+
+
 def task_and_rendering(files: CheckpointFiles):
     """`analysis.neighbours.task_and_rendering` of the artifact's prompts (cached with the artifact)."""
     return _task_and_rendering(str(files.artifact), _mtime(files.artifact / "manifest.json"), artifact(files))

@@ -8,7 +8,7 @@ from analysis.clusters import cluster_report
 from analysis.figures import contingency_heatmap, projection_scatter
 from analysis.neighbours import nearest_neighbours
 from analysis.scopes import scope_mask
-from studio import loaders, slicing, state, variant, widgets
+from studio import job_view, loaders, slicing, state, variant, widgets
 from studio.text import plain
 
 files = state.require_checkpoint()
@@ -52,7 +52,20 @@ colour_values = {
     "split": examples["split"].to_numpy(),
     "correctness": examples["correct_aggregated"].fillna(False).to_numpy(),
 }[color_by]
-proj = loaders.projection(files, space, method, params=params)
+proj = loaders.projection_at_once(files, space, method, params=params)
+if proj is None:  # a UMAP / t-SNE not fitted yet: a job in the projection worker, with progress and Cancel
+    job = loaders.projection_job(files, space, method, params=params)
+    job.wait(job_view.INLINE_WAIT_S)
+    if not job.finished:
+        job_view.follow(job, key="clusters_projection")
+        st.stop()
+    if job.status != "done":
+        job_view.outcome(job)
+        if st.button(f"Fit {method.upper()} again", key="clusters_projection_again"):
+            loaders.projection_job(files, space, method, params=params, restart=True)
+            st.rerun()
+        st.stop()
+    proj = job.result
 keep = np.array(scope_mask(examples, "all" if split == "all" else f"split: {split}"), dtype=bool)  # a copy
 if task != "all":
     keep &= (examples["task"] == task).to_numpy()

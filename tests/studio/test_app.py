@@ -164,7 +164,41 @@ def test_router_clusters_projection_selection_and_scores(app):
     at.selectbox(key="clusters_split").select("ood").run()
     ok(at)
     at.selectbox(key="clusters_method").select("umap").run()
+    ok(settle_jobs(at))  # fitted in the projection worker (a job), then drawn
+    assert json.loads(charts(at)[0].proto.spec)["layout"]["title"]["text"].startswith("UMAP of")
+
+
+def test_a_projection_fit_is_a_job_with_progress_and_cancel(app, monkeypatch, tmp_path):
+    """A t-SNE not in the disk cache: a job in the projection worker with progress and Cancel; Cancel ends
+    the worker process and the page says so without fitting again; "Fit again" does; then it is cached."""
+    import studio.job_view as view
+    import studio.loaders as loaders
+    from studio.jobs import JOBS
+    from studio.projection_worker import WORKER
+
+    monkeypatch.setattr(view, "INLINE_WAIT_S", 0.0)
+    monkeypatch.setattr(loaders, "projection_cache_dir", lambda: tmp_path / "projections")
+    at = ok(app("views/2_router_clusters.py"))
+    at.selectbox(key="clusters_method").select("tsne").run()
     ok(at)
+    job = next(j for j in JOBS.unfinished() if j.key[0] == "projection")
+    assert any(b.key == "clusters_projection_cancel" for b in at.button)
+    assert any(p.proto.text.startswith("TSNE of router") for p in at.get("progress"))
+    at.button(key="clusters_projection_cancel").click().run()
+    assert job.wait(5) and job.status == "cancelled"
+    assert not WORKER.alive()  # the fit's process is gone: nothing keeps the cores busy
+    settle_jobs(at)
+    ok(at)
+    assert any("cancelled after" in i.value for i in at.info)
+    assert not JOBS.unfinished()  # the page does not start it again by itself
+    at.button(key="clusters_projection_again").click().run()
+    ok(settle_jobs(at))
+    assert json.loads(charts(at)[0].proto.spec)["layout"]["title"]["text"].startswith("TSNE of")
+    assert list((tmp_path / "projections").glob("tsne-*.npz"))  # the next run reads it from the cache
+    at.selectbox(key="clusters_method").select("pca").run()
+    at.selectbox(key="clusters_method").select("tsne").run()
+    ok(at)
+    assert "(from cache)" in " ".join(c.value for c in at.caption)
 
 
 def test_router_clusters_split_filter_applies_to_every_number(app, checkpoints):
@@ -649,7 +683,7 @@ def test_linked_views_task_colours_neighbours_and_opening_an_example(app):
     assert focus not in set(neighbours["id"])
     at.selectbox(key="clusters_method").select("tsne").run()
     at.slider(key="clusters_perplexity").set_value(5).run()
-    ok(at)
+    ok(settle_jobs(at))
     at.selectbox(key="clusters_method").select("pca").run()
     at.selectbox(key="clusters_split").select("ood").run()
     focus = at.selectbox(key="clusters_focus").value
