@@ -63,14 +63,18 @@ def save(run: Path, state: Path) -> str:
     held = _saved(state)
     if held is not None and checkpoints.step_of(held) >= checkpoints.step_of(newest):
         return f"{state} already holds step {checkpoints.step_of(held)}"
-    staging = state.with_name(f".{state.name}.tmp")
+    # Only the checkpoint and metrics.jsonl are replaced: whatever else the folder holds (an evaluation's
+    # journal, perhaps still being appended to) stays where it is.
+    state.mkdir(parents=True, exist_ok=True)
+    staging = state / f".{newest.name}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    shutil.copytree(newest, staging / newest.name)
-    _split(staging / newest.name)
-    shutil.copy2(run / "metrics.jsonl", staging / "metrics.jsonl")
-    shutil.rmtree(state, ignore_errors=True)
-    staging.rename(state)
+    shutil.copytree(newest, staging)
+    _split(staging)
+    shutil.copy2(run / "metrics.jsonl", state / ".metrics.jsonl.tmp")
+    for old in state.glob("checkpoint-*"):
+        shutil.rmtree(old)
+    staging.rename(state / newest.name)
+    (state / ".metrics.jsonl.tmp").replace(state / "metrics.jsonl")
     return f"saved {newest.name} of {run} to {state}"
 
 

@@ -33,3 +33,23 @@ def test_save_splits_big_files_and_restore_gives_the_same_checkpoint(tmp_path, m
     assert checkpoints.incomplete_reason(restored) is None and checkpoints.latest_complete(
         fresh / "checkpoints"
     )
+
+
+def test_a_newer_save_replaces_the_checkpoint_and_keeps_the_evaluation_journal(tmp_path):
+    run, state = tmp_path / "run", tmp_path / "state"
+    for step in (7, 9):
+        staged = checkpoints.staging_folder(run / "checkpoints", step) / f"checkpoint-{step}"
+        staged.mkdir(parents=True)
+        (staged / "config.json").write_text(f'{{"step": {step}}}')
+        checkpoints.commit(staged, run / "checkpoints" / f"checkpoint-{step}")
+        (run / "metrics.jsonl").write_text(f'{{"step": {step}}}\n')
+        experiment_state.save(run, state)
+        if step == 7:
+            journal = state / "eval-journal.jsonl"
+            journal.write_text('{"header": 1}\n')
+            handle = journal.open("a")  # an evaluation still appending to it
+    handle.write('{"batch": 0}\n')
+    handle.close()
+    assert sorted(p.name for p in state.iterdir()) == ["checkpoint-9", "eval-journal.jsonl", "metrics.jsonl"]
+    assert journal.read_text() == '{"header": 1}\n{"batch": 0}\n'  # the same file, not a copy left behind
+    assert (state / "metrics.jsonl").read_text() == '{"step": 9}\n'
