@@ -179,6 +179,7 @@ def test_a_request_beside_a_paused_job_runs_on_the_jobs_thread_in_a_fresh_torch_
 
     def work(progress):
         seen["job"] = threading.get_ident()
+        seen["job_thread"] = threading.current_thread()
         with torch.autocast("cpu", dtype=torch.bfloat16), torch.no_grad():
             for done in range(1, 100_001):
                 model(**ids)
@@ -205,8 +206,9 @@ def test_a_request_beside_a_paused_job_runs_on_the_jobs_thread_in_a_fresh_torch_
     heavy.cancel()
     assert heavy.wait(1.0)
     idle = {}
-    torch_lane.run(lambda: idle.setdefault("thread", threading.get_ident()))
-    assert idle["thread"] != seen["job"]  # no job: a fresh thread
+    torch_lane.run(lambda: idle.setdefault("thread", threading.current_thread()))
+    # no job: a fresh thread (compared as Thread objects: an ended thread's ident can be reused at once)
+    assert idle["thread"] is not seen["job_thread"]
 
 
 def test_a_page_run_holds_job_steps_off_until_it_ends_but_not_while_it_waits_for_a_job(model):
