@@ -3,6 +3,8 @@ that reruns the page once the job has ended, so its result is drawn by the page'
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from studio.jobs import BACKGROUND, LANE, Job
@@ -48,3 +50,20 @@ def outcome(job: Job) -> None:
         st.info(f"{plain(job.label)}: cancelled after {job.done} of {job.total or '?'} steps.")
     elif job.status == "failed":
         st.error(f"{plain(job.label)} failed: {plain(job.error or '')}")
+
+
+def result_or_stop(job: Job, *, key: str, again: Callable[[], object] | None = None):
+    """The job's result for the page that started it: waits up to INLINE_WAIT_S; while it runs, its progress
+    and Cancel and the page stops here; if it ended without a result, one line (and, with `again`, a button
+    that starts it afresh) and the page stops."""
+    job.wait(INLINE_WAIT_S)
+    if not job.finished:
+        follow(job, key=key)
+        st.stop()
+    if job.status != "done":
+        outcome(job)
+        if again is not None and st.button("Run again", key=f"{key}_again"):
+            again()
+            st.rerun()
+        st.stop()
+    return job.result

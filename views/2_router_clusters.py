@@ -55,17 +55,10 @@ colour_values = {
 proj = loaders.projection_at_once(files, space, method, params=params)
 if proj is None:  # a UMAP / t-SNE not fitted yet: a job in the projection worker, with progress and Cancel
     job = loaders.projection_job(files, space, method, params=params)
-    job.wait(job_view.INLINE_WAIT_S)
-    if not job.finished:
-        job_view.follow(job, key="clusters_projection")
-        st.stop()
-    if job.status != "done":
-        job_view.outcome(job)
-        if st.button(f"Fit {method.upper()} again", key="clusters_projection_again"):
-            loaders.projection_job(files, space, method, params=params, restart=True)
-            st.rerun()
-        st.stop()
-    proj = job.result
+    proj = job_view.result_or_stop(
+        job, key="clusters_projection",
+        again=lambda: loaders.projection_job(files, space, method, params=params, restart=True),
+    )  # fmt: skip
 keep = np.array(scope_mask(examples, "all" if split == "all" else f"split: {split}"), dtype=bool)  # a copy
 if task != "all":
     keep &= (examples["task"] == task).to_numpy()

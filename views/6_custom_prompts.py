@@ -67,14 +67,7 @@ if st.session_state.get("prompts_signature") != signature:
             ("prompts", id(model), signature), f"{len(examples)} prompts",
             run_prompts, model, model.tokenizer, examples,
         )  # fmt: skip
-        job.wait(job_view.INLINE_WAIT_S)
-        if not job.finished:
-            job_view.follow(job, key="prompts_job")
-            st.stop()
-        if job.status != "done":
-            job_view.outcome(job)
-            st.stop()
-        st.session_state["prompts_result"] = job.result
+        st.session_state["prompts_result"] = job_view.result_or_stop(job, key="prompts_job")
     st.session_state["prompts_signature"] = signature
 rows, router_states, details = st.session_state["prompts_result"]
 labelled = prompt_accuracy(rows)
