@@ -15,16 +15,30 @@ from iclm.packing import PackedBatch, split_by_routes
 from iclm.router import pool_prompt
 
 
-def packed_mask(model, packed: PackedBatch) -> Tensor:
-    """The 4D mask (R, 1, T, T) of a packed batch in the form the base's attention takes (bool for sdpa,
-    additive for eager); other implementations (flash attention) cannot take a 4D mask."""
+def takes_4d_mask(model) -> bool:
+    """sdpa and eager attention take a custom 4D mask; other implementations (flash attention) do not."""
+    return model.base.config._attn_implementation in ("sdpa", "eager")
+
+
+def as_attention_mask(model, allowed: Tensor) -> Tensor:
+    """A bool 4D mask (True = attend) in the form the base's attention takes: as is for sdpa, additive in
+    the base's dtype (0 / dtype-min) for eager."""
     kind = model.base.config._attn_implementation
-    if kind not in ("sdpa", "eager"):
+    if not takes_4d_mask(model):
         raise ValueError(
             f"packed batches need the base's attention to be 'sdpa' or 'eager' (got {kind!r}); "
-            "set training.pack_shared_context: false or load the backbone with sdpa attention"
+            "set training.pack_shared_context: false (evaluation: packed=False / --no-pack) or load the "
+            "backbone with sdpa attention"
         )
-    return packed.attention_mask(None if kind == "sdpa" else model.base.dtype)
+    if kind == "sdpa":
+        return allowed
+    dtype = model.base.dtype
+    return torch.where(allowed, torch.zeros((), dtype=dtype, device=allowed.device), torch.finfo(dtype).min)
+
+
+def packed_mask(model, packed: PackedBatch) -> Tensor:
+    """The 4D mask (R, 1, T, T) of a packed batch in the form the base's attention takes."""
+    return as_attention_mask(model, packed.attention_mask(None))
 
 
 @torch.no_grad()

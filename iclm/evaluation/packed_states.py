@@ -12,7 +12,7 @@ with position ids that continue from the context for each member and from the me
 its prefixes, and a 4D mask that lets a token see the context, its own segment and (for a prefix) its
 member's tokens: a tree of segments over one shared context. With causal attention over the same keys at
 the same positions, every state equals the cached path's (tested to 1e-5 in fp32). A prefix asked for later
-(a greedy token that is no choice's) runs one more packed pass of its group's context.
+(a greedy token that is no choice's) runs as a short continuation on the pass's kept KV cache (no copy).
 
 Needs the base's attention to be sdpa or eager (`iclm.packed_passes.packed_mask`'s rule); `applies` says so.
 """
@@ -29,6 +29,7 @@ from transformers import DynamicCache
 from iclm.data.collate import pad_rows
 from iclm.evaluation.groups import PromptGroup
 from iclm.evaluation.states import StateKey
+from iclm.packed_passes import as_attention_mask, takes_4d_mask
 
 # Rows x length^2 of the 4D mask per pass: bounds sdpa's (rows, heads, T, T) scores (~9 heads x 4 bytes each).
 MASK_BUDGET = 8_000_000
@@ -37,7 +38,7 @@ CONTEXT, PAD = 0, -1
 
 def applies(model) -> bool:
     """Packed passes need a 4D mask, which sdpa and eager attention take (flash attention does not)."""
-    return model.base.config._attn_implementation in ("sdpa", "eager")
+    return takes_4d_mask(model)
 
 
 @dataclass
@@ -130,7 +131,7 @@ class PackedModuleStates:
             caches, hidden = [], []
             for part in self.chunks:
                 cache = DynamicCache() if keep_cache else None
-                mask = _as_attention(self.model, tree_mask(segments[part], parents[part]))
+                mask = as_attention_mask(self.model, tree_mask(segments[part], parents[part]))
                 hidden.append(self.model.module_states(module, ids[part], mask, cache, positions[part]))
                 caches.append(cache)
             self.caches[module] = caches
@@ -178,9 +179,8 @@ class PackedModuleStates:
             if not any(r in new for r in rows):
                 continue
             built = [new.get(r, _Row()) for r in rows]
-            length = max(len(b.ids) for b in built)
             ids, positions, segments, parents = (
-                torch.tensor([col + [fill] * (length - len(col)) for col in columns], device=self.device)
+                pad_rows(columns, fill)[0].to(self.device)
                 for columns, fill in (
                     ([b.ids for b in built], self.pad_id),
                     ([b.positions for b in built], 0),
@@ -191,7 +191,7 @@ class PackedModuleStates:
             past = cache.get_seq_length()
             allowed = _continuation_mask(self.key_segments[part], past, segments, parents)
             hidden = self.model.module_states(
-                module, ids, _as_attention(self.model, allowed), cache, positions
+                module, ids, as_attention_mask(self.model, allowed), cache, positions
             )
             for r in rows:
                 for row, prefix, first in owners.get(r, ()):
@@ -244,14 +244,6 @@ def _continuation_mask(old_segments: Tensor, past: int, segments: Tensor, parent
     later = torch.zeros(rows, length, past - first, dtype=torch.bool, device=segments.device)
     own = tree_mask(segments, torch.full_like(parents, PAD))[:, 0]  # (R, L, L): causal, same new segment
     return torch.cat([old, later, own], dim=-1)[:, None]
-
-
-def _as_attention(model, allowed: Tensor) -> Tensor:
-    """The bool mask for sdpa, additive in the base's dtype for eager."""
-    if model.base.config._attn_implementation == "sdpa":
-        return allowed
-    dtype = model.base.dtype
-    return torch.where(allowed, torch.zeros((), dtype=dtype, device=allowed.device), torch.finfo(dtype).min)
 
 
 def _longest(prefixes: Iterable[tuple[int, ...]]) -> list[tuple[int, ...]]:
