@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 Figures = dict[str, DrawnFigure]
 
 
-def _accuracy(files: CheckpointFiles, out: Figures) -> None:
+def _accuracy(files: CheckpointFiles, out: Figures, compare: list[Path] | None = None) -> None:
     from analysis.accuracy import dataset_accuracy, dataset_baselines, split_accuracy, split_baselines
     from analysis.accuracy_figures import accuracy_bars, references_frame
     from analysis.palette import run_colors
@@ -32,7 +33,7 @@ def _accuracy(files: CheckpointFiles, out: Figures) -> None:
     if results is None:
         return
     named, colors = [(files.name, results)], run_colors(variant.known_runs(files))
-    for folder in discover():
+    for folder in discover() if compare is None else compare:
         if folder.resolve() != files.folder.resolve() and (folder / "eval/results.json").is_file():
             try:
                 named.append(figure_loaders.checkpoint_results(folder))
@@ -122,11 +123,15 @@ def unreadable_parts(files: CheckpointFiles) -> dict[str, str]:
     return why
 
 
-def standard_figures(files: CheckpointFiles) -> Figures:
-    """Every standard figure this checkpoint's files allow (parts it lacks, or cannot read, are left out)."""
+def standard_figures(files: CheckpointFiles, compare: list[Path] | None = None) -> Figures:
+    """Every standard figure this checkpoint's files allow (parts it lacks, or cannot read, are left out).
+
+    `compare`: the checkpoint folders whose models the accuracy bars show beside this one (default: every
+    folder the studio discovers)."""
     out: Figures = {}
     unreadable = unreadable_parts(files)
-    for part, build in PARTS.items():
+    builders = PARTS | {"accuracy": partial(_accuracy, compare=compare)}
+    for part, build in builders.items():
         if part not in unreadable:
             build(files, out)
     return out
