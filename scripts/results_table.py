@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from iclm.evaluation.compare import paired_comparison  # noqa: E402
 from iclm.evaluation.report import aggregate, load_results  # noqa: E402
+from iclm.evaluation.statistics import difference_interval  # noqa: E402
 
 
 def _predictions(folder: Path) -> list[dict]:
@@ -69,6 +70,47 @@ def accuracy_table(runs: dict[str, dict], readouts: dict[str, list[str]], method
             _percent(row.get("majority")),
         ]
         lines.append("| " + " | ".join(head + cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _family(dataset: str) -> str:
+    """A test set's task and rendering ("acre-symbolic-comp" -> "acre-symbolic"): its i.i.d. set's family."""
+    return "-".join(dataset.split("-")[:2])
+
+
+def transfer_rows(results: dict, method: str) -> list[dict]:
+    """For each o.o.d. set, the model readout's accuracy on it against its family's i.i.d. set (another
+    sample of examples: an unpaired difference with Newcombe's interval); claim (a) of docs/results.md."""
+    cells = {
+        d["dataset"]: (d["split"], d["intervals"][method]["model"])
+        for d in results["datasets"]
+        if "model" in d.get("intervals", {}).get(method, {})
+    }
+    iid = {_family(name): cell for name, (split, cell) in cells.items() if split == "iid"}
+    rows = []
+    for name, (split, ood) in cells.items():
+        ref = iid.get(_family(name))
+        if split == "iid" or ref is None:
+            continue
+        diff = difference_interval(ood["correct"], ood["n"], ref["correct"], ref["n"])
+        rows.append(
+            {"dataset": name, "iid": ref, "ood": ood}
+            | {"difference": diff.difference, "low": diff.low, "high": diff.high}
+        )
+    return rows
+
+
+def transfer_table(runs: dict[str, dict], method: str) -> str:
+    """A row per (run, o.o.d. set): i.i.d. and o.o.d. accuracy and the o.o.d. - i.i.d. difference."""
+    lines = ["| run | o.o.d. set | i.i.d. % (n) | o.o.d. % (n) | o.o.d. - i.i.d. [95%] |", "|" + "---|" * 5]
+    for run, results in runs.items():
+        for r in transfer_rows(results, method):
+            iid, ood = r["iid"], r["ood"]
+            lines.append(
+                f"| {run} | {r['dataset']} | {100 * iid['accuracy']:.1f} ({iid['n']})"
+                f" | {100 * ood['accuracy']:.1f} ({ood['n']}) | {100 * r['difference']:+.1f}"
+                f" [{100 * r['low']:+.1f}, {100 * r['high']:+.1f}] |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -121,9 +163,18 @@ def main() -> int:
     print(accuracy_table({reference: runs[reference]}, {reference: runs[reference]["readouts"]}, args.method))
     print(f"## Paired McNemar tests, {reference} (A) against each run (B)\n")
     print(paired_table(paired))
+    print("## o.o.d. against i.i.d., per task and rendering (Newcombe interval of the difference, points)\n")
+    print(transfer_table(runs, args.method))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"method": args.method, "reference": reference, "runs": runs, "paired": paired}
+        transfer = {run: transfer_rows(results, args.method) for run, results in runs.items()}
+        payload = {
+            "method": args.method,
+            "reference": reference,
+            "runs": runs,
+            "paired": paired,
+            "transfer": transfer,
+        }
         args.json.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return 0
 

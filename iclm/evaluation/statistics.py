@@ -4,7 +4,9 @@ Every accuracy the project reports carries its n and a 95% Wilson score interval
 and is not degenerate at 0% or 100%, unlike the normal approximation). Two models scored on the same
 examples are compared with McNemar's exact test on the discordant pairs (the examples exactly one of them
 gets right), which is what a paired comparison needs: the examples shared by both are not independent
-samples of each model's accuracy.
+samples of each model's accuracy. Two accuracies on *different* examples (a model's i.i.d. set against an
+o.o.d. set) are compared by the difference of their proportions with Newcombe's hybrid score interval,
+built from the two Wilson intervals (Newcombe 1998, method 10).
 """
 
 from __future__ import annotations
@@ -51,6 +53,27 @@ def wilson_interval(correct: int, n: int, z: float = Z_95) -> Interval:
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return Interval(p, correct, n, max(0.0, centre - half), min(1.0, centre + half))
+
+
+@dataclass(frozen=True)
+class Difference:
+    """Accuracy a - b of two independent samples with its 95% Newcombe interval (fractions in [-1, 1])."""
+
+    difference: float
+    low: float
+    high: float
+
+
+def difference_interval(correct_a: int, n_a: int, correct_b: int, n_b: int, z: float = Z_95) -> Difference:
+    """Newcombe's hybrid score interval of p_a - p_b for independent samples (no continuity correction):
+    it stays inside [-1, 1] and, like the Wilson interval it is built from, is not degenerate at 0 or 1."""
+    a, b = wilson_interval(correct_a, n_a, z), wilson_interval(correct_b, n_b, z)
+    if n_a == 0 or n_b == 0:
+        return Difference(float("nan"), -1.0, 1.0)
+    pa, pb = a.accuracy, b.accuracy
+    low = pa - pb - math.sqrt((pa - a.low) ** 2 + (b.high - pb) ** 2)
+    high = pa - pb + math.sqrt((a.high - pa) ** 2 + (pb - b.low) ** 2)
+    return Difference(pa - pb, max(-1.0, low), min(1.0, high))
 
 
 def accuracy_interval(outcomes: Sequence[bool]) -> Interval:

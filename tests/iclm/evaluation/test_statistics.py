@@ -9,6 +9,7 @@ import pytest
 from iclm.evaluation.statistics import (
     accuracy_interval,
     chance_accuracy,
+    difference_interval,
     majority_accuracy,
     mcnemar,
     wilson_interval,
@@ -27,6 +28,24 @@ def test_wilson_interval_matches_hand_computed_values():
     assert zero.low == 0.0 and zero.high == pytest.approx(0.1611, abs=1e-4)
     assert full.high == 1.0 and full.low == pytest.approx(0.8389, abs=1e-4)
     assert accuracy_interval([True, False, True, True]) == wilson_interval(3, 4)
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "low", "high"),
+    [  # Newcombe (1998), Statistics in Medicine 17:873-890, Table II, method 10
+        ((56, 70), (48, 80), 0.0524, 0.3339),
+        ((9, 10), (3, 10), 0.1705, 0.8090),
+        ((5, 56), (0, 29), -0.0381, 0.1926),
+        ((0, 10), (0, 20), -0.1611, 0.2775),
+        ((10, 10), (0, 20), 0.6791, 1.0),
+    ],
+)
+def test_difference_interval_matches_newcombes_published_values(a, b, low, high):
+    got = difference_interval(*a, *b)
+    assert got.difference == pytest.approx(a[0] / a[1] - b[0] / b[1])
+    assert got.low == pytest.approx(low, abs=1e-4) and got.high == pytest.approx(high, abs=1e-4)
+    flipped = difference_interval(*b, *a)  # swapping the samples mirrors the interval
+    assert flipped.low == pytest.approx(-got.high) and flipped.high == pytest.approx(-got.low)
 
 
 def test_wilson_interval_narrows_with_n_and_rejects_bad_counts():
