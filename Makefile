@@ -40,9 +40,10 @@ lint: setup
 bench: setup
 	$(BIN)/python bench/train_step.py --quick
 
-# Reproduce checkpoints/ (train, ship, evaluate, analyze each model); see README for the time it takes.
+# Reproduce checkpoints/: the experiment's two shipped runs (train to step 300, ship, evaluate, analyze;
+# each step resumable), hours on 2 CPU cores: README, "Shipped checkpoints".
 checkpoints: setup
-	scripts/make_checkpoints.sh
+	scripts/experiment.sh iclm-k2 baseline
 
 # The experiment of docs/results.md (hours on 2 CPU cores): every run trained, shipped, evaluated, analyzed.
 experiment: setup

@@ -181,7 +181,7 @@ def test_oracle_router_rejects_a_k_that_differs_from_the_dataset_count(tmp_path)
 
 
 def test_shipped_configs_load():
-    for name in ("paper", "cpu", "tiny", "ship/iclm-k2", "ship/no-invariant-k2", "ship/baseline"):
+    for name in ("paper", "cpu", "tiny", "experiment/iclm-k2", "experiment/baseline", "experiment/oracle-k4"):
         config = load_train_config(ROOT / "configs" / f"{name}.yaml")
         assert config.model.backbone in ("tiny", "smollm2-135m")
 
