@@ -99,6 +99,8 @@ def _dynamics(files: CheckpointFiles, out: Figures) -> None:
     frame = tables.without_columns(frame, "loss_terms", variant.missing_terms(files))
     labels = {column: label for label, column in tables.DYNAMICS_GROUPS.items()}
     for column in tables.DEFAULT_DYNAMICS:
+        if column in variant.missing_dynamics(files):
+            continue
         history = tables.metric_history({files.name: frame}, column)
         if not history.empty:
             item = metric_lines(history, labels[column], primary_run=files.name)

@@ -55,6 +55,17 @@ def missing_terms(files: CheckpointFiles) -> tuple[str, ...]:
     return (() if has_invariant(files) else INVARIANT_TERMS) + (() if has_router(files) else ROUTER_TERMS)
 
 
+#: Training-dynamics columns (studio.tables.DYNAMICS_GROUPS) that read a router: a variant without one logs
+#: every example on domain_0 (fraction 1.0), a constant that is "not applicable", not a routing result.
+ROUTER_DYNAMICS = ("probe_routing_fraction", "routing_fraction", "router_nmi", "router_purity",
+                   "codebook_perplexity")  # fmt: skip
+
+
+def missing_dynamics(files: CheckpointFiles) -> tuple[str, ...]:
+    """The training-dynamics columns this checkpoint's variant does not have."""
+    return () if has_router(files) else ROUTER_DYNAMICS
+
+
 def known_runs(files: CheckpointFiles) -> dict[str, str]:
     """{checkpoint name: variant} of every listed checkpoint plus the selected one: the runs whose colours
     `analysis.palette.run_colors` fixes (listed ones read through the cached loader)."""

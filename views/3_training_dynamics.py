@@ -51,7 +51,7 @@ if frames[files.name].empty:
 
 available = {
     label: column for label, column in tables.DYNAMICS_GROUPS.items()
-    if not tables.metric_history(frames, column).empty
+    if column not in variant.missing_dynamics(files) and not tables.metric_history(frames, column).empty
 }  # fmt: skip
 default = [g for g in available if available[g] in tables.DEFAULT_DYNAMICS]
 groups = st.multiselect("Metrics", list(available), default=default, key="dynamics_groups")

@@ -247,6 +247,8 @@ def test_a_baseline_shows_not_applicable_instead_of_zeros(app):
     loss = json.loads(charts(at)[0].proto.spec)["data"]
     assert {t["name"] for t in loss} == {"baseline-tiny / lm"}  # no flat zero lines for absent modules
     assert any("not applicable" in c.value for c in at.caption)
+    offered = " ".join(at.multiselect(key="dynamics_groups").options)
+    assert "Routing" not in offered and "Router" not in offered  # no constant 1.0 routing drawn for it
     at.switch_page("views/6_custom_prompts.py").run()
     at.text_area(key="prompts_text").input("first prompt").run()
     ok(at)
@@ -254,6 +256,17 @@ def test_a_baseline_shows_not_applicable_instead_of_zeros(app):
     for page in ("views/5_predictions.py", "views/7_interventions.py"):
         at.switch_page(page).run()
         ok(at)
+
+
+def test_a_baselines_figure_set_draws_nothing_about_a_router_it_lacks(checkpoints):
+    from studio import figure_set
+    from studio.checkpoints import inspect
+
+    baseline = figure_set.standard_figures(inspect(str(checkpoints / "baseline-tiny")))
+    assert "dynamics_loss_terms" in baseline
+    assert not [name for name in baseline if "routing" in name or "router" in name or "contingency" in name]
+    iclm = figure_set.standard_figures(inspect(str(checkpoints / "iclm-tiny")))
+    assert {"dynamics_probe_routing_fraction", "dynamics_router_nmi"} <= set(iclm)
 
 
 def test_training_dynamics_overlays_runs_and_smooths(app):
