@@ -52,18 +52,26 @@ def outcome(job: Job) -> None:
         st.error(f"{plain(job.label)} failed: {plain(job.error or '')}")
 
 
-def result_or_stop(job: Job, *, key: str, again: Callable[[], object] | None = None):
+def result_or_none(job: Job, *, key: str, again: Callable[[], object] | None = None):
     """The job's result for the page that started it: waits up to INLINE_WAIT_S; while it runs, its progress
-    and Cancel and the page stops here; if it ended without a result, one line (and, with `again`, a button
-    that starts it afresh) and the page stops."""
+    and Cancel, and None; if it ended without a result, one line (and, with `again`, a button that starts
+    it afresh), and None. The page goes on below it (the fragment reruns it when the job ends)."""
     job.wait(INLINE_WAIT_S)
     if not job.finished:
         follow(job, key=key)
-        st.stop()
+        return None
     if job.status != "done":
         outcome(job)
         if again is not None and st.button("Run again", key=f"{key}_again"):
             again()
             st.rerun()
-        st.stop()
+        return None
     return job.result
+
+
+def result_or_stop(job: Job, *, key: str, again: Callable[[], object] | None = None):
+    """`result_or_none`, but the page stops where the result is not there (nothing below can be drawn)."""
+    result = result_or_none(job, key=key, again=again)
+    if job.status != "done":
+        st.stop()
+    return result

@@ -196,6 +196,35 @@ def projection_job(
     return JOBS.submit(key, label, work)
 
 
+def placement_job(files: CheckpointFiles, space: str, method: str, points, restart: bool = False):
+    """A job placing `points` (M, D) of `space` on the artifact's fitted `method` map in the projection
+    worker (Custom prompts' UMAP: a fit of minutes the first time, then a transform); its result is
+    (reference coords, points' coords). Keyed by the points' bytes, so the same prompts reuse it."""
+    import hashlib
+
+    import numpy as np
+
+    from studio.jobs import JOBS
+    from studio.projection_worker import WORKER
+
+    states = artifact(files).states[space]
+    points = np.ascontiguousarray(points, dtype=np.float32)
+    digest = hashlib.sha256(points.tobytes()).hexdigest()
+    key = ("placement", str(files.artifact), _mtime(files.artifact / "manifest.json"), space, method, digest)
+    found = JOBS.get(key)
+    if found is not None and found.status in ("cancelled", "failed") and not restart:
+        return found
+
+    def work(progress):
+        progress(0, 1)
+        placed = WORKER.place(states, points, method, poll=lambda: progress(0, 1))
+        progress(1, 1)
+        return placed
+
+    label = f"{method.upper()} of {space} ({len(states)} points) with {len(points)} prompt(s) placed"
+    return JOBS.submit(key, label, work)
+
+
 def task_and_rendering(files: CheckpointFiles):
     """`analysis.neighbours.task_and_rendering` of the artifact's prompts (cached with the artifact)."""
     return _task_and_rendering(str(files.artifact), _mtime(files.artifact / "manifest.json"), artifact(files))

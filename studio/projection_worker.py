@@ -1,4 +1,5 @@
-"""UMAP and t-SNE fits in a long-lived worker process, so a projection job can be cancelled at once.
+"""UMAP and t-SNE fits in a long-lived worker process, so a projection job can be cancelled at once; also
+the Custom prompts page's placements of new prompts on a fitted UMAP (`ProjectionWorker.place`).
 
 A fit cannot be interrupted inside the studio's process: umap's epochs run in numba and sklearn's t-SNE in
 C, with no callback, so a thread could only drop the result while the cores stay busy. One child process,
@@ -52,10 +53,38 @@ def _receive(stream: BinaryIO) -> bytes:
     return payload
 
 
+FITTED_KEPT = 4  # fitted projections a worker keeps for placing further prompts (one per artifact state)
+
+
+def _placed(x: np.ndarray, header: dict, fitted: dict) -> Projection:
+    """A `place` request: x's first rows are the reference (fitted, or found among the kept fits by their
+    bytes), its last `place` rows new points put on that map; coords of both, reference first."""
+    import hashlib
+    import time
+
+    from analysis.projection import fit_projection
+
+    new = header["place"]
+    reference, points = x[: len(x) - new], x[len(x) - new :]
+    key = (hashlib.sha256(reference.tobytes()).hexdigest(), header["method"], header["seed"])
+    start = time.perf_counter()
+    model = fitted.pop(key, None)
+    if model is None:
+        model = fit_projection(reference, header["method"], header["seed"], header["params"] or None)
+    fitted[key] = model  # the newest last: the oldest fit goes first
+    while len(fitted) > FITTED_KEPT:
+        fitted.pop(next(iter(fitted)))
+    coords = np.vstack([model.coords, model.transform(points)]) if new else model.coords
+    return Projection(coords, model.method, model.params, time.perf_counter() - start)
+
+
 def serve(requests: BinaryIO, answers: BinaryIO) -> None:
-    """The worker's loop: (header, array) requests in, (header, coords) answers out, until input ends."""
+    """The worker's loop: (header, array) requests in, (header, coords) answers out, until input ends. A
+    header with `place` asks for a fitted projection's coords and new points placed on it (kept fits
+    make the next placement on the same map a transform only)."""
     from analysis.projection import project  # imported once per worker: umap, numba, sklearn on first use
 
+    fitted: dict = {}
     while True:
         try:
             header = json.loads(_receive(requests))
@@ -64,13 +93,16 @@ def serve(requests: BinaryIO, answers: BinaryIO) -> None:
             return
         x = np.frombuffer(data, dtype=np.float32).reshape(header["shape"])
         try:
-            found = project(
-                x,
-                header["method"],
-                seed=header["seed"],
-                params=header["params"],
-                cache_dir=header["cache_dir"],
-            )
+            if "place" in header:
+                found = _placed(x, header, fitted)
+            else:
+                found = project(
+                    x,
+                    header["method"],
+                    seed=header["seed"],
+                    params=header["params"],
+                    cache_dir=header["cache_dir"],
+                )
         except Exception as error:  # the caller raises it as one line
             _send(answers, json.dumps({"error": f"{type(error).__name__}: {error}"}).encode())
             continue
@@ -105,6 +137,30 @@ class ProjectionWorker:
         x = np.ascontiguousarray(x, dtype=np.float32)
         header = {"method": method, "seed": int(seed), "params": dict(params or {}), "shape": list(x.shape)}
         header["cache_dir"] = None if cache_dir is None else str(cache_dir)
+        return self._request(header, x, poll)
+
+    def place(
+        self,
+        reference: np.ndarray,
+        points: np.ndarray,
+        method: str,
+        *,
+        seed: int = 0,
+        poll: Callable[[], None] = lambda: None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(reference coords (N, 2), points' coords (M, 2)): `analysis.projection.fit_projection(reference,
+        method, seed)` and its `transform(points)`, in the worker. The worker keeps its last FITTED_KEPT
+        fits, so placing more points on the same reference costs a transform; a cancel ends the worker and
+        its fits with it."""
+        reference = np.asarray(reference, dtype=np.float32)
+        points = np.asarray(points, dtype=np.float32).reshape(-1, reference.shape[1])
+        x = np.ascontiguousarray(np.vstack([reference, points]))
+        header = {"method": method, "seed": int(seed), "params": {}, "shape": list(x.shape)}
+        header |= {"cache_dir": None, "place": len(points)}
+        found = self._request(header, x, poll)
+        return found.coords[: len(reference)], found.coords[len(reference) :]
+
+    def _request(self, header: dict[str, Any], x: np.ndarray, poll: Callable[[], None]) -> Projection:
         with self._lock:
             process = self._ensure()
             try:

@@ -91,6 +91,20 @@ right.download_button(
     "application/jsonl", key="prompts_jsonl",
 )  # fmt: skip
 
+
+def _placed_on_map(method: str, space: str):
+    """(the analysed examples' coords, the prompts' coords) on the fitted map, or None while a UMAP job
+    runs (its progress and Cancel are shown) or after it was cancelled."""
+    if method == "pca":  # sub-second: here
+        fitted = loaders.fitted_projection(files, space, method)
+        return fitted.coords, fitted.transform(router_states[space])
+
+    def start(restart: bool = False):  # a UMAP fit takes minutes the first time: the projection worker
+        return loaders.placement_job(files, space, method, router_states[space], restart=restart)
+
+    return job_view.result_or_none(start(), key="prompts_placement", again=lambda: start(restart=True))
+
+
 st.subheader("On the router cluster map")
 art = None
 if not variant.has_router(files):
@@ -103,19 +117,20 @@ if art is not None:
     columns = st.columns(2)
     method = columns[0].selectbox("Projection", ["pca", "umap"], format_func=str.upper, key="prompts_method")
     space = columns[1].selectbox("Embedding", ["router_projected", "router_embeddings"], key="prompts_space")
-    fitted = loaders.fitted_projection(files, space, method)
-    placed = fitted.transform(router_states[space])
+    placement = _placed_on_map(method, space)
     how = (
         "PCA transform (exact)"
         if method == "pca"
         else "UMAP transform (approximate, against the fitted graph)"
     )
     st.caption(f"Analysed examples as fitted; your prompts placed with the same fitted projection: {how}.")
+if art is not None and placement is not None:
+    coords, placed = placement
     reference = art.examples
     labels = [f"cluster {r}" for r in reference["route"]] + ["your prompt"] * len(rows)
     hover = list(reference["dataset"]) + list(rows["prompt"].str[:80])
     scatter = projection_scatter(
-        np.vstack([fitted.coords, placed]), list(reference["id"]) + list(rows["id"]),
+        np.vstack([coords, placed]), list(reference["id"]) + list(rows["id"]),
         [str(x) for x in labels], color_by="dataset", hover=hover,
         title=f"Your prompts on the {method.upper()} map", size="two_column",
     )  # fmt: skip

@@ -371,8 +371,10 @@ def test_custom_prompts_typed_and_umap_placement(app):
     ok(at)
     assert at.dataframe[0].value["prompt"].tolist() == ["first prompt", "second\nprompt"]
     at.selectbox(key="prompts_method").select("umap").run()
-    ok(at)
+    ok(settle_jobs(at))  # fitted and placed in the projection worker (a job), then drawn
     assert any("UMAP transform" in c.value for c in at.caption)
+    assert json.loads(charts(at)[0].proto.spec)["layout"]["title"]["text"] == "Your prompts on the UMAP map"
+    assert "prompts_placement_cancel" not in [b.key for b in at.button]
 
 
 def test_interventions_one_prompt_and_dataset_sample(app):

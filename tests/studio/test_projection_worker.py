@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from analysis.projection import cached_projection, project
+from analysis.projection import cached_projection, fit_projection, project
 from studio.jobs import Cancelled
 from studio.projection_worker import ProjectionWorker
 
@@ -39,6 +39,17 @@ def test_a_fit_in_the_worker_equals_the_fit_here_and_lands_in_the_cache(worker, 
     assert cached_projection(x, "tsne", seed=4, params={"perplexity": 10.0}, cache_dir=tmp_path) is None
     again = worker.fit(x, "tsne", seed=3, params={"perplexity": 10.0}, cache_dir=tmp_path)
     assert again.from_cache and worker.started == 1  # one process serves every fit
+
+
+def test_placing_points_in_the_worker_equals_fit_and_transform_here(worker):
+    """Custom prompts' placement: the reference's fitted coords and the new points' transform, as
+    `fit_projection` gives them in-process; exact for PCA."""
+    x, new = _points(), _points(4) + 0.5
+    fitted = fit_projection(x, "pca", seed=2)
+    reference, placed = worker.place(x, new, "pca", seed=2)
+    np.testing.assert_allclose(reference, fitted.coords, atol=1e-5)
+    np.testing.assert_allclose(placed, fitted.transform(new), atol=1e-5)
+    assert placed.shape == (4, 2)
 
 
 def test_the_worker_is_niced_below_the_server(worker):
