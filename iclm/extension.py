@@ -79,6 +79,18 @@ def check_extensible(config: ICLMConfig) -> None:
         )
 
 
+def check_sequential(config: ICLMConfig) -> None:
+    """ValueError for a model that cannot be fine-tuned on a new task as it is: an oracle router routes by
+    the training datasets' ids, and a new task's dataset has none."""
+    from iclm.routers import router_kind
+
+    if config.has_router and router_kind(config.router.kind).needs_domain_ids:
+        raise ValueError(
+            f"router.kind={config.router.kind!r} routes by training dataset id: a new task's dataset has "
+            "none, so it cannot be fine-tuned on one"
+        )
+
+
 @torch.no_grad()
 def add_domain(model: ICLMForCausalLM, embeddings: Tensor, seed: int | None = None) -> int:
     """Add domain adapter `domain_K` and router code K (at the mean of `embeddings`' projections: the new
@@ -205,12 +217,13 @@ def fisher_diagonal(model: ICLMForCausalLM, batches: Iterable[dict[str, Tensor]]
 @dataclass(frozen=True)
 class Lineage:
     """Where an extended checkpoint came from. `parent`: the checkpoint it was extended from;
-    `added_domain`: the new module's and code's index; `datasets`: the new task's datasets; `frozen`: what
-    did not train; `plan`: the ExtensionPlan as written; `steps`: optimizer steps on the new task;
-    `ancestors`: the parent's own lineage records, oldest first."""
+    `added_domain`: the new module's and code's index (None for a sequential fine-tuning, which adds
+    nothing); `datasets`: the new task's datasets; `frozen`: what did not train; `plan`: the
+    ExtensionPlan as written ({"sequential": true, "replay": N} for a sequential fine-tuning); `steps`:
+    optimizer steps on the new task; `ancestors`: the parent's own lineage records, oldest first."""
 
     parent: str
-    added_domain: int
+    added_domain: int | None
     datasets: tuple[str, ...]
     frozen: tuple[str, ...]
     plan: dict[str, Any]
@@ -261,7 +274,7 @@ def read_lineage(folder: str | os.PathLike) -> Lineage | None:
     try:
         return Lineage(
             parent=str(raw["parent"]),
-            added_domain=int(raw["added_domain"]),
+            added_domain=None if raw["added_domain"] is None else int(raw["added_domain"]),
             datasets=tuple(str(d) for d in raw["datasets"]),
             frozen=tuple(str(m) for m in raw["frozen"]),
             plan=dict(raw["plan"]),

@@ -34,18 +34,25 @@ if lineage is None:
 
 st.subheader("Lineage")
 plan = lineage.plan
+sequential = bool(plan.get("sequential"))
 rows = {
     "parent": lineage.parent,
-    "added": f"domain_{lineage.added_domain} and router code {lineage.added_domain}",
+    "added": (
+        "nothing: a sequential fine-tuning (every module trained on the new task)"
+        if lineage.added_domain is None
+        else f"domain_{lineage.added_domain} and router code {lineage.added_domain}"
+    ),
     "new datasets": ", ".join(lineage.datasets),
-    "frozen": ", ".join(lineage.frozen),
-    "invariant module": plan.get("invariant", "?")
+    "frozen": ", ".join(lineage.frozen) or "nothing",
+    "invariant module": "trained (sequential fine-tuning)"
+    if sequential
+    else plan.get("invariant", "?")
     + (
         f" ({plan.get('anchor')}, weight {plan.get('anchor_weight')})"
         if plan.get("invariant") == "anchored"
         else ""
     ),
-    "aggregation": "trained" if plan.get("train_aggregation") else "frozen",
+    "aggregation": "trained" if sequential or plan.get("train_aggregation") else "frozen",
     "replayed old examples": str(plan.get("replay", 0)),
     "steps on the new task": str(lineage.steps),
     "earlier extensions": " → ".join(a.get("parent", "?") for a in lineage.ancestors) or "none",

@@ -7,6 +7,9 @@ The old domain adapters, the router's projector and old codes never train; the i
 new task's data; `--old` also feeds the EWC Fisher. `--probe FILES` (old and new test files) makes
 metrics.jsonl follow how the router assigns each dataset over the extension's training. Rerunning the same
 command resumes. OUT gets a checkpoint (loads like any other) with `lineage.json`.
+
+`--sequential` fine-tunes the checkpoint on the new task as it is instead (no domain added, nothing frozen;
+a baseline too): the sequential fine-tuning that continual learning is measured against.
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="the trained ICLM to extend (a folder with config.json)")
     parser.add_argument("--data", nargs="+", required=True, help="the new task's training files")
     parser.add_argument("-o", "--out", required=True, help="folder of the extended checkpoint (a new run)")
+    parser.add_argument(
+        "--sequential",
+        action="store_true",
+        help="fine-tune the checkpoint as it is (no domain added, every module trains; baselines too)",
+    )
     parser.add_argument("--invariant", default="frozen", choices=["frozen", "trained", "anchored"])
     parser.add_argument("--anchor", default="l2", choices=["l2", "ewc"], help="with --invariant anchored")
     parser.add_argument("--anchor-weight", type=float, default=1.0)
@@ -40,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
     """Bad checkpoints, data and settings raise ValueError / OSError naming what is wrong: `iclm.cli.errors`
     prints them as one line."""
     from iclm.extension import ExtensionPlan
-    from iclm.training.extension import ExtensionData, run_extension
+    from iclm.training.extension import ExtensionData, run_extension, run_sequential
 
+    if args.sequential and (args.invariant != "frozen" or args.train_aggregation):
+        raise ValueError("--sequential trains every module: --invariant and --train-aggregation do not apply")
     plan = ExtensionPlan(
         invariant=args.invariant,
         anchor=args.anchor,
@@ -60,7 +70,10 @@ def run(args: argparse.Namespace) -> int:
         "log_every": max(1, min(10, args.max_steps // 10)),
     }
     data = ExtensionData(new=tuple(args.data), old=tuple(args.old), probe=tuple(args.probe))
-    result = run_extension(args.checkpoint, data, args.out, plan, training)
+    if args.sequential:
+        result = run_sequential(args.checkpoint, data, args.out, training, replay=args.replay)
+    else:
+        result = run_extension(args.checkpoint, data, args.out, plan, training)
     verb = "stopped" if result.stopped else "finished"
     logger.info("extension %s at step %d; checkpoint folder %s", verb, result.global_step, result.run_dir)
     return 0

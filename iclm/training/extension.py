@@ -1,4 +1,5 @@
-"""Train an added domain on a new task: `run_extension(parent, new data, out, plan, ...)`.
+"""Train an added domain on a new task: `run_extension(parent, new data, out, plan, ...)`; or fine-tune a
+checkpoint on it as it is, the sequential baseline: `run_sequential(parent, new data, out, ...)`.
 
 The run is an ordinary training run (`run_training`: checkpoints, resume after any kill, metrics.jsonl,
 the probe) whose model is the parent checkpoint grown by one domain (`iclm.extension.add_domain`) with the
@@ -83,15 +84,22 @@ def parent_model_section(parent: Path) -> dict[str, Any]:
 
 
 def extension_config(
-    parent: Path, data: ExtensionData, out: Path, training: dict[str, Any], replay_file: Path | None
+    parent: Path,
+    data: ExtensionData,
+    out: Path,
+    training: dict[str, Any],
+    replay_file: Path | None,
+    grow: bool = True,
 ) -> TrainConfig:
-    """The run's TrainConfig: the parent's model section with K + 1 domains, the new task's files (+ the
-    replay file) and `training` (TrainingSection fields; output_dir = out)."""
+    """The run's TrainConfig: the parent's model section with K + 1 domains (K for a sequential
+    fine-tuning, `grow` False), the new task's files (+ the replay file) and `training`
+    (TrainingSection fields; output_dir = out)."""
     section = {"train": list(data.new) + ([str(replay_file)] if replay_file else [])}
     if data.probe:
         section["probe"] = list(data.probe)
     model = parent_model_section(parent)
-    model["num_domains"] += 1  # as the grown model has it (training_config.json then matches config.json)
+    if grow:  # as the grown model has it (training_config.json then matches config.json)
+        model["num_domains"] += 1
     raw = {"model": model, "data": section, "training": training | {"output_dir": str(out)}}
     return config_from_dict(raw, f"extension of {parent}")
 
@@ -117,11 +125,16 @@ def write_replay(old_files: tuple[str, ...], count: int, seed: int, path: Path) 
 
 
 class _GrowParent:
-    """model_builder for run_training: the parent grown by one domain, frozen as planned. Remembers the
-    new domain, the trainable names and the anchor (built at the parent's weights, before any resume)."""
+    """model_builder for run_training: the parent grown by one domain, frozen as planned (with `grow`
+    False: the parent as it is, everything that trained before trainable: a sequential fine-tuning).
+    Remembers the new domain, the trainable names and the anchor (built at the parent's weights, before
+    any resume)."""
 
-    def __init__(self, parent: Path, plan: ExtensionPlan, data: ExtensionData, init_examples: int) -> None:
+    def __init__(
+        self, parent: Path, plan: ExtensionPlan, data: ExtensionData, init_examples: int, grow: bool = True
+    ) -> None:
         self.parent, self.plan, self.data, self.init_examples = parent, plan, data, init_examples
+        self.grow = grow
         self.new_domain: int | None = None
         self.trainable: list[str] = []
         self.anchor: AnchorPenalty | None = None
@@ -135,6 +148,13 @@ class _GrowParent:
         model = ICLMForCausalLM.from_pretrained(str(self.parent))
         tokenizer = model.tokenizer
         new_examples = load_files(list(self.data.new))
+        if not self.grow:  # loaded checkpoints train what a fresh model trains (tested)
+            self.new_datasets = sorted({domain_of(e) for e in new_examples})
+            names = list(model.config.dataset_names)
+            model.config.dataset_names = names + [n for n in self.new_datasets if n not in names]
+            self.trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+            logger.info("fine-tuning %s on %s: every module trains", self.parent, self.new_datasets)
+            return model, tokenizer
         old_examples = load_files(list(self.data.old)) if self.data.old else []
         # the domain ids only feed an oracle router, which cannot be extended: any consistent map does
         names = sorted({domain_of(e) for e in new_examples + old_examples})
@@ -196,8 +216,31 @@ def run_extension(
 ):
     """Grow `parent` by one domain and train it on `data.new` under `plan`; writes a checkpoint folder
     with lineage.json at `out` (resumable like any run). Returns run_training's TrainResult."""
-    from iclm.checkpoint import read_config
     from iclm.extension import check_extensible
+
+    return _run(parent, data, out, plan, training, grow=True, check=check_extensible)
+
+
+def run_sequential(
+    parent: str | Path,
+    data: ExtensionData,
+    out: str | Path,
+    training: dict[str, Any] | None = None,
+    replay: int = 0,
+):
+    """Fine-tune `parent` on `data.new` as it is: no domain added, every module that trained before
+    trains on (nothing frozen), with `replay` old examples mixed in. The comparison continual learning is
+    measured against: for a baseline the only way to learn a new task, for an ICLM "nothing frozen".
+    Writes a checkpoint folder at `out` whose lineage.json has added_domain None and nothing frozen;
+    resumable like any run. Returns run_training's TrainResult."""
+    from iclm.extension import check_sequential
+
+    plan = ExtensionPlan(replay=replay)
+    return _run(parent, data, out, plan, training, grow=False, check=check_sequential)
+
+
+def _run(parent, data: ExtensionData, out, plan: ExtensionPlan, training, *, grow: bool, check):
+    from iclm.checkpoint import read_config
     from iclm.training.data import domain_of, load_files
     from iclm.training.run import RunFolderError, run_training
 
@@ -207,28 +250,28 @@ def run_extension(
     if out.resolve() == parent.resolve():
         raise RunFolderError(f"-o {out}: the extension must go to a new folder, not over its parent")
     parent_config = read_config(parent)
-    check_extensible(parent_config)  # before any folder or model is made
+    check(parent_config)  # before any folder or model is made
     training = dict(training or {})
     out.mkdir(parents=True, exist_ok=True)
     replay = write_replay(data.old, plan.replay, int(training.get("seed", 0)), out / REPLAY_FILE)
-    config = extension_config(parent, data, out, training, replay)
-    grow = _GrowParent(parent, plan, data, config.training.router_init_examples)
+    config = extension_config(parent, data, out, training, replay, grow=grow)
+    builder = _GrowParent(parent, plan, data, config.training.router_init_examples, grow=grow)
 
     class _Trainer(ExtensionTrainer):  # the anchor exists only once run_training has built the model
         def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, anchor=grow.anchor, **kwargs)
+            super().__init__(*args, anchor=builder.anchor, **kwargs)
 
     lineage = Lineage(
         parent=str(parent),
-        added_domain=parent_config.num_domains,
+        added_domain=parent_config.num_domains if grow else None,
         datasets=tuple(sorted({domain_of(e) for e in load_files(list(data.new))})),
-        frozen=frozen_modules(parent_config, plan, parent_config.num_domains),
-        plan=dict(plan.__dict__),
+        frozen=frozen_modules(parent_config, plan, parent_config.num_domains) if grow else (),
+        plan=dict(plan.__dict__) if grow else {"sequential": True, "replay": plan.replay},
         steps=0,
         ancestors=_ancestors(parent),
     )
     write_lineage(out, lineage)  # before training: a run stopped early still says what it is
-    result = run_training(config, model_builder=grow, trainer_cls=_Trainer)
+    result = run_training(config, model_builder=builder, trainer_cls=_Trainer)
     write_lineage(out, dataclasses.replace(lineage, steps=result.global_step))
     logger.info("lineage written to %s", out / LINEAGE_FILE)
     return result

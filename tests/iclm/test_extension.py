@@ -22,7 +22,7 @@ from iclm.extension import (
 )
 from iclm.model import ICLMForCausalLM
 from iclm.training.config import config_from_dict
-from iclm.training.extension import ExtensionData, run_extension
+from iclm.training.extension import ExtensionData, run_extension, run_sequential
 from iclm.training.run import run_training
 from tests.helpers.toy_training import toy_config
 
@@ -173,6 +173,66 @@ def test_a_grown_checkpoint_grows_again_and_keeps_its_ancestry(parent, tmp_path)
     assert lineage.added_domain == 3 and lineage.parent == str(first.run_dir)
     assert [a["parent"] for a in lineage.ancestors] == [str(folder)]
     assert read_lineage(folder) is None  # trained from scratch
+
+
+def test_a_sequential_fine_tuning_trains_every_module_adds_nothing_and_records_it(parent, tmp_path):
+    """The comparison for continual learning: the parent fine-tuned on the new task as it is. Every module
+    that trained before moves (old domains, invariant, router, aggregation), K stays, lineage says so."""
+    folder, old, new = parent
+    training = {"max_steps": 4, "batch_size": 4, "learning_rate": 5e-3, "max_length": 48, "save_every": 2}
+    result = run_sequential(folder, ExtensionData(new=(new,), old=tuple(old)), tmp_path / "seq", training, 4)
+    out = result.run_dir
+    assert result.global_step == 4
+    before, after = _tensors(folder, "adapters.safetensors"), _tensors(out, "adapters.safetensors")
+    assert set(after) == set(before)  # no module added
+    moved = {k.split(".lora_B.")[1].split(".")[0] for k in before if ".lora_B." in k and not torch.equal(
+        after[k], before[k])}  # fmt: skip
+    assert "invariant" in moved and moved & {"domain_0", "domain_1"}  # nothing frozen
+    assert not torch.equal(
+        _tensors(out, "aggregation.safetensors")["proj.weight"],
+        _tensors(folder, "aggregation.safetensors")["proj.weight"],
+    )
+    tuned = ICLMForCausalLM.from_pretrained(out)
+    assert tuned.config.num_domains == 2 and "gamma" in tuned.config.dataset_names
+    lineage = read_lineage(out)
+    assert lineage.added_domain is None and lineage.frozen == () and lineage.datasets == ("gamma",)
+    assert lineage.plan == {"sequential": True, "replay": 4} and lineage.steps == 4
+    assert len((out / "replay.jsonl").read_text().splitlines()) == 4
+
+
+def test_the_cli_fine_tunes_a_baseline_sequentially(tmp_path, capsys):
+    from iclm.__main__ import main
+
+    raw = toy_config(tmp_path, max_steps=2, save_every=2)
+    raw["model"] = {"variant": "baseline", "num_domains": 1, "backbone": "tiny"}
+    run = run_training(config_from_dict(raw)).run_dir
+    new = write_new_task(tmp_path)
+    args = [
+        "extend",
+        str(run),
+        "--data",
+        new,
+        "-o",
+        str(tmp_path / "seq"),
+        "--max-steps",
+        "2",
+        "--sequential",
+    ]
+    assert main(args + ["--invariant", "trained"]) == 2  # options of a grown domain do not apply
+    assert "do not apply" in capsys.readouterr().err and not (tmp_path / "seq").exists()
+    assert main(args) == 0
+    before, after = _tensors(run, "adapters.safetensors"), _tensors(tmp_path / "seq", "adapters.safetensors")
+    assert set(after) == set(before) and any(not torch.equal(after[k], before[k]) for k in before)
+    assert read_lineage(tmp_path / "seq").added_domain is None
+
+
+def test_an_oracle_router_cannot_be_fine_tuned_on_a_new_task():
+    from iclm.config import ICLMConfig
+    from iclm.extension import check_sequential
+
+    check_sequential(ICLMConfig(backbone="tiny", num_domains=2))  # vq: fine
+    with pytest.raises(ValueError, match="routes by training dataset id"):
+        check_sequential(ICLMConfig(backbone="tiny", num_domains=2, router={"kind": "oracle"}))
 
 
 def test_the_anchor_is_zero_at_the_start_and_weighs_changes_by_the_fisher(make_iclm, tiny_batch):

@@ -33,11 +33,12 @@ def _evaluate_and_analyze(folder: Path, files: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def grown(tmp_path_factory) -> Path:
-    """checkpoints/: a copy of iclm-tiny and `iclm-tiny-acre-text`, that copy grown by one domain for
-    ACRE text (new), both evaluated and analysed on the old and new test files."""
+    """checkpoints/: a copy of iclm-tiny, `iclm-tiny-acre-text` (that copy grown by one domain for ACRE
+    text, new) and `iclm-tiny-sequential` (the copy fine-tuned on it as it is), all evaluated and analysed
+    on the old and new test files."""
     from iclm.data.generate import task_spec, write_task_file
     from iclm.extension import ExtensionPlan
-    from iclm.training.extension import ExtensionData, run_extension
+    from iclm.training.extension import ExtensionData, run_extension, run_sequential
 
     shipped = build_checkpoints(tmp_path_factory.mktemp("studio"))
     root = tmp_path_factory.mktemp("continual") / "checkpoints"
@@ -54,7 +55,8 @@ def grown(tmp_path_factory) -> Path:
     training |= {"router_init_examples": 8, "tensorboard": False}
     data = ExtensionData(new=(new_files["train"],), probe=(*old_tests, new_files["test"]))
     run = run_extension(parent, data, root / "iclm-tiny-acre-text", ExtensionPlan(), training)
-    for folder in (parent, run.run_dir):
+    tuned = run_sequential(parent, data, root / "iclm-tiny-sequential", training)
+    for folder in (parent, run.run_dir, tuned.run_dir):
         _evaluate_and_analyze(folder, [*old_tests, new_files["test"]])
     return root
 
@@ -88,6 +90,16 @@ def test_an_extension_shows_lineage_before_after_routing_and_drift(app, grown):
     assert len(charts) == 2  # before/after bars, routing per dataset over the extension's steps
     cka = [m for m in at.metric if "CKA" in m.label]
     assert cka and float(cka[0].value) == pytest.approx(1.0, abs=1e-3)  # the invariant module was frozen
+
+
+def test_a_sequential_fine_tuning_says_nothing_was_added_or_frozen(app):
+    at = app("iclm-tiny-sequential")
+    lineage = at.table[0].value
+    assert lineage.loc["added", "value"].startswith("nothing: a sequential fine-tuning")
+    assert lineage.loc["frozen", "value"] == "nothing"
+    assert lineage.loc["aggregation", "value"] == "trained"
+    assert lineage.loc["invariant module", "value"].startswith("trained")
+    assert any("CKA" in m.label for m in at.metric)  # the drift of an invariant module that trained
 
 
 def test_a_checkpoint_trained_from_scratch_says_how_to_extend_it(app):
