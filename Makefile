@@ -8,7 +8,7 @@ PORT ?= 8501
 # "Reliability": put an authenticating proxy in front).
 ADDRESS ?= 127.0.0.1
 
-.PHONY: setup run test test-fast lint bench checkpoints experiment clean-cache
+.PHONY: setup run test test-fast lint bench checkpoints experiment continual clean-cache
 
 setup: $(STAMP)
 	@scripts/ensure_chromium.sh
@@ -48,3 +48,7 @@ checkpoints: setup
 # The experiment of docs/results.md (hours on 2 CPU cores): every run trained, shipped, evaluated, analyzed.
 experiment: setup
 	scripts/experiment.sh
+
+# Continual learning on the shipped models (docs/results.md): PVR added three ways, each resumable.
+continual: setup
+	scripts/continual_experiment.sh

@@ -37,6 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--replay", type=int, default=0, help="old examples mixed into the new task's data")
     parser.add_argument("--probe", nargs="*", default=[], help="probe files (old and new test files)")
     parser.add_argument("--max-steps", type=int, default=100)
+    parser.add_argument(
+        "--probe-every",
+        type=int,
+        help="run the probe every N steps and at the last (default: at every record, fine on tiny models; "
+        "minutes a probe on SmolLM2)",
+    )
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=5e-4)
     parser.add_argument("--max-length", type=int, default=448)
@@ -69,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         "lr_schedule": "constant",
         "log_every": max(1, min(10, args.max_steps // 10)),
     }
+    if args.probe_every is not None:
+        training["probe_every"] = args.probe_every
     data = ExtensionData(new=tuple(args.data), old=tuple(args.old), probe=tuple(args.probe))
     if args.sequential:
         result = run_sequential(args.checkpoint, data, args.out, training, replay=args.replay)

@@ -220,7 +220,9 @@ def test_the_cli_fine_tunes_a_baseline_sequentially(tmp_path, capsys):
     ]
     assert main(args + ["--invariant", "trained"]) == 2  # options of a grown domain do not apply
     assert "do not apply" in capsys.readouterr().err and not (tmp_path / "seq").exists()
-    assert main(args) == 0
+    assert main(args + ["--probe", new, "--probe-every", "2"]) == 0
+    trained = json.loads((tmp_path / "seq" / "training_config.json").read_text())["training"]
+    assert trained["probe_every"] == 2 and trained["max_steps"] == 2
     before, after = _tensors(run, "adapters.safetensors"), _tensors(tmp_path / "seq", "adapters.safetensors")
     assert set(after) == set(before) and any(not torch.equal(after[k], before[k]) for k in before)
     assert read_lineage(tmp_path / "seq").added_domain is None
