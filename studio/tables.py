@@ -116,6 +116,7 @@ def bar_rows(rows: pd.DataFrame, selected: str) -> pd.DataFrame:
 DYNAMICS_GROUPS: dict[str, str] = {
     "Loss terms (nats)": "loss_terms",
     "Total loss (nats)": "loss",
+    "Held-out probe loss (nats)": "probe_loss",
     "MI penalty, batch estimator (nats; the training term)": "mi_batch",
     "MI, KSG on first PCs (nats)": "mi_ksg",
     "Linear CKA invariant vs domain": "cka",
@@ -129,7 +130,10 @@ DYNAMICS_GROUPS: dict[str, str] = {
     "Gradient norm": "grad_norm",
 }
 
-DEFAULT_DYNAMICS = ("loss_terms", "mi_ksg", "cka", "pearson", "probe_routing_fraction", "router_nmi")
+# probe_loss: the model's answer-token cross-entropy on held-out examples, the curve a run's step is read from
+DEFAULT_DYNAMICS = (
+    "loss_terms", "probe_loss", "mi_ksg", "cka", "pearson", "probe_routing_fraction", "router_nmi",
+)  # fmt: skip
 
 
 def training_records(records: list[dict[str, Any]]) -> tuple[pd.DataFrame, int]:

@@ -267,11 +267,14 @@ def test_a_baselines_figure_set_draws_nothing_about_a_router_it_lacks(checkpoint
     assert not [name for name in baseline if "routing" in name or "router" in name or "contingency" in name]
     iclm = figure_set.standard_figures(inspect(str(checkpoints / "iclm-tiny")))
     assert {"dynamics_probe_routing_fraction", "dynamics_router_nmi"} <= set(iclm)
+    assert "dynamics_probe_loss" in baseline and "dynamics_probe_loss" in iclm  # the learning curve
 
 
 def test_training_dynamics_overlays_runs_and_smooths(app):
     at = ok(app("views/3_training_dynamics.py"))
     assert len(charts(at)) == len(at.multiselect(key="dynamics_groups").value) >= 4
+    probe = [g for g in at.multiselect(key="dynamics_groups").value if g.startswith("Held-out probe loss")]
+    assert probe  # the learning curve is drawn by default
     at.multiselect(key="dynamics_runs").select("baseline-tiny").run()
     at.slider(key="dynamics_smoothing").set_value(0.5).run()
     ok(at)
