@@ -9,7 +9,7 @@ here.
 Writes bench/results/ig_completeness.json.
 
     OMP_NUM_THREADS=1 python bench/ig_completeness.py                   # checkpoints/iclm-k2
-    python bench/ig_completeness.py --checkpoint checkpoints/no-invariant-k2 --steps 16 64
+    python bench/ig_completeness.py --checkpoint checkpoints/baseline --steps 16 64
 """
 
 from __future__ import annotations

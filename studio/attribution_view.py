@@ -82,7 +82,7 @@ def panel(model, prompt: str, options: dict[str, str], *, key: str) -> None:
     if method == "integrated_gradients":
         steps = columns[2].number_input(
             "IG steps", 1, 512, DEFAULT_IG_STEPS, key=f"{key}_steps",
-            help=f"{DEFAULT_IG_STEPS} keeps the completeness error under 5% on the shipped checkpoints "
+            help=f"{DEFAULT_IG_STEPS} kept the completeness error under 5% where it was measured "
             "(docs/studio.md); the page warns when it does not.",
         )  # fmt: skip
     target = _target(options, key)
