@@ -57,10 +57,14 @@ def _members(batch: list[PromptGroup]) -> list[int]:
 def _routes(
     model, encoded: list, batches: list[list[PromptGroup]], pad_id: int, progress: bool, packed: bool
 ) -> list[int]:
-    """The router's route of every example (one base pass over each context; baseline: all 0)."""
+    """The router's route of every example (one base pass over each context; baseline: all 0; an oracle
+    router: the examples' domain ids, with no base pass)."""
     routes = [0] * len(encoded)
     if not model.config.has_router:
         return routes
+    if not model.router.needs_base_pass:  # routes from the domain ids alone (the oracle)
+        domain_ids = torch.tensor([e.domain_id for e in encoded], dtype=torch.long)
+        return model.router.routes_without_base(domain_ids, len(encoded)).tolist()
     with tqdm(total=len(encoded), desc="routing", unit="example", disable=not progress) as bar:
         for batch in batches:
             members = _members(batch)
