@@ -159,41 +159,40 @@ def projection_at_once(files: CheckpointFiles, space: str, method: str, seed: in
     return cached_projection(states, method, seed=seed, params=dict(params), cache_dir=projection_cache_dir())
 
 
-def projection_job(
-    files: CheckpointFiles, space: str, method: str, seed: int = 0, params: tuple = (), restart: bool = False
-):
-    """A job (`studio.jobs`) fitting a UMAP / t-SNE in the projection worker process (Cancel ends the
-    process at once: `studio.projection_worker`); its result is an `analysis.projection.Projection`, and
-    the fit lands in the disk cache for every later run. A cancelled or failed job is returned as it is
-    (the page says so) unless `restart`."""
+def _worker_job(key: tuple, label: str, call, restart: bool):
+    """A one-step job (`studio.jobs`) running `call(poll)` in the projection worker: Cancel, checked at
+    every poll, ends the worker at once. A cancelled or failed job is returned as it is (the page says so)
+    unless `restart`."""
     from studio.jobs import JOBS
-    from studio.projection_worker import WORKER
 
-    states = artifact(files).states[space]
-    key = (
-        "projection",
-        str(files.artifact),
-        _mtime(files.artifact / "manifest.json"),
-        space,
-        method,
-        seed,
-        params,
-    )
-    label = f"{method.upper()} of {space} ({len(states)} points)"
     found = JOBS.get(key)
     if found is not None and found.status in ("cancelled", "failed") and not restart:
         return found
 
     def work(progress):
         progress(0, 1)
-        cache = projection_cache_dir()
-        found = WORKER.fit(
-            states, method, seed=seed, params=dict(params), cache_dir=cache, poll=lambda: progress(0, 1)
-        )
+        result = call(lambda: progress(0, 1))
         progress(1, 1)
-        return found
+        return result
 
     return JOBS.submit(key, label, work)
+
+
+def projection_job(
+    files: CheckpointFiles, space: str, method: str, seed: int = 0, params: tuple = (), restart: bool = False
+):
+    """A job fitting a UMAP / t-SNE in the projection worker process (`studio.projection_worker`); its
+    result is an `analysis.projection.Projection`, and the fit lands in the disk cache for every later run."""
+    from studio.projection_worker import WORKER
+
+    states = artifact(files).states[space]
+    key = ("projection", str(files.artifact), _mtime(files.artifact / "manifest.json"), space, method, seed)
+    label = f"{method.upper()} of {space} ({len(states)} points)"
+    cache = projection_cache_dir()
+    fit = lambda poll: WORKER.fit(  # noqa: E731
+        states, method, seed=seed, params=dict(params), cache_dir=cache, poll=poll
+    )
+    return _worker_job(key + (params,), label, fit, restart)
 
 
 def placement_job(files: CheckpointFiles, space: str, method: str, points, restart: bool = False):
@@ -204,25 +203,15 @@ def placement_job(files: CheckpointFiles, space: str, method: str, points, resta
 
     import numpy as np
 
-    from studio.jobs import JOBS
     from studio.projection_worker import WORKER
 
     states = artifact(files).states[space]
     points = np.ascontiguousarray(points, dtype=np.float32)
     digest = hashlib.sha256(points.tobytes()).hexdigest()
     key = ("placement", str(files.artifact), _mtime(files.artifact / "manifest.json"), space, method, digest)
-    found = JOBS.get(key)
-    if found is not None and found.status in ("cancelled", "failed") and not restart:
-        return found
-
-    def work(progress):
-        progress(0, 1)
-        placed = WORKER.place(states, points, method, poll=lambda: progress(0, 1))
-        progress(1, 1)
-        return placed
-
     label = f"{method.upper()} of {space} ({len(states)} points) with {len(points)} prompt(s) placed"
-    return JOBS.submit(key, label, work)
+    place = lambda poll: WORKER.place(states, points, method, poll=poll)  # noqa: E731
+    return _worker_job(key, label, place, restart)
 
 
 def task_and_rendering(files: CheckpointFiles):
