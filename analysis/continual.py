@@ -40,8 +40,31 @@ class Drift:
     n: int
 
 
+@dataclass(frozen=True)
+class PooledForgetting:
+    """Forgetting over every old dataset's examples together: mean accuracy before and after, forgetting
+    (before - after, in accuracy points as a fraction) with a bootstrap interval over the paired examples,
+    and McNemar's exact p on them."""
+
+    before: float
+    after: float
+    forgetting: float
+    low: float
+    high: float
+    p_value: float
+    n: int
+    datasets: int
+
+
 def _by_id(rows: Sequence[dict]) -> dict[str, dict]:
     return {row["id"]: row for row in rows}
+
+
+def with_parent_on_new_task(parent: Sequence[dict], on_new_task: Sequence[dict]) -> list[dict]:
+    """The parent's predictions.jsonl rows completed by its scores on the new task's test files (an
+    extension's `eval-parent/`, written after the parent shipped); an id both hold keeps the parent's row."""
+    known = {row["id"] for row in parent}
+    return [*parent, *(row for row in on_new_task if row["id"] not in known)]
 
 
 def _paired_change(before: np.ndarray, after: np.ndarray):
@@ -94,6 +117,39 @@ def before_after(
             }
         )
     return pd.DataFrame(rows)
+
+
+def pooled_forgetting(
+    before: Sequence[dict],
+    after: Sequence[dict],
+    new_datasets: Sequence[str],
+    readout: str = "model",
+    method: str = "choice",
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+) -> PooledForgetting | None:
+    """`before_after`'s forgetting over all old datasets at once (examples paired by id, each dataset
+    weighted by its n), or None when no old example is scored on both sides. One number with a tighter
+    interval than any single dataset's; the per-dataset table says where it comes from."""
+    first, second = _by_id(before), _by_id(after)
+    new = set(new_datasets)
+    pairs = [(first[i], second[i]) for i in first if i in second and first[i]["dataset"] not in new]
+    a = outcomes([p for p, _ in pairs], readout, method)
+    b = outcomes([q for _, q in pairs], readout, method)
+    if not a or len(a) != len(b):
+        return None
+    a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    change = bootstrap_ci(_paired_change(a_arr, b_arr), len(a), n_boot, seed)
+    return PooledForgetting(
+        before=float(a_arr.mean()),
+        after=float(b_arr.mean()),
+        forgetting=-change.value,
+        low=-change.high,
+        high=-change.low,
+        p_value=mcnemar(a, b).p_value,
+        n=len(a),
+        datasets=len({p["dataset"] for p, _ in pairs}),
+    )
 
 
 def routing_over_training(records: Sequence[dict]) -> pd.DataFrame:

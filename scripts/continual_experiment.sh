@@ -5,7 +5,7 @@
 #   baseline-pvr-sequential checkpoints/baseline fine-tuned as it is (the single LoRA's only way)
 # each trained STEPS steps on the same PVR lines, shipped (bf16), evaluated on the 12 old test sets and the
 # new one (the first EVAL_LIMIT lines of each: the parents' eval/ holds the same examples, so before/after
-# pairs by id) and analysed for the studio's Continual learning page.
+# pairs by id; the parent is scored on the new task's lines into checkpoints/<run>/eval-parent) and analysed for the studio's Continual learning page.
 #   scripts/continual_experiment.sh                     # all three
 #   scripts/continual_experiment.sh baseline-pvr-sequential
 #   THREADS=1 STEPS=100 EVAL_LIMIT=50 scripts/continual_experiment.sh iclm-k2-pvr
@@ -56,6 +56,11 @@ for name in "${NAMES[@]}"; do
   mkdir -p "experiment-state/$name"
   $PY -m iclm evaluate "checkpoints/$name" --data data/experiment "$NEW_TEST" --limit "$EVAL_LIMIT" \
     --max-length "$MAX_LENGTH" --threads "$THREADS" --journal "experiment-state/$name/eval-journal.jsonl"
+  # the parent's eval/ predates the new task: its "before" on the new test lines is scored here, with the
+  # same settings, and kept with the extension (the Continual learning page reads eval-parent/)
+  echo "[$(stamp)] evaluate $parent on the new task"
+  $PY -m iclm evaluate "$parent" --data "$NEW_TEST" --limit "$EVAL_LIMIT" --max-length "$MAX_LENGTH" \
+    --threads "$THREADS" --out "checkpoints/$name/eval-parent" --name "$(basename "$parent")"
   echo "[$(stamp)] analyze $name"
   $PY -m analysis analyze "checkpoints/$name" --data data/experiment "$NEW_TEST" --limit "$ANALYZE_LIMIT" \
     --max-length "$MAX_LENGTH" --no-progress

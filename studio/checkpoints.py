@@ -36,6 +36,9 @@ class CheckpointFiles:
     predictions: Path | None
     artifact: Path | None
     training_config: Path | None
+    # an extension's parent scored on the new task's test files (`eval-parent/`): the parent's own eval/
+    # predates the new task, so the new task's "before" accuracy lives with the child
+    parent_predictions: Path | None = None
 
     @property
     def name(self) -> str:
@@ -152,4 +155,5 @@ def inspect(folder: str | Path) -> CheckpointFiles:
         predictions=present("eval/predictions.jsonl"),
         artifact=artifact,
         training_config=present("training_config.json"),
+        parent_predictions=present("eval-parent/predictions.jsonl"),
     )

@@ -43,7 +43,7 @@ def checkpoint_results(folder: Path) -> tuple[str, dict[str, Any]]:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _results(path: str, _mtime: float, predictions: str, _predictions_mtime: float) -> dict[str, Any]:
+def _results(path: str, mtime: float, predictions: str, predictions_mtime: float) -> dict[str, Any]:
     from analysis.accuracy import read_predictions, with_statistics
     from iclm.evaluation.report import load_results
 
@@ -52,7 +52,7 @@ def _results(path: str, _mtime: float, predictions: str, _predictions_mtime: flo
 
 
 @st.cache_data(show_spinner="Estimating mutual information…", max_entries=32)
-def mi_report(folder: str, _mtime: float, scope: str, n_boot: int, _files: CheckpointFiles) -> pd.DataFrame:
+def mi_report(folder: str, mtime: float, scope: str, n_boot: int, _files: CheckpointFiles) -> pd.DataFrame:
     """`analysis.mi_report.mi_report` of invariant vs routed domain for the examples of `scope`."""
     from analysis.mi_report import mi_report as compute
     from studio import loaders

@@ -31,11 +31,14 @@ def inspect_checkpoint(folder: str) -> CheckpointFiles:
     """`studio.checkpoints.inspect` plus the engine's own config validation (its message on failure); a
     typed path with a NUL byte, thousands of characters or a symlink loop is a CheckpointError too."""
     path = folder_path(folder)
-    return _inspect(str(path), _mtime(path / "config.json"))
+    # the folder's and its part folders' mtimes change when a part appears (an evaluation or analysis run
+    # while the studio is open), so a cached listing never hides it
+    stamps = tuple(_mtime(p) for p in (path / "config.json", path, path / "eval", path / "eval-parent"))
+    return _inspect(str(path), stamps)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _inspect(folder: str, _config_mtime: float) -> CheckpointFiles:
+def _inspect(folder: str, stamps: tuple[float, ...]) -> CheckpointFiles:  # stamps: in the cache key
     from iclm.checkpoint import read_config
 
     files = inspect(folder)
@@ -50,14 +53,14 @@ def results(files: CheckpointFiles) -> dict[str, Any] | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _results(path: str, _mtime: float) -> dict[str, Any]:
+def _results(path: str, mtime: float) -> dict[str, Any]:
     from iclm.evaluation.report import load_results
 
     return load_results(path)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _json(path: str, what: str, _mtime: float) -> dict[str, Any]:
+def _json(path: str, what: str, mtime: float) -> dict[str, Any]:
     return read_json_object(Path(path), what)
 
 
@@ -88,7 +91,7 @@ def training_log(folder: Path):
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _metrics(path: str, _mtime: float):
+def _metrics(path: str, mtime: float):
     from iclm.training.metrics_log import read_metrics_log
 
     return read_metrics_log(path)
@@ -103,7 +106,7 @@ def artifact(files: CheckpointFiles):
 
 
 @st.cache_resource(show_spinner="Loading the analysis artifact…", max_entries=8)
-def _artifact(folder: str, _mtime: float):
+def _artifact(folder: str, mtime: float):
     from analysis.collect import load_artifact
 
     return load_artifact(folder)
@@ -117,7 +120,7 @@ def model(files: CheckpointFiles, device: str, precision: str = "fp32"):
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def _model(folder: str, device: str, precision: str, _mtime: float):
+def _model(folder: str, device: str, precision: str, mtime: float):
     from studio import torch_lane
 
     # Loading runs torch ops too: on the lane, so the script's pooled thread keeps no OpenMP team.
@@ -140,7 +143,7 @@ def projection(files: CheckpointFiles, space: str, method: str, seed: int = 0, p
 
 
 @st.cache_resource(show_spinner="Projecting…", max_entries=32)
-def _projection(folder: str, _mtime: float, space: str, method: str, seed: int, params: tuple, _art):
+def _projection(folder: str, mtime: float, space: str, method: str, seed: int, params: tuple, _art):
     from analysis.projection import project
 
     return project(
@@ -220,7 +223,7 @@ def task_and_rendering(files: CheckpointFiles):
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _task_and_rendering(folder: str, _mtime: float, _art):
+def _task_and_rendering(folder: str, mtime: float, _art):
     from analysis.neighbours import task_and_rendering as detect
 
     return detect(_art.examples["prompt"])
@@ -242,7 +245,7 @@ def module_states(files: CheckpointFiles, rows: str) -> tuple[dict[str, Any], pd
 
 
 @st.cache_data(show_spinner="Bootstrapping similarities…", max_entries=32)
-def grouped_similarity(folder: str, _mtime: float, metric: str, n_boot: int, _files: CheckpointFiles):
+def grouped_similarity(folder: str, mtime: float, metric: str, n_boot: int, _files: CheckpointFiles):
     """`analysis.artifact_states.routed_similarity`: invariant vs routed domain per dataset and split."""
     from analysis.artifact_states import routed_similarity
 
@@ -250,7 +253,7 @@ def grouped_similarity(folder: str, _mtime: float, metric: str, n_boot: int, _fi
 
 
 @st.cache_data(show_spinner="Estimating mutual information…", max_entries=32)
-def mi_table(folder: str, _mtime: float, n_boot: int, _files: CheckpointFiles) -> pd.DataFrame:
+def mi_table(folder: str, mtime: float, n_boot: int, _files: CheckpointFiles) -> pd.DataFrame:
     """`analysis.artifact_states.routed_mi`: invariant vs routed domain MI, every estimator, per split."""
     from analysis.artifact_states import routed_mi
 
@@ -278,7 +281,7 @@ def examples(files: CheckpointFiles) -> list:
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
-def _examples(folder: str, _mtime: float, _art) -> list:
+def _examples(folder: str, mtime: float, _art) -> list:
     from analysis.artifact_states import artifact_examples
 
     return artifact_examples(_art)
@@ -291,7 +294,7 @@ def fitted_projection(files: CheckpointFiles, space: str, method: str):
 
 
 @st.cache_resource(show_spinner="Fitting the projection…", max_entries=16)
-def _fitted(folder: str, _mtime: float, space: str, method: str, _art):
+def _fitted(folder: str, mtime: float, space: str, method: str, _art):
     from studio.placement import fit
 
     return fit(_art.states[space], method)

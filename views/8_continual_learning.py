@@ -12,7 +12,9 @@ from analysis.continual import (
     before_after_bars,
     before_after_colors,
     invariant_drift,
+    pooled_forgetting,
     routing_over_training,
+    with_parent_on_new_task,
 )
 from analysis.figures import metric_lines
 from iclm.extension import read_lineage
@@ -79,6 +81,8 @@ if files.predictions is None or parent_files.predictions is None:
 else:
     with errors.stop_on_error("Cannot read the predictions", files.folder):
         before = read_predictions(parent_files.predictions)
+        if files.parent_predictions is not None:  # the parent scored on the new task, kept with the child
+            before = with_parent_on_new_task(before, read_predictions(files.parent_predictions))
         after = read_predictions(files.predictions)
     table = before_after(before, after, lineage.datasets, method=method)
     if table.empty:
@@ -102,6 +106,24 @@ else:
             "an old task. Bars carry 95% Wilson intervals."
         )
         st.dataframe(table, hide_index=True, key="continual_table")  # cells are text, never Markdown
+        pooled = pooled_forgetting(before, after, lineage.datasets, method=method)
+        if pooled is not None:
+            st.metric(
+                "Forgetting over every old test set (accuracy points)",
+                f"{100 * pooled.forgetting:+.1f}",
+            )
+            st.caption(
+                f"{100 * pooled.before:.1f}% before, {100 * pooled.after:.1f}% after on the n = {pooled.n} "
+                f"old examples both evaluations hold ({pooled.datasets} datasets); 95% bootstrap interval "
+                f"[{100 * pooled.low:+.1f}, {100 * pooled.high:+.1f}], McNemar's exact p = "
+                f"{pooled.p_value:.3g}. Positive = the old tasks got worse."
+            )
+        if not any(table["role"] == "new"):
+            st.caption(
+                "The new task has no before row: the parent was not scored on its test files. "
+                f"`python -m iclm evaluate {plain(parent.name)} --data NEW_TEST --out "
+                f"{plain(files.name)}/eval-parent` adds it."
+            )
 
 st.subheader("How the router assigned old and new data over the extension")
 with errors.stop_on_error("Cannot read the training log", files.folder):

@@ -65,3 +65,31 @@ def test_invariant_drift_matches_examples_by_id_and_is_one_for_a_rotation():
     assert moved.cka < 0.9 and moved.low <= moved.cka <= moved.high
     with pytest.raises(ValueError, match="3 examples"):
         invariant_drift(x, ids, x[:2], ["e0", "zz"])
+
+
+def test_pooled_forgetting_weighs_every_old_example_once_and_leaves_new_tasks_out():
+    from analysis.continual import pooled_forgetting
+
+    kept = [_row(f"b{k}", "old_b", k < 2) for k in range(4)]  # the same 2 of 4 right on both sides
+    before = [_row(f"a{k}", "old_a", True) for k in range(4)] + kept
+    after = [_row(f"a{k}", "old_a", k < 1) for k in range(4)] + kept
+    before += [_row("n1", "new", False)]
+    after += [_row("n1", "new", True)]  # learned: not a negative forgetting in the pool
+    pooled = pooled_forgetting(before, after, new_datasets=["new"], n_boot=300)
+    assert (pooled.n, pooled.datasets) == (8, 2)
+    assert (pooled.before, pooled.after) == (6 / 8, 3 / 8)
+    assert pooled.forgetting == pytest.approx(3 / 8)
+    assert pooled.low <= 3 / 8 <= pooled.high and pooled.low > 0  # 3 lost, none gained
+    expected = mcnemar([True] * 6 + [False] * 2, [True] * 3 + [False] * 5)
+    assert pooled.p_value == pytest.approx(expected.p_value)
+    assert pooled_forgetting(before[-1:], after[-1:], new_datasets=["new"]) is None  # no old example
+
+
+def test_parent_on_new_task_completes_the_parent_and_never_overrides_its_own_rows():
+    from analysis.continual import with_parent_on_new_task
+
+    parent = [_row("a1", "old", True)]
+    extra = [_row("a1", "old", False), _row("n1", "new", True)]
+    merged = with_parent_on_new_task(parent, extra)
+    kept = [(r["id"], r["readouts"]["model"]["choice_correct"]) for r in merged]
+    assert kept == [("a1", True), ("n1", True)]

@@ -32,11 +32,12 @@ def test_every_checkpoint_gets_its_figures_with_data_and_manifest(tmp_path_facto
     assert {"accuracy_choice", "projection_pca_router_projected_dataset", "contingency_all"} <= figures
     assert {"dynamics_mi_ksg", "dynamics_cka", "similarity_cka"} <= figures
     accuracy = pd.read_csv(out / "iclm-tiny" / "accuracy_choice.csv")
-    assert "baseline-tiny" in set(accuracy["module"])  # the other given run's model beside this one's readouts
+    assert "baseline-tiny" in set(accuracy["module"])  # the other run's model beside this one's readouts
     for name in figures:
         records = json.loads((out / "iclm-tiny" / f"{name}.json").read_text())
         assert len(records) == len(pd.read_csv(out / "iclm-tiny" / f"{name}.csv", keep_default_na=False))
-    assert "similarity_cka" not in json.loads((out / "baseline-tiny" / "manifest.json").read_text())["figures"]
+    baseline_manifest = json.loads((out / "baseline-tiny" / "manifest.json").read_text())
+    assert "similarity_cka" not in baseline_manifest["figures"]
 
 
 def test_a_folder_without_anything_to_draw_is_a_one_line_error(tmp_path, capsys):

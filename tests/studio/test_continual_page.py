@@ -3,6 +3,7 @@ lineage, before/after accuracy with intervals, routing per probe dataset over tr
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -90,6 +91,46 @@ def test_an_extension_shows_lineage_before_after_routing_and_drift(app, grown):
     assert len(charts) == 2  # before/after bars, routing per dataset over the extension's steps
     cka = [m for m in at.metric if "CKA" in m.label]
     assert cka and float(cka[0].value) == pytest.approx(1.0, abs=1e-3)  # the invariant module was frozen
+    pooled = [m for m in at.metric if m.label.startswith("Forgetting over every old test set")]
+    old = table[table["role"] == "old"]
+    expected = (old["forgetting"] * old["n"]).sum() / old["n"].sum()
+    assert pooled and float(pooled[0].value) == pytest.approx(100 * expected, abs=0.051)
+
+
+def test_the_new_tasks_before_row_comes_from_the_parent_scored_beside_the_child(grown, tmp_path, monkeypatch):
+    """A shipped parent's eval/ predates the new task: its scores on the new test file live in the child's
+    eval-parent/; without them the page says how to add them."""
+    root = tmp_path / "checkpoints"
+    for name in ("iclm-tiny", "iclm-tiny-acre-text"):
+        shutil.copytree(grown / name, root / name)
+    lineage_file = root / "iclm-tiny-acre-text" / "lineage.json"
+    lineage = json.loads(lineage_file.read_text())
+    lineage_file.write_text(json.dumps(lineage | {"parent": "/moved/iclm-tiny"}))  # found by name in root
+    predictions = root / "iclm-tiny" / "eval" / "predictions.jsonl"
+    lines = predictions.read_text().splitlines()
+    new_lines = [line for line in lines if json.loads(line)["dataset"] == "acre-text-iid"]
+    assert new_lines and len(new_lines) < len(lines)
+    predictions.write_text("".join(f"{line}\n" for line in lines if line not in new_lines))
+    monkeypatch.setenv("ICLM_CHECKPOINTS_DIR", str(root))
+
+    def page() -> AppTest:
+        at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+        at.session_state["sidebar_checkpoint"] = "iclm-tiny-acre-text"
+        at.run()
+        at.switch_page(PAGE).run()
+        assert not at.exception, [e.value for e in at.exception]
+        return at
+
+    at = page()
+    assert set(at.dataframe[0].value["role"]) == {"old"}
+    assert any("has no before row" in c.value and "eval-parent" in c.value for c in at.caption)
+    (root / "iclm-tiny-acre-text" / "eval-parent").mkdir()
+    (root / "iclm-tiny-acre-text" / "eval-parent" / "predictions.jsonl").write_text(
+        "".join(f"{line}\n" for line in new_lines)
+    )
+    table = page().dataframe[0].value
+    assert set(table["role"]) == {"old", "new"}
+    assert table.loc[table["role"] == "new", "n"].iloc[0] == len(new_lines)
 
 
 def test_a_sequential_fine_tuning_says_nothing_was_added_or_frozen(app):
