@@ -22,7 +22,8 @@ captum's InputXGradient / Saliency (tested against them). Integrated gradients a
 through captum.
 
 Methods: "input_x_gradient", "saliency" (|gradient| summed over the embedding), "integrated_gradients"
-(Gauss-Legendre steps; `progress(done, total)` fires per internal batch; its completeness error is judged
+(Gauss-Legendre steps; `progress(done, total)` fires per internal batch, and again between its forward and
+backward with `done` unchanged (a job hands the lane over there too); its completeness error is judged
 against the explained value f(x) - f(baseline): above `COMPLETENESS_TOLERANCE` a `CompletenessWarning`
 says how to fix it) and "feature_ablation" (word-level: each whitespace-separated word is replaced by its
 baseline at once; every token of a word carries the word's score).
@@ -189,7 +190,9 @@ def _attribute_module(model, module: str, setup: dict, found, tick):
 
     def func(embeds: Tensor) -> Tensor:  # (B, T, H) -> (B,) f
         tick(embeds.shape[0])
-        return _f(model, module, embeds, setup, own)
+        value = _f(model, module, embeds, setup, own)
+        tick(0)  # the backward that follows is ~2/3 of an IG step: a waiting request may go first
+        return value
 
     m = setup["method"]
     scores = _scores(m, func, setup["embeds"], setup)
@@ -222,6 +225,7 @@ def _gradient_attributions(model, chosen: Sequence[str], setup: dict, found, tic
         for readout in chosen:
             own = _own_targets(model, readout, embeds, setup, found, cache)
             value = _f(model, readout, embeds, setup, own, cache)[0]
+            tick(0)  # between this readout's forward and its backward: a waiting request may go first
             (grad,) = torch.autograd.grad(value, embeds, retain_graph=True)  # (1, T, H)
             tick(1)
             scores = (

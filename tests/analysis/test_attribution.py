@@ -87,8 +87,33 @@ def test_progress_counts_integral_steps(model):
         model, model.tokenizer, PROMPT, method="integrated_gradients", modules=["invariant", "domain_0"],
         n_steps=10, internal_batch_size=4, progress=lambda done, total: calls.append((done, total)),
     )  # fmt: skip
-    assert calls[-1] == (20, 20) and len(calls) == 6
+    assert calls[-1] == (20, 20) and len({d for d, _ in calls}) == 6  # 3 batches of <= 4 points a module
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "input_x_gradient"])
+def test_progress_fires_between_a_steps_forward_and_its_backward(model, method):
+    """A job hands the lane over at every progress call: one inside each step (after its forward, before
+    the backward that is most of it) halves how long a live request can wait behind a running job."""
+    seen = {"forward": 0, "backward": 0}
+    head = dict(model.named_modules())["base.model.norm"]  # the decoder's last layer norm
+    hooks = [
+        head.register_forward_hook(  # passes that will run backward (the router's no-grad pass will not)
+            lambda *_: seen.__setitem__("forward", seen["forward"] + int(torch.is_grad_enabled()))
+        ),
+        head.register_full_backward_hook(lambda *_: seen.__setitem__("backward", seen["backward"] + 1)),
+    ]
+    states = []
+    try:
+        attribute(
+            model, model.tokenizer, PROMPT, method=method, modules=["invariant"], target="off", n_steps=4,
+            internal_batch_size=1, progress=lambda done, total: states.append(dict(seen)),
+        )  # fmt: skip
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert seen["backward"] > 0
+    assert any(s["forward"] > s["backward"] for s in states)  # a call with a step's backward still to run
 
 
 def test_unknown_method(model):
