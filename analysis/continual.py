@@ -81,16 +81,22 @@ def before_after(
     seed: int = 0,
 ) -> pd.DataFrame:
     """One row per dataset both predictions.jsonl hold (paired by example id): role ("old" / "new"), n,
-    accuracy before and after with Wilson intervals, the paired change with its bootstrap interval,
-    McNemar's p, and forgetting (= -change, old datasets only). Examples only one side has are left out."""
+    the scoring used, accuracy before and after with Wilson intervals, the paired change with its bootstrap
+    interval, McNemar's p, and forgetting (= -change, old datasets only). Examples only one side has are
+    left out. Choice scoring falls back to greedy exact match on a dataset without choices (PVR's answers
+    are free-form digits), so a new task like it still gets its row."""
     first, second = _by_id(before), _by_id(after)
     shared = [i for i in first if i in second]
     datasets = sorted({first[i]["dataset"] for i in shared})
     rows = []
     for dataset in datasets:
         ids = [i for i in shared if first[i]["dataset"] == dataset]
-        a = outcomes([first[i] for i in ids], readout, method)
-        b = outcomes([second[i] for i in ids], readout, method)
+        scoring = method
+        a = outcomes([first[i] for i in ids], readout, scoring)
+        if not a and method == "choice":
+            scoring = "greedy"
+            a = outcomes([first[i] for i in ids], readout, scoring)
+        b = outcomes([second[i] for i in ids], readout, scoring)
         if not a or len(a) != len(b):
             continue  # the readout or method does not apply to this dataset
         a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -103,6 +109,7 @@ def before_after(
                 "split": first[ids[0]].get("split", ""),
                 "role": role,
                 "n": len(a),
+                "scoring": scoring,
                 "before": wa.accuracy,
                 "before low": wa.low,
                 "before high": wa.high,

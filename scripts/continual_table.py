@@ -127,7 +127,8 @@ def summary_table(runs: list[dict]) -> str:
         new = [d for d in run["datasets"] if d["role"] == "new"]
         gain = (
             "; ".join(
-                f"{d['dataset']}: {_pct(d['before'])} → {_side(d, 'after')} (n = {d['n']})" for d in new
+                f"{d['dataset']}: {_pct(d['before'])} → {_side(d, 'after')} (n = {d['n']}, {d['scoring']})"
+                for d in new
             )
             or "– (parent not scored on it)"
         )
@@ -155,12 +156,13 @@ def dataset_table(run: dict) -> str:
         f"`{run['run']}` (parent `{run['parent']}`, {run['method']} scoring; change = after − before, "
         "95% bootstrap interval over the paired examples):",
         "",
-        "| dataset | role | n | before | after | change (points) | McNemar p |",
-        "|---|---|---|---|---|---|---|",
+        "| dataset | role | scoring | n | before | after | change (points) | McNemar p |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for d in run["datasets"]:
         lines.append(
-            f"| {d['dataset']} | {d['role']} | {d['n']} | {_side(d, 'before')} | {_side(d, 'after')} "
+            f"| {d['dataset']} | {d['role']} | {d['scoring']} | {d['n']} "
+            f"| {_side(d, 'before')} | {_side(d, 'after')} "
             f"| {_side(d, 'change', signed=True)} | {d['McNemar p']:.3g} |"
         )
     return "\n".join(lines)

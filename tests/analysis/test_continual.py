@@ -93,3 +93,16 @@ def test_parent_on_new_task_completes_the_parent_and_never_overrides_its_own_row
     merged = with_parent_on_new_task(parent, extra)
     kept = [(r["id"], r["readouts"]["model"]["choice_correct"]) for r in merged]
     assert kept == [("a1", True), ("n1", True)]
+
+
+def test_a_dataset_without_choices_is_scored_by_greedy_match_under_choice_scoring():
+    """PVR's answers are free-form: no choice_correct; its row uses greedy exact match and says so."""
+
+    def greedy(i, correct):
+        return {"id": i, "dataset": "pvr", "split": "iid", "readouts": {"model": {"greedy_correct": correct}}}
+
+    before = [_row("a1", "old", True), greedy("p1", False), greedy("p2", False)]
+    after = [_row("a1", "old", True), greedy("p1", True), greedy("p2", False)]
+    table = before_after(before, after, new_datasets=["pvr"], n_boot=50).set_index("dataset")
+    assert table.loc["pvr", "scoring"] == "greedy" and table.loc["old", "scoring"] == "choice"
+    assert (table.loc["pvr", "before"], table.loc["pvr", "after"]) == (0.0, 0.5)

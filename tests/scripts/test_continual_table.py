@@ -76,7 +76,7 @@ def test_forgetting_new_task_gain_and_routing_from_an_extension(tmp_path, capsys
     assert by_set["acre"]["change"] == pytest.approx(-0.4) and by_set["raven"]["change"] == 0.0
     assert run["routing_at_last_probe"]["pvr"] == {"domain_2": 1.0}
     assert run["invariant_drift"] is None  # no analysis artifacts here
-    assert "pvr: 0.0 → 90.0 [59.6, 98.2] (n = 10)" in printed
+    assert "pvr: 0.0 → 90.0 [59.6, 98.2] (n = 10, choice)" in printed
     assert "| `iclm-pvr` | pvr | domain_2 1.00 |" in printed
 
 
