@@ -29,6 +29,7 @@ from analysis.continual import (  # noqa: E402
     pooled_forgetting,
     with_parent_on_new_task,
 )
+from iclm.checkpoint_format import variant_has_router  # noqa: E402
 from iclm.extension import Lineage, read_lineage  # noqa: E402
 from iclm.training.metrics_log import read_metrics_log  # noqa: E402
 
@@ -49,8 +50,10 @@ def how(lineage: Lineage) -> str:
 
 
 def last_routing(child: Path) -> dict[str, dict[str, float]]:
-    """Share of each probe dataset sent to each domain at the last probe of the extension's training."""
-    if not (child / "metrics.jsonl").is_file():
+    """Share of each probe dataset sent to each domain at the last probe of the extension's training ({} for
+    a variant without a router: a single LoRA logs everything as domain_0)."""
+    config = json.loads((child / "config.json").read_text(encoding="utf-8"))
+    if not variant_has_router(config.get("variant", "iclm")) or not (child / "metrics.jsonl").is_file():
         return {}
     probed = [
         r for r in read_metrics_log(child / "metrics.jsonl").records if r.get("probe_routing_by_dataset")

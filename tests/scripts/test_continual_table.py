@@ -37,9 +37,9 @@ def _write_eval(folder: Path, sets: dict[str, list[bool]]) -> None:
     write_outputs(rows, aggregate(rows, ["model"]), folder, folder.parent.name)
 
 
-def _checkpoint(folder: Path) -> Path:
+def _checkpoint(folder: Path, variant: str = "iclm") -> Path:
     folder.mkdir(parents=True)
-    (folder / "config.json").write_text("{}")
+    (folder / "config.json").write_text(json.dumps({"variant": variant}))
     return folder
 
 
@@ -87,3 +87,18 @@ def test_an_extension_without_its_parent_is_one_clear_error(tmp_path):
     )
     with pytest.raises(SystemExit, match="parent /gone/iclm is not found"):
         _script().main([str(child)])
+
+
+def test_a_baseline_extension_has_no_routing_rows(tmp_path, capsys):
+    parent = _checkpoint(tmp_path / "baseline", variant="baseline")
+    child = _checkpoint(tmp_path / "baseline-pvr", variant="baseline")
+    _write_eval(parent / "eval", {"acre": [True, False]})
+    _write_eval(child / "eval", {"acre": [False, False]})
+    write_lineage(
+        child, Lineage(parent=str(parent), added_domain=None, datasets=("pvr",), frozen=(), plan={}, steps=1)
+    )
+    record = {"step": 1, "probe_routing_by_dataset": {"acre": {"domain_0": 1.0}}}
+    (child / "metrics.jsonl").write_text(json.dumps(record) + "\n")
+    assert _script().main([str(child)]) == 0
+    out = capsys.readouterr().out
+    assert "Routing" not in out and "| `baseline-pvr` | fine-tuned as it is" in out
