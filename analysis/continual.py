@@ -6,8 +6,9 @@ extension run's `metrics.jsonl` (the probe's routing per dataset) and both analy
 invariant states on the same examples).
 
 - **Before / after accuracy** per dataset: both Wilson intervals, the paired change (after - before) with a
-  percentile bootstrap interval over the examples and McNemar's exact p on the discordant pairs; an old
-  dataset's forgetting is minus its change.
+  95% interval for paired proportions (Newcombe's square-and-add, `iclm.evaluation.statistics`) and
+  McNemar's exact p on the discordant pairs; an old dataset's forgetting is minus its change, also pooled
+  over every old dataset.
 - **Routing over the extension's training**: the share of each probe dataset sent to each domain, per step.
 - **Invariant drift**: linear CKA between the parent's and the extension's invariant states on the same
   examples (1 = the same representation up to rotation and scale), with a bootstrap interval.
@@ -23,7 +24,7 @@ import pandas as pd
 
 from analysis.palette import GREYS, RUN_COLORS
 from iclm.evaluation.report import outcomes
-from iclm.evaluation.statistics import mcnemar, wilson_interval
+from iclm.evaluation.statistics import mcnemar, paired_difference_interval, wilson_interval
 from iclm.metrics.bootstrap import bootstrap_ci
 from iclm.metrics.similarity import linear_cka
 
@@ -43,7 +44,7 @@ class Drift:
 @dataclass(frozen=True)
 class PooledForgetting:
     """Forgetting over every old dataset's examples together: mean accuracy before and after, forgetting
-    (before - after, in accuracy points as a fraction) with a bootstrap interval over the paired examples,
+    (before - after, in accuracy points as a fraction) with Newcombe's paired 95% interval,
     and McNemar's exact p on them."""
 
     before: float
@@ -67,24 +68,19 @@ def with_parent_on_new_task(parent: Sequence[dict], on_new_task: Sequence[dict])
     return [*parent, *(row for row in on_new_task if row["id"] not in known)]
 
 
-def _paired_change(before: np.ndarray, after: np.ndarray):
-    return lambda idx: float(after[idx].mean() - before[idx].mean())
-
-
 def before_after(
     before: Sequence[dict],
     after: Sequence[dict],
     new_datasets: Sequence[str],
     readout: str = "model",
     method: str = "choice",
-    n_boot: int = N_BOOT,
-    seed: int = 0,
 ) -> pd.DataFrame:
     """One row per dataset both predictions.jsonl hold (paired by example id): role ("old" / "new"), n,
-    the scoring used, accuracy before and after with Wilson intervals, the paired change with its bootstrap
-    interval, McNemar's p, and forgetting (= -change, old datasets only). Examples only one side has are
-    left out. Choice scoring falls back to greedy exact match on a dataset without choices (PVR's answers
-    are free-form digits), so a new task like it still gets its row."""
+    the scoring used, accuracy before and after with Wilson intervals, the paired change with Newcombe's
+    paired interval (not degenerate when no example changed, as a bootstrap would be), McNemar's p, and
+    forgetting (= -change, old datasets only). Examples only one side has are left out. Choice scoring
+    falls back to greedy exact match on a dataset without choices (PVR's answers are free-form digits), so
+    a new task like it still gets its row."""
     first, second = _by_id(before), _by_id(after)
     shared = [i for i in first if i in second]
     datasets = sorted({first[i]["dataset"] for i in shared})
@@ -100,7 +96,7 @@ def before_after(
         if not a or len(a) != len(b):
             continue  # the readout or method does not apply to this dataset
         a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-        change = bootstrap_ci(_paired_change(a_arr, b_arr), len(a), n_boot, seed)
+        change = paired_difference_interval(a, b)
         wa, wb = wilson_interval(int(a_arr.sum()), len(a)), wilson_interval(int(b_arr.sum()), len(b))
         role = "new" if dataset in set(new_datasets) else "old"
         rows.append(
@@ -116,11 +112,11 @@ def before_after(
                 "after": wb.accuracy,
                 "after low": wb.low,
                 "after high": wb.high,
-                "change": change.value,
+                "change": change.difference,
                 "change low": change.low,
                 "change high": change.high,
                 "McNemar p": mcnemar(a, b).p_value,
-                "forgetting": -change.value if role == "old" else None,
+                "forgetting": -change.difference if role == "old" else None,
             }
         )
     return pd.DataFrame(rows)
@@ -132,8 +128,6 @@ def pooled_forgetting(
     new_datasets: Sequence[str],
     readout: str = "model",
     method: str = "choice",
-    n_boot: int = N_BOOT,
-    seed: int = 0,
 ) -> PooledForgetting | None:
     """`before_after`'s forgetting over all old datasets at once (examples paired by id, each dataset
     weighted by its n), or None when no old example is scored on both sides. One number with a tighter
@@ -146,11 +140,11 @@ def pooled_forgetting(
     if not a or len(a) != len(b):
         return None
     a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    change = bootstrap_ci(_paired_change(a_arr, b_arr), len(a), n_boot, seed)
+    change = paired_difference_interval(a, b)
     return PooledForgetting(
         before=float(a_arr.mean()),
         after=float(b_arr.mean()),
-        forgetting=-change.value,
+        forgetting=-change.difference,
         low=-change.high,
         high=-change.low,
         p_value=mcnemar(a, b).p_value,

@@ -1,8 +1,8 @@
 """Continual learning's results (docs/results.md, "Continual learning"): for each extended checkpoint,
 accuracy before and after on every old test set and on the new task (paired by example id, 95% Wilson
-intervals, the paired change with a bootstrap interval, McNemar's exact p), forgetting pooled over the old
-sets, where the router sends each probe dataset at the extension's last probe, and how far the invariant
-module moved (linear CKA of its states before vs after on the same examples).
+intervals, the paired change with Newcombe's paired interval, McNemar's exact p), forgetting pooled over
+the old sets, where the router sends each probe dataset at the extension's last probe, and how far the
+invariant module moved (linear CKA of its states before vs after on the same examples).
 
     python scripts/continual_table.py checkpoints/iclm-k2-pvr checkpoints/iclm-k2-pvr-sequential \\
         checkpoints/baseline-pvr-sequential --json docs/results/continual.json > docs/results/continual.md
@@ -157,7 +157,7 @@ def summary_table(runs: list[dict]) -> str:
 def dataset_table(run: dict) -> str:
     lines = [
         f"`{run['run']}` (parent `{run['parent']}`, {run['method']} scoring; change = after − before, "
-        "95% bootstrap interval over the paired examples):",
+        "Newcombe's 95% interval for paired proportions):",
         "",
         "| dataset | role | scoring | n | before | after | change (points) | McNemar p |",
         "|---|---|---|---|---|---|---|---|",

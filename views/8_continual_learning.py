@@ -101,7 +101,8 @@ else:
             settings={"scoring": method, "parent": parent.name},
         )  # fmt: skip
         st.caption(
-            "Paired by example id: the change is after − before with a 95% bootstrap interval over the "
+            "Paired by example id: the change is after − before with Newcombe's 95% interval for paired "
+            "proportions over the "
             "examples, McNemar's exact p on the examples only one model gets right; forgetting = − change on "
             "an old task. Bars carry 95% Wilson intervals."
         )
@@ -114,7 +115,8 @@ else:
             )
             st.caption(
                 f"{100 * pooled.before:.1f}% before, {100 * pooled.after:.1f}% after on the n = {pooled.n} "
-                f"old examples both evaluations hold ({pooled.datasets} datasets); 95% bootstrap interval "
+                f"old examples both evaluations hold ({pooled.datasets} datasets); Newcombe's paired 95% "
+                "interval "
                 f"[{100 * pooled.low:+.1f}, {100 * pooled.high:+.1f}], McNemar's exact p = "
                 f"{pooled.p_value:.3g}. Positive = the old tasks got worse."
             )

@@ -29,7 +29,7 @@ def test_before_after_pairs_by_id_and_gives_forgetting_for_old_tasks_only():
         _row("a1", "old", True),
     ]
     after += [_row("n1", "new", True), _row("n2", "new", False)]
-    table = before_after(before, after, new_datasets=["new"], n_boot=200).set_index("dataset")
+    table = before_after(before, after, new_datasets=["new"]).set_index("dataset")
     old, new = table.loc["old"], table.loc["new"]
     assert (old["n"], old["role"], new["role"]) == (4, "old", "new")
     assert (old["before"], old["after"], old["change"]) == (0.75, 0.5, -0.25)
@@ -75,11 +75,12 @@ def test_pooled_forgetting_weighs_every_old_example_once_and_leaves_new_tasks_ou
     after = [_row(f"a{k}", "old_a", k < 1) for k in range(4)] + kept
     before += [_row("n1", "new", False)]
     after += [_row("n1", "new", True)]  # learned: not a negative forgetting in the pool
-    pooled = pooled_forgetting(before, after, new_datasets=["new"], n_boot=300)
+    pooled = pooled_forgetting(before, after, new_datasets=["new"])
     assert (pooled.n, pooled.datasets) == (8, 2)
     assert (pooled.before, pooled.after) == (6 / 8, 3 / 8)
     assert pooled.forgetting == pytest.approx(3 / 8)
-    assert pooled.low <= 3 / 8 <= pooled.high and pooled.low > 0  # 3 lost, none gained
+    assert pooled.low <= 3 / 8 <= pooled.high  # 3 lost, none gained: McNemar p = 0.25, the interval holds 0
+    assert pooled.low < 0 and pooled.high < 1
     expected = mcnemar([True] * 6 + [False] * 2, [True] * 3 + [False] * 5)
     assert pooled.p_value == pytest.approx(expected.p_value)
     assert pooled_forgetting(before[-1:], after[-1:], new_datasets=["new"]) is None  # no old example
@@ -103,6 +104,16 @@ def test_a_dataset_without_choices_is_scored_by_greedy_match_under_choice_scorin
 
     before = [_row("a1", "old", True), greedy("p1", False), greedy("p2", False)]
     after = [_row("a1", "old", True), greedy("p1", True), greedy("p2", False)]
-    table = before_after(before, after, new_datasets=["pvr"], n_boot=50).set_index("dataset")
+    table = before_after(before, after, new_datasets=["pvr"]).set_index("dataset")
     assert table.loc["pvr", "scoring"] == "greedy" and table.loc["old", "scoring"] == "choice"
     assert (table.loc["pvr", "before"], table.loc["pvr", "after"]) == (0.0, 0.5)
+
+
+def test_the_change_carries_newcombes_paired_interval_even_when_nothing_changed():
+    from iclm.evaluation.statistics import paired_difference_interval
+
+    rows = [_row(f"a{k}", "old", k < 3) for k in range(10)]
+    table = before_after(rows, rows, new_datasets=[]).set_index("dataset")
+    expected = paired_difference_interval([k < 3 for k in range(10)], [k < 3 for k in range(10)])
+    low, high = table.loc["old", "change low"], table.loc["old", "change high"]
+    assert (low, high) == pytest.approx((expected.low, expected.high)) and low < 0 < high

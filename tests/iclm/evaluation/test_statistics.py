@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from iclm.evaluation.statistics import (
@@ -12,6 +13,7 @@ from iclm.evaluation.statistics import (
     difference_interval,
     majority_accuracy,
     mcnemar,
+    paired_difference_interval,
     wilson_interval,
 )
 
@@ -110,3 +112,29 @@ def test_paired_comparison_refuses_different_examples():
 
     with pytest.raises(ValueError, match="different examples"):
         paired_comparison(_rows([True, False]), _rows([True]))
+
+
+def test_paired_difference_interval_covers_the_true_change_at_its_level():
+    """2,000 simulated before/after evaluations of 50 examples (both right 0.30, only before 0.15, only after
+    0.05, neither 0.50: a true change of -0.10): about 95% of the intervals hold it."""
+    rng = np.random.default_rng(0)
+    cells = rng.choice(4, size=(2000, 50), p=[0.30, 0.15, 0.05, 0.50])
+    covered = 0
+    for row in cells:
+        before, after = np.isin(row, (0, 1)), np.isin(row, (0, 2))
+        got = paired_difference_interval(before.tolist(), after.tolist())
+        assert got.difference == pytest.approx(after.mean() - before.mean())
+        covered += got.low <= -0.10 <= got.high
+    assert 0.93 <= covered / len(cells) <= 0.97, covered / len(cells)
+
+
+def test_paired_difference_interval_is_not_degenerate_without_changes_and_mirrors():
+    same = [True] * 20 + [False] * 30
+    still = paired_difference_interval(same, same)
+    assert still.difference == 0.0 and still.low < -0.03 and still.high > 0.03  # a bootstrap gives [0, 0]
+    before, after = [True] * 30 + [False] * 20, [True] * 20 + [False] * 30
+    got, flipped = paired_difference_interval(before, after), paired_difference_interval(after, before)
+    assert got.low < -0.2 < got.high < 0 and flipped.low == pytest.approx(-got.high)
+    assert paired_difference_interval([True], [True]).high <= 1.0
+    with pytest.raises(ValueError, match="same examples"):
+        paired_difference_interval([True], [True, False])
