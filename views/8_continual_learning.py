@@ -17,6 +17,7 @@ from analysis.continual import (
     with_parent_on_new_task,
 )
 from analysis.figures import metric_lines
+from iclm.checkpoint_format import variant_has_router
 from iclm.extension import read_lineage
 from studio import errors, loaders, state, widgets
 from studio.checkpoints import parent_folder
@@ -130,7 +131,9 @@ else:
 st.subheader("How the router assigned old and new data over the extension")
 with errors.stop_on_error("Cannot read the training log", files.folder):
     routing = routing_over_training(loaders.metrics(files))
-if routing.empty:
+if not variant_has_router(files.config.get("variant", "iclm")):
+    st.caption("Not applicable: the variant has no router (a single module takes every example).")
+elif routing.empty:
     st.info(
         "No per-dataset routing in this run's metrics.jsonl: give old and new test files as the probe "
         "(`python -m iclm extend ... --probe OLD_TEST NEW_TEST`)."

@@ -57,7 +57,9 @@ def grown(tmp_path_factory) -> Path:
     data = ExtensionData(new=(new_files["train"],), probe=(*old_tests, new_files["test"]))
     run = run_extension(parent, data, root / "iclm-tiny-acre-text", ExtensionPlan(), training)
     tuned = run_sequential(parent, data, root / "iclm-tiny-sequential", training)
-    for folder in (parent, run.run_dir, tuned.run_dir):
+    shutil.copytree(shipped / "baseline-tiny", root / "baseline-tiny")
+    single = run_sequential(root / "baseline-tiny", data, root / "baseline-tiny-sequential", training)
+    for folder in (parent, run.run_dir, tuned.run_dir, root / "baseline-tiny", single.run_dir):
         _evaluate_and_analyze(folder, [*old_tests, new_files["test"]])
     return root
 
@@ -141,6 +143,15 @@ def test_a_sequential_fine_tuning_says_nothing_was_added_or_frozen(app):
     assert lineage.loc["aggregation", "value"] == "trained"
     assert lineage.loc["invariant module", "value"].startswith("trained")
     assert any("CKA" in m.label for m in at.metric)  # the drift of an invariant module that trained
+
+
+def test_a_baseline_fine_tuned_has_no_routing_and_no_invariant_drift(app):
+    at = app("baseline-tiny-sequential")
+    assert set(at.dataframe[0].value["role"]) == {"old", "new"}
+    captions = [c.value for c in at.caption]
+    assert any("Not applicable: the variant has no router" in c for c in captions)
+    assert any("Not applicable: the variant has no invariant module" in c for c in captions)
+    assert len(at.get("plotly_chart")) == 1  # the before/after bars only: no routing lines of a lone module
 
 
 def test_a_checkpoint_trained_from_scratch_says_how_to_extend_it(app):
