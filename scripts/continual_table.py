@@ -99,7 +99,7 @@ def summarize(child: Path, method: str) -> dict:
         "how": how(lineage),
         "steps": lineage.steps,
         "method": method,
-        "datasets": json.loads(table.to_json(orient="records")),
+        "datasets": json.loads(table.to_json(orient="records", double_precision=15)),  # tiny p-values kept
         "pooled_forgetting": None if pooled is None else asdict(pooled),
         "invariant_drift": drift(parent, child),
         "routing_at_last_probe": last_routing(child),

@@ -47,10 +47,14 @@ def test_forgetting_new_task_gain_and_routing_from_an_extension(tmp_path, capsys
     parent = _checkpoint(tmp_path / "checkpoints" / "iclm")
     child = _checkpoint(tmp_path / "checkpoints" / "iclm-pvr")
     _write_eval(parent / "eval", {"acre": [True] * 8 + [False] * 2, "raven": [True] * 5 + [False] * 5})
-    _write_eval(child / "eval-parent", {"pvr": [False] * 10})
+    _write_eval(child / "eval-parent", {"pvr": [False] * 40})
     _write_eval(
         child / "eval",
-        {"acre": [True] * 4 + [False] * 6, "raven": [True] * 5 + [False] * 5, "pvr": [True] * 9 + [False]},
+        {
+            "acre": [True] * 4 + [False] * 6,
+            "raven": [True] * 5 + [False] * 5,
+            "pvr": [True] * 36 + [False] * 4,
+        },
     )
     frozen = ("domain_0", "domain_1", "invariant")
     lineage = Lineage(
@@ -76,7 +80,8 @@ def test_forgetting_new_task_gain_and_routing_from_an_extension(tmp_path, capsys
     assert by_set["acre"]["change"] == pytest.approx(-0.4) and by_set["raven"]["change"] == 0.0
     assert run["routing_at_last_probe"]["pvr"] == {"domain_2": 1.0}
     assert run["invariant_drift"] is None  # no analysis artifacts here
-    assert "pvr: 0.0 → 90.0 [59.6, 98.2] (n = 10, choice)" in printed
+    assert by_set["pvr"]["McNemar p"] == pytest.approx(2 * 0.5**36, rel=1e-9)  # not rounded to 0 in JSON
+    assert "pvr: 0.0 → 90.0 [76.9, 96.0] (n = 40, choice)" in printed
     assert "| `iclm-pvr` | pvr | domain_2 1.00 |" in printed
 
 
