@@ -1,6 +1,7 @@
 """The checkpoints shipped in checkpoints/: complete, pickle-free, small, and consistent with the engine."""
 
 import json
+from pathlib import Path
 
 import pytest
 from safetensors import safe_open
@@ -9,11 +10,14 @@ from tests.helpers.paths import ROOT
 
 SHIPPED = ["iclm-k2", "baseline"]  # the experiment's runs at step 300 (docs/results.md)
 TEST_SETS = 12  # ACRE text/symbolic IID/Comp/Sys, RAVEN text/symbolic x 3 configurations
+# continual learning (docs/results.md): PVR added to the shipped runs, `make continual`
+EXTENDED = {"iclm-k2-pvr": "iclm-k2", "baseline-pvr-sequential": "baseline"}
+NEW_TASK = "pvr-symbolic-iid"
 
 
 def test_shipped_folders_are_complete_small_and_pickle_free():
     total = 0
-    for name in SHIPPED:
+    for name in [*SHIPPED, *EXTENDED]:
         folder = ROOT / "checkpoints" / name
         for part in ("config.json", "metrics.jsonl", "training_config.json", "eval/results.json"):
             assert (folder / part).is_file(), f"{folder / part} missing"
@@ -50,16 +54,37 @@ def test_shipped_folders_hold_the_experiment_evaluated_and_analyzed_at_its_scale
         assert {str(adapters.get_slice(k).get_dtype()) for k in adapters.keys()} == {"BF16"}
 
 
+@pytest.mark.parametrize("name", EXTENDED)
+def test_extended_folders_hold_lineage_before_and_after_on_every_test_set(name):
+    """An extension names its shipped parent, is scored on the 12 old test sets and the new one (>= 50 lines
+    each), carries the parent's scores on the new task (eval-parent/) and its probe's routing per dataset."""
+    from iclm.extension import read_lineage
+
+    folder = ROOT / "checkpoints" / name
+    lineage = read_lineage(folder)
+    assert Path(lineage.parent).name == EXTENDED[name] and lineage.datasets == (NEW_TASK,)
+    results = json.loads((folder / "eval/results.json").read_text())
+    assert len(results["datasets"]) == TEST_SETS + 1 and min(e["n"] for e in results["datasets"]) >= 50
+    before = json.loads((folder / "eval-parent/results.json").read_text())
+    assert [(e["dataset"], e["n"]) for e in before["datasets"]] == [(NEW_TASK, 50)]
+    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line]
+    routed = [r["probe_routing_by_dataset"] for r in records if r.get("probe_routing_by_dataset")]
+    assert routed and NEW_TASK in routed[-1] and len(routed[-1]) == 5  # 4 old i.i.d. sets and the new one
+    assert (folder / "analysis" / "manifest.json").is_file()
+
+
 @pytest.mark.slow
-def test_engine_reproduces_the_routes_recorded_in_the_iclm_artifact():
-    """The studio shows precomputed routes beside live ones; both must come from the same weights and cut."""
+@pytest.mark.parametrize("name", ["iclm-k2", "iclm-k2-pvr"])
+def test_engine_reproduces_the_routes_recorded_in_the_iclm_artifact(name):
+    """The studio shows precomputed routes beside live ones; both must come from the same weights and cut
+    (for the grown model too: its old examples on their old code, PVR's on the new one)."""
     import torch
 
     from analysis.collect import load_artifact
     from analysis.predict import default_max_length, prompt_ids
     from iclm.model import ICLMForCausalLM
 
-    folder = ROOT / "checkpoints" / "iclm-k2"
+    folder = ROOT / "checkpoints" / name
     model = ICLMForCausalLM.from_pretrained(folder)
     artifact = load_artifact(folder / "analysis")
     assert (
