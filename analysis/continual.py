@@ -116,7 +116,7 @@ def before_after(
                 "change low": change.low,
                 "change high": change.high,
                 "McNemar p": mcnemar(a, b).p_value,
-                "forgetting": -change.difference if role == "old" else None,
+                "forgetting": 0.0 - change.difference if role == "old" else None,  # never -0.0
             }
         )
     return pd.DataFrame(rows)
@@ -144,7 +144,7 @@ def pooled_forgetting(
     return PooledForgetting(
         before=float(a_arr.mean()),
         after=float(b_arr.mean()),
-        forgetting=-change.difference,
+        forgetting=0.0 - change.difference,  # never -0.0
         low=-change.high,
         high=-change.low,
         p_value=mcnemar(a, b).p_value,

@@ -117,3 +117,11 @@ def test_the_change_carries_newcombes_paired_interval_even_when_nothing_changed(
     expected = paired_difference_interval([k < 3 for k in range(10)], [k < 3 for k in range(10)])
     low, high = table.loc["old", "change low"], table.loc["old", "change high"]
     assert (low, high) == pytest.approx((expected.low, expected.high)) and low < 0 < high
+
+
+def test_no_change_is_a_forgetting_of_plus_zero_not_minus_zero():
+    from analysis.continual import pooled_forgetting
+
+    rows = [_row(f"a{k}", "old", k < 3) for k in range(10)]
+    assert f"{pooled_forgetting(rows, rows, new_datasets=[]).forgetting:+.1f}" == "+0.0"
+    assert f"{before_after(rows, rows, new_datasets=[])['forgetting'].iloc[0]:+.1f}" == "+0.0"
