@@ -11,7 +11,11 @@ from tests.helpers.paths import ROOT
 SHIPPED = ["iclm-k2", "baseline"]  # the experiment's runs at step 300 (docs/results.md)
 TEST_SETS = 12  # ACRE text/symbolic IID/Comp/Sys, RAVEN text/symbolic x 3 configurations
 # continual learning (docs/results.md): PVR added to the shipped runs, `make continual`
-EXTENDED = {"iclm-k2-pvr": "iclm-k2", "baseline-pvr-sequential": "baseline"}
+EXTENDED = {
+    "iclm-k2-pvr": "iclm-k2",
+    "iclm-k2-pvr-sequential": "iclm-k2",
+    "baseline-pvr-sequential": "baseline",
+}
 NEW_TASK = "pvr-symbolic-iid"
 
 
