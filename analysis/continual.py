@@ -68,6 +68,17 @@ def with_parent_on_new_task(parent: Sequence[dict], on_new_task: Sequence[dict])
     return [*parent, *(row for row in on_new_task if row["id"] not in known)]
 
 
+def _paired_outcomes(first: dict, second: dict, ids: Sequence[str], readout: str, method: str):
+    """(scoring, before outcomes, after outcomes) of the examples `ids`; choice scoring falls back to greedy
+    exact match where the examples have no choices."""
+    scoring = method
+    a = outcomes([first[i] for i in ids], readout, scoring)
+    if not a and method == "choice":
+        scoring = "greedy"
+        a = outcomes([first[i] for i in ids], readout, scoring)
+    return scoring, a, outcomes([second[i] for i in ids], readout, scoring)
+
+
 def before_after(
     before: Sequence[dict],
     after: Sequence[dict],
@@ -87,17 +98,11 @@ def before_after(
     rows = []
     for dataset in datasets:
         ids = [i for i in shared if first[i]["dataset"] == dataset]
-        scoring = method
-        a = outcomes([first[i] for i in ids], readout, scoring)
-        if not a and method == "choice":
-            scoring = "greedy"
-            a = outcomes([first[i] for i in ids], readout, scoring)
-        b = outcomes([second[i] for i in ids], readout, scoring)
+        scoring, a, b = _paired_outcomes(first, second, ids, readout, method)
         if not a or len(a) != len(b):
             continue  # the readout or method does not apply to this dataset
-        a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
         change = paired_difference_interval(a, b)
-        wa, wb = wilson_interval(int(a_arr.sum()), len(a)), wilson_interval(int(b_arr.sum()), len(b))
+        wa, wb = wilson_interval(sum(a), len(a)), wilson_interval(sum(b), len(b))
         role = "new" if dataset in set(new_datasets) else "old"
         rows.append(
             {
@@ -134,22 +139,20 @@ def pooled_forgetting(
     interval than any single dataset's; the per-dataset table says where it comes from."""
     first, second = _by_id(before), _by_id(after)
     new = set(new_datasets)
-    pairs = [(first[i], second[i]) for i in first if i in second and first[i]["dataset"] not in new]
-    a = outcomes([p for p, _ in pairs], readout, method)
-    b = outcomes([q for _, q in pairs], readout, method)
+    ids = [i for i in first if i in second and first[i]["dataset"] not in new]
+    _, a, b = _paired_outcomes(first, second, ids, readout, method)
     if not a or len(a) != len(b):
         return None
-    a_arr, b_arr = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     change = paired_difference_interval(a, b)
     return PooledForgetting(
-        before=float(a_arr.mean()),
-        after=float(b_arr.mean()),
+        before=sum(a) / len(a),
+        after=sum(b) / len(b),
         forgetting=0.0 - change.difference,  # never -0.0
         low=-change.high,
         high=-change.low,
         p_value=mcnemar(a, b).p_value,
         n=len(a),
-        datasets=len({p["dataset"] for p, _ in pairs}),
+        datasets=len({first[i]["dataset"] for i in ids}),
     )
 
 

@@ -32,14 +32,15 @@ from analysis.continual import (  # noqa: E402
 from iclm.checkpoint_format import variant_has_router  # noqa: E402
 from iclm.extension import Lineage, read_lineage  # noqa: E402
 from iclm.training.metrics_log import read_metrics_log  # noqa: E402
+from studio.checkpoints import parent_folder  # noqa: E402  (torch- and streamlit-free)
 
 
 def parent_of(child: Path, lineage: Lineage) -> Path:
-    """The parent as written in the lineage, else a folder of its name beside the child (a shipped tree)."""
-    for candidate in (Path(lineage.parent), child.parent / Path(lineage.parent).name):
-        if (candidate / "config.json").is_file():
-            return candidate
-    raise SystemExit(f"error: {child}/lineage.json: parent {lineage.parent} is not found")
+    """The parent as the studio finds it (`studio.checkpoints.parent_folder`), or one clear error."""
+    found = parent_folder(lineage.parent, child)
+    if found is None:
+        raise SystemExit(f"error: {child}/lineage.json: parent {lineage.parent} is not found")
+    return found
 
 
 def how(lineage: Lineage) -> str:
