@@ -52,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=8, help="cap on greedy answer length")
     parser.add_argument("--seed", type=int, default=0, help="seed of the forced sample")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "bf16"],
+        default="fp32",
+        help="fp32 (default: the evaluation's numbers) or bf16 autocast (about 2x faster on CPUs with bf16 "
+        "math and on GPUs; close scores can then pick another choice)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         progress=not args.no_progress,
         overwrite=args.overwrite,
+        precision=args.precision,
     )
     frame = artifact.examples
     accuracy = frame.groupby(["dataset", "split"])["correct_aggregated"].mean()

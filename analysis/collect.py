@@ -103,9 +103,12 @@ def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
         )
 
 
+_SETTING_DEFAULTS = {"precision": "fp32"}  # what an artifact written before the setting existed used
+
+
 def _reusable(out_dir: Path, checkpoint_sha: str, entries: list[dict], settings: dict) -> bool:
     """True when out_dir holds an artifact of the same checkpoint, data and settings (forced_sample, limit,
-    max_length)."""
+    max_length, precision)."""
     try:
         manifest = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -114,7 +117,7 @@ def _reusable(out_dir: Path, checkpoint_sha: str, entries: list[dict], settings:
         manifest.get("format") == FORMAT
         and manifest.get("checkpoint_hash") == checkpoint_sha
         and [d.get("sha256") for d in manifest.get("data", [])] == [d["sha256"] for d in entries]
-        and all(manifest.get(key, None) == value for key, value in settings.items())
+        and all(manifest.get(key, _SETTING_DEFAULTS.get(key)) == value for key, value in settings.items())
         and all((out_dir / name).is_file() for name in (EXAMPLES, STATES))
     )
 
@@ -133,6 +136,7 @@ def collect(
     max_length: int | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    precision: str = "fp32",
 ) -> Artifact:
     """Run `checkpoint` (a checkpoint folder or a loaded ICLMForCausalLM) over `data` (data files,
     `python -m iclm data mix` folders (their test files) or Examples) once and write the artifact to
@@ -140,9 +144,16 @@ def collect(
     run through every domain module. `limit`: at most N examples per dataset (the first, in file order).
     `max_length`: prompt + answer tokens kept (prompts cut from the left, BOS kept); default the
     checkpoint's training max_length, else 2048. `out_dir` is replaced only when it is absent, empty or an
-    earlier artifact (else ArtifactError, unless `overwrite`); a regular file there is always refused."""
+    earlier artifact (else ArtifactError, unless `overwrite`); a regular file there is always refused.
+    `precision`: "fp32" (default: the numbers `python -m iclm evaluate` gives) or "bf16" (autocast: about 2x
+    faster where the hardware has bf16 math, `analysis.precision`; scores carry bf16 rounding, so an answer
+    whose choices score nearly alike can differ from the fp32 evaluation's); saved in the manifest."""
+    from analysis.precision import PRECISIONS
+
     if forced_sample < 0 or batch_size <= 0:
         raise ValueError(f"forced_sample={forced_sample}, batch_size={batch_size}: expected >= 0 and > 0")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision={precision!r} is invalid; choose one of {list(PRECISIONS)}")
     model, tokenizer, path, sha = _resolve_model(checkpoint, tokenizer)
     max_length = inputs.resolve_max_length(max_length, path)
     examples, entries = inputs.resolve_data(data, limit)
@@ -154,7 +165,12 @@ def collect(
         out_dir = Path(path) / "analysis"
     out_dir = Path(out_dir)
     _check_out_dir(out_dir, overwrite)
-    settings = {"forced_sample": forced_sample, "limit": limit, "max_length": max_length}
+    settings = {
+        "forced_sample": forced_sample,
+        "limit": limit,
+        "max_length": max_length,
+        "precision": precision,
+    }
     if _reusable(out_dir, sha, entries, settings):
         logger.info("reusing the analysis artifact in %s (same checkpoint, data and settings)", out_dir)
         return load_artifact(out_dir)
@@ -168,6 +184,7 @@ def collect(
         max_length=max_length,
         seed=seed,
         progress=progress,
+        precision=precision,
     )
     manifest = _manifest(model, path, sha, entries, len(examples)) | settings
     manifest["domain_names"] = predict.domain_names(model, examples)
@@ -310,8 +327,9 @@ def _check_consistent(folder: Path, manifest: dict, examples: pd.DataFrame, stat
 def _batch_pass(model, tokenizer, examples, encoded, groups, readouts, forced_rows, pad_id):
     """One batch of prompt groups: routes (B,), pooled states {name: (B, .)}, predictions {readout name: [B]}
     and the forced sample's {k: (pooled (F, H), predictions [F])}, all from one router pass over the shared
-    contexts and one pass per module (every domain module runs on every row, so the forced sample's
-    states come from the same passes)."""
+    contexts and one pass per module. On the packed path domain module k runs only over the prompt groups
+    holding an example routed to k or one of the forced sample (which reads every domain module): a K = 4
+    model costs about one domain pass a batch, not four."""
     from analysis.predict import router_domain_ids, scorer_answers
     from iclm.evaluation import fast, packed_states
     from iclm.evaluation.states import ModuleStates, shared_router_embeddings
@@ -328,8 +346,13 @@ def _batch_pass(model, tokenizer, examples, encoded, groups, readouts, forced_ro
     routes = router.routes.long().cpu()
     if packed:
         prefixes = {row: [tuple(c[:-1]) for c in encoded[i].choices] for row, i in enumerate(members)}
+        forced_here = {row for row, i in enumerate(members) if i in forced_rows}
+        needed = {
+            f"domain_{k}": {row for row, r in enumerate(routes.tolist()) if r == k} | forced_here
+            for k in range(model.config.num_domains)
+        }
         states = packed_states.PackedModuleStates(
-            model, model.module_names, groups, pad_id, prefixes, device=device
+            model, model.module_names, groups, pad_id, prefixes, device=device, rows_per_module=needed
         )
     else:
         states = ModuleStates(model, model.module_names, [], pad_id, groups=groups, device=device)
@@ -363,13 +386,24 @@ def _batch_pass(model, tokenizer, examples, encoded, groups, readouts, forced_ro
 
 @torch.no_grad()
 def _run_collection(
-    model, tokenizer, examples, *, forced_sample, batch_size, max_new_tokens, max_length, seed, progress
+    model,
+    tokenizer,
+    examples,
+    *,
+    forced_sample,
+    batch_size,
+    max_new_tokens,
+    max_length,
+    seed,
+    progress,
+    precision="fp32",
 ):
     """-> (examples frame, states {name: array}); one batched pass over the data. Consecutive examples
     sharing a context (an ACRE puzzle's queries) run it once (`iclm.evaluation.groups`); `batch_size`
     counts contexts."""
     from tqdm.auto import tqdm
 
+    from analysis.precision import autocast
     from iclm.evaluation.groups import group_prompts
     from iclm.evaluation.prompts import encode_prompts
     from iclm.readout import DOMAIN, INVARIANT, MODEL
@@ -389,9 +423,10 @@ def _run_collection(
     with tqdm(total=n, desc="analyze", unit="example", disable=not progress) as bar:
         for start in range(0, len(groups), batch_size):
             batch = groups[start : start + batch_size]
-            got = _batch_pass(
-                model, tokenizer, examples, encoded, batch, readouts, forced_rows, collator.pad_id
-            )
+            with autocast(predict.model_device(model), precision):
+                got = _batch_pass(
+                    model, tokenizer, examples, encoded, batch, readouts, forced_rows, collator.pad_id
+                )
             chunk_routes, chunk_states, chunk_preds, chunk_forced = got
             routes.append(chunk_routes)
             for name, value in chunk_states.items():

@@ -96,7 +96,13 @@ class PackedModuleStates:
     last state) is always computed. `pooled[module]` (B, H) is each row's mean state over its prompt (context
     + own tokens), as in ModuleStates. With `keep_cache` each module keeps the first pass's KV cache, so a
     prefix asked for later (a greedy token that is no choice's) runs as a short continuation that sees its
-    context and member only (`ensure`); without it such a prefix cannot be computed."""
+    context and member only (`ensure`); without it such a prefix cannot be computed.
+
+    rows_per_module: {module: member rows it must cover} (default: every module covers every row). A module
+    then runs only over the packed rows (prompt groups) holding one of its rows, so a collection that needs
+    only the routed domain module per example (and every module for a small forced sample) does not run each
+    domain module over the whole batch. A member its module skipped has no state (`state` raises KeyError)
+    and a NaN `pooled` row."""
 
     def __init__(
         self,
@@ -107,6 +113,7 @@ class PackedModuleStates:
         prefixes: dict[int, list[tuple[int, ...]]] | None = None,
         device: torch.device | None = None,
         keep_cache: bool = True,
+        rows_per_module: dict[str | None, Iterable[int]] | None = None,
     ) -> None:
         self.model, self.modules, self.groups, self.pad_id = model, list(modules), groups, pad_id
         self.device = device if device is not None else next(model.parameters()).device
@@ -124,22 +131,27 @@ class PackedModuleStates:
         self.key_segments = segments  # (R, T0): what a later continuation may see
         width = ids.shape[1]
         per_pass = max(1, MASK_BUDGET // (width * width))
-        self.chunks = [slice(a, min(a + per_pass, len(rows))) for a in range(0, len(rows), per_pass)]
+        # Per module: the packed rows it runs over, in passes of at most per_pass rows each.
+        self.chunks: dict[str | None, list[list[int]]] = {}
         self.caches: dict[str | None, list[DynamicCache | None]] = {}
         self.pooled: dict[str | None, Tensor] = {}
         for module in self.modules:
+            covered = self._packed_rows(module, rows_per_module, len(rows))
+            self.chunks[module] = [covered[a : a + per_pass] for a in range(0, len(covered), per_pass)]
             caches, hidden = [], []
-            for part in self.chunks:
+            for part in self.chunks[module]:
                 cache = DynamicCache() if keep_cache else None
                 mask = as_attention_mask(self.model, tree_mask(segments[part], parents[part]))
                 hidden.append(self.model.module_states(module, ids[part], mask, cache, positions[part]))
                 caches.append(cache)
             self.caches[module] = caches
-            states = torch.cat(hidden)  # (R, T0, H)
+            states = torch.cat(hidden) if hidden else None  # (covered rows, T0, H)
+            where = {packed: i for i, packed in enumerate(covered)}
             for (row, prefix), (r, index) in points.items():
-                self.states[(module, row, prefix)] = states[r, index]
+                if r in where:
+                    self.states[(module, row, prefix)] = states[where[r], index]
             self.pooled[module] = torch.stack(
-                [self._prompt_mean(states, row) for row in range(len(self.members))]
+                [self._prompt_mean(states, where, row) for row in range(len(self.members))]
             )
 
     # ------------------------------------------------------------- reading
@@ -168,17 +180,19 @@ class PackedModuleStates:
         chunk that has one; padding where a packed row has none."""
         new: dict[int, _Row] = {}
         owners: dict[int, list[tuple[int, tuple[int, ...], int]]] = {}  # packed row -> (row, prefix, first)
+        covered = {r for part in self.chunks[module] for r in part}
         for row, found in sorted(wanted.items()):
             member = self.members[row]
+            if member.packed_row not in covered:
+                raise KeyError(f"{module} did not run over row {row} (rows_per_module left it out)")
             packed = new.setdefault(member.packed_row, _Row())
             for prefix in found:
                 _, first = packed.add(prefix, member.next_position, member.segment)
                 owners.setdefault(member.packed_row, []).append((row, prefix, first))
-        for part, cache in zip(self.chunks, self.caches[module], strict=True):
-            rows = range(part.start, part.stop)
-            if not any(r in new for r in rows):
+        for part, cache in zip(self.chunks[module], self.caches[module], strict=True):
+            if not any(r in new for r in part):
                 continue
-            built = [new.get(r, _Row()) for r in rows]
+            built = [new.get(r, _Row()) for r in part]
             ids, positions, segments, parents = (
                 pad_rows(columns, fill)[0].to(self.device)
                 for columns, fill in (
@@ -193,10 +207,10 @@ class PackedModuleStates:
             hidden = self.model.module_states(
                 module, ids, as_attention_mask(self.model, allowed), cache, positions
             )
-            for r in rows:
+            for at, r in enumerate(part):
                 for row, prefix, first in owners.get(r, ()):
                     for i in range(len(prefix)):
-                        self.states[(module, row, prefix[: i + 1])] = hidden[r - part.start, first + i]
+                        self.states[(module, row, prefix[: i + 1])] = hidden[at, first + i]
 
     def _layout(self, prefixes: dict[int, list[tuple[int, ...]]]):
         """One packed row per group: its context, then per member its own tokens and its wanted prefixes;
@@ -222,11 +236,22 @@ class PackedModuleStates:
             rows.append(packed)
         return rows, points, members
 
-    def _prompt_mean(self, hidden: Tensor, row: int) -> Tensor:
-        """Mean of one member's states over its prompt: its group's context + its own tokens."""
+    def _packed_rows(self, module, rows_per_module, count: int) -> list[int]:
+        """The packed rows `module` runs over: all, or those holding a member row it must cover."""
+        if rows_per_module is None or module not in rows_per_module:
+            return list(range(count))
+        return sorted({self.members[row].packed_row for row in rows_per_module[module]})
+
+    def _prompt_mean(self, hidden: Tensor | None, where: dict[int, int], row: int) -> Tensor:
+        """Mean of one member's states over its prompt (its group's context + its own tokens); NaN where its
+        module did not run over it (`where`: packed row -> row of `hidden`)."""
         member = self.members[row]
-        context = hidden[member.packed_row, : len(self.groups[member.packed_row].context)]
-        own = hidden[member.packed_row, member.start : member.end]
+        if member.packed_row not in where:
+            size = self.model.base.config.get_text_config().hidden_size
+            return torch.full((size,), float("nan"), device=self.device)
+        at = where[member.packed_row]
+        context = hidden[at, : len(self.groups[member.packed_row].context)]
+        own = hidden[at, member.start : member.end]
         return torch.cat([context, own]).mean(0)
 
 

@@ -89,6 +89,28 @@ def test_second_run_reuses_the_artifact(checkpoint, data_files):
     assert again.manifest["n_examples"] == 5
 
 
+def test_bf16_collection_is_its_own_setting_and_close_to_fp32(checkpoint, data_files, tmp_path):
+    fp32 = collect(str(checkpoint), data_files, tmp_path / "a", forced_sample=2, progress=False)
+    assert fp32.manifest["precision"] == "fp32"
+    bf16 = collect(
+        str(checkpoint), data_files, tmp_path / "a", forced_sample=2, progress=False, precision="bf16"
+    )
+    assert bf16.manifest["precision"] == "bf16"  # not reused: another setting
+    for name in ("domain", "invariant", "router_embeddings"):
+        scale = np.abs(fp32.states[name]).max()
+        assert np.abs(bf16.states[name] - fp32.states[name]).max() < 0.05 * scale  # bf16 rounding only
+    # an artifact written before the setting existed was fp32: reused for precision="fp32"
+    fp32 = collect(str(checkpoint), data_files, tmp_path / "b", forced_sample=2, progress=False)
+    older = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    del older["precision"]
+    (tmp_path / "b" / "manifest.json").write_text(json.dumps(older))
+    stamp = (tmp_path / "b" / "examples.parquet").stat().st_mtime_ns
+    collect(str(checkpoint), data_files, tmp_path / "b", forced_sample=2, progress=False)
+    assert (tmp_path / "b" / "examples.parquet").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="precision='fp16' is invalid"):
+        collect(str(checkpoint), data_files, tmp_path / "c", precision="fp16", progress=False)
+
+
 @pytest.mark.parametrize("variant", ["no_invariant", "baseline"])
 def test_variants_without_invariant(tmp_path, make_iclm, data_files, variant):
     model = make_iclm(perturb=True, variant=variant, num_domains=2)
@@ -218,6 +240,8 @@ def test_analyze_cli(checkpoint, data_files, tmp_path):
     args = ["analyze", str(checkpoint), "--data", *data_files, "--out", str(out), "--forced-sample", "2"]
     assert main(args + ["--no-progress"]) == 0
     assert load_artifact(out).manifest["forced_sample"] == 2
+    assert main(args + ["--no-progress", "--precision", "bf16"]) == 0
+    assert load_artifact(out).manifest["precision"] == "bf16"
     assert main(["analyze", str(checkpoint), "--data", *data_files, "--forced-sample", "-1"]) == 2
     assert main(["analyze", str(tmp_path / "nothing"), "--data", *data_files]) == 2
 
@@ -279,3 +303,35 @@ def test_single_prompt_and_intervention_routes_equal_the_artifact(trained_checkp
     assert table["route"].tolist() == expected
     singles = [predict_all_modules(model, model.tokenizer, e.prompt, e.choices).route for e in examples]
     assert singles == expected
+
+
+def test_routed_and_forced_states_equal_each_modules_own_forward(tmp_path, make_iclm, data_files):
+    """Domain module k runs only over the prompt groups routed to k or holding a forced example: every saved
+    state still equals that module's full forward over the example alone (mean over its prompt)."""
+    import torch
+
+    from analysis import inputs, predict
+    from iclm.evaluation.prompts import encode_prompts
+
+    model = make_iclm(perturb=True, num_domains=3)
+    artifact = collect(model, data_files, tmp_path / "art", forced_sample=3, progress=False)
+    routes = artifact.examples["route"].to_numpy()
+    assert len(set(routes.tolist())) < 3  # so some domain module skipped the groups no forced example is in
+    examples, _ = inputs.resolve_data(data_files, None)
+    collator = predict.make_collator(model, model.tokenizer, examples, 2048)
+    encoded = encode_prompts(examples, model.tokenizer, collator.dataset_ids, 2048, 8)
+
+    def own(module: str, i: int) -> np.ndarray:
+        ids = torch.tensor([encoded[i].prompt_ids])
+        with torch.no_grad():
+            return model.module_states(module, ids, torch.ones_like(ids)).mean(1)[0].numpy()
+
+    close = {"atol": 5e-3, "rtol": 5e-3}  # float16 on disk
+    for i, route in enumerate(routes.tolist()):
+        np.testing.assert_allclose(artifact.states["domain"][i], own(f"domain_{route}", i), **close)
+        np.testing.assert_allclose(artifact.states["invariant"][i], own("invariant", i), **close)
+    for j, i in enumerate(artifact.states["forced_index"].tolist()):
+        for k in range(3):
+            np.testing.assert_allclose(
+                artifact.states[f"forced_domain_{k}"][j], own(f"domain_{k}", i), **close
+            )

@@ -128,3 +128,46 @@ def test_evaluate_packed_gives_the_cached_predictions(make_iclm, acre_examples, 
     cached = evaluate(model, model.tokenizer, acre_examples, packed=False, **kwargs)
     assert packed.predictions == cached.predictions
     assert packed.results == cached.results
+
+
+def test_a_module_runs_only_over_the_groups_holding_its_rows(make_iclm, acre_examples):
+    model = make_iclm(perturb=True, num_domains=2)
+    encoded = _encoded(model, acre_examples)
+    pad = model.tokenizer.pad_token_id
+    groups = group_prompts([e.prompt_ids for e in encoded])  # puzzle 1 = rows 0-3, lone = 8, ...
+    order = [m for g in groups for m in g.members]
+    items = [fast.BatchItem(encoded[i].choices, 3, 0, 0) for i in order]
+    prefixes = choice_prefixes(items)
+    full = PackedModuleStates(model, model.module_names, groups, pad, prefixes=prefixes)
+    seen_rows = []
+    original = model.module_states
+
+    def counting(module, ids, *rest):  # the real pass, counting the packed rows each module runs over
+        seen_rows.append((module, ids.shape[0]))
+        return original(module, ids, *rest)
+
+    model.module_states = counting
+    try:
+        part = PackedModuleStates(
+            model, model.module_names, groups, pad, prefixes=prefixes, rows_per_module={"domain_1": {1, 8}}
+        )
+    finally:
+        del model.module_states
+    assert dict(seen_rows) == {"invariant": len(groups), "domain_0": len(groups), "domain_1": 2}
+    covered = {part.members[1].packed_row, part.members[8].packed_row}
+    in_groups = [row for row in range(len(order)) if part.members[row].packed_row in covered]
+    assert len(in_groups) == 5  # row 1's puzzle (4 queries) and the lone prompt
+    for key, value in full.states.items():
+        module, row, _ = key
+        if module != "domain_1" or row in in_groups:
+            torch.testing.assert_close(part.state(*key), value, atol=1e-6, rtol=1e-6)
+        else:
+            with pytest.raises(KeyError):
+                part.state(*key)
+    torch.testing.assert_close(part.pooled["domain_1"][in_groups], full.pooled["domain_1"][in_groups])
+    assert torch.isnan(part.pooled["domain_1"][[r for r in range(len(order)) if r not in in_groups]]).all()
+    part.ensure({("domain_1", 8, (3, 4))})  # a later prefix of a covered row runs on the kept cache
+    full.ensure({("domain_1", 8, (3, 4))})
+    torch.testing.assert_close(part.state("domain_1", 8, (3, 4)), full.state("domain_1", 8, (3, 4)))
+    with pytest.raises(KeyError, match="did not run over row 5"):
+        part.ensure({("domain_1", 5, (3,))})
