@@ -28,6 +28,9 @@ import torch
 from analysis import predict
 from analysis.module_predictions import ModulePrediction, ModulePredictions, predict_all_modules
 from iclm import interventions as model_interventions
+from iclm.readout import Readout
+
+REFERENCE = " unintervened"  # the reference readout's name: no intervention is named with a leading space
 
 __all__ = [
     "InterventionChoice",
@@ -150,19 +153,22 @@ def intervention_table(
     model.eval()
     collator = predict.make_collator(model, tokenizer, examples, max_length)
     router_routes = predict.model_routes(model, collator, examples, batch_size)
-    kwargs = {"batch_size": batch_size, "max_new_tokens": max_new_tokens, "collator": collator}
-    reference = predict.predict_examples(model, tokenizer, examples, router_routes, **kwargs)["logits"]
+    # One readout of the model's output per intervention (plus the unintervened reference), all read from the
+    # same module passes: a module's states do not depend on which intervention reads them.
+    reference = Readout.under(REFERENCE, "logits", model_interventions.Intervention())
+    readouts = [reference] + [
+        Readout.under(i.name, "logits", i.model_intervention) for i in interventions if i.kind != "none"
+    ]
+    found = predict.predict_readouts(
+        model, tokenizer, examples, router_routes, readouts,
+        batch_size=batch_size, max_new_tokens=max_new_tokens, collator=collator,
+    )  # fmt: skip
     frames = []
     for intervention in interventions:
         value = intervention.model_intervention
         routes = value.routes(router_routes, model.config.num_domains)
-        if intervention.kind == "none":
-            predictions = reference
-        else:
-            predictions = predict.predict_examples(
-                model, tokenizer, examples, router_routes, intervention=value, **kwargs
-            )["logits"]
-        frames.append(_rows(examples, intervention.name, routes, predictions, reference))
+        predictions = found[REFERENCE if intervention.kind == "none" else intervention.name]
+        frames.append(_rows(examples, intervention.name, routes, predictions, found[REFERENCE]))
     return pd.concat(frames, ignore_index=True)
 
 

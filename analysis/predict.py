@@ -140,13 +140,38 @@ def predict_examples(
     return {field: found[readout.name] for field, readout in readouts.items()}
 
 
+def predict_readouts(
+    model,
+    tokenizer,
+    examples: Sequence,
+    routes: Tensor,
+    readouts: Sequence[Readout],
+    *,
+    batch_size: int = 8,
+    max_new_tokens: int = 8,
+    collator=None,
+) -> dict[str, list[str | None]]:
+    """{readout name: [answer per example]} for any readouts at once (e.g. one per intervention, each made
+    with `Readout.under`), on the router's routes (N,): every readout is read from the same module passes."""
+    if len(routes) != len(examples):
+        raise ValueError(f"routes has {len(routes)} entries for {len(examples)} examples")
+    collator = collator or make_collator(model, tokenizer, examples)
+    return _shared_state_predictions(
+        model, tokenizer, examples, routes.long(), list(readouts), collator, batch_size, max_new_tokens
+    )
+
+
 def _shared_state_predictions(
     model, tokenizer, examples, routes, readouts, collator, batch_size, max_new_tokens
 ) -> dict[str, list[str | None]]:
-    """{readout name: [answer per example]} by the evaluation's fast path (`iclm.evaluation.fast`): per batch
-    one KV-cached pass per module needed, every readout, choice and greedy token read from those states.
-    `routes` are each example's router route; each readout's intervention changes them."""
-    from iclm.evaluation import fast
+    """{readout name: [answer per example]} by the evaluation's fast path (`iclm.evaluation.fast`).
+    Consecutive examples sharing a context (an ACRE puzzle's queries) form one prompt group
+    (`iclm.evaluation.groups`); groups of similar length are batched (`batch_size` groups), and each batch
+    runs one pass per module any readout needs (packed: contexts, members and choice prefixes in one row,
+    `iclm.evaluation.packed_states`; else KV-cached), from which every readout, choice and greedy token is
+    read. `routes` are each example's router route; each readout's intervention changes them."""
+    from iclm.evaluation import fast, packed_states
+    from iclm.evaluation.groups import group_prompts
     from iclm.evaluation.prompts import encode_prompts
     from iclm.evaluation.states import ModuleStates
     from iclm.readout import NO_ROUTE
@@ -154,10 +179,14 @@ def _shared_state_predictions(
     encoded = encode_prompts(
         list(examples), tokenizer, collator.dataset_ids, collator.max_length, max_new_tokens
     )
-    order = sorted(range(len(examples)), key=lambda i: len(encoded[i].prompt_ids))
+    groups = group_prompts([e.prompt_ids for e in encoded])
+    groups.sort(key=lambda g: len(g.context) + sum(len(s) for s in g.suffixes))  # less padding per batch
+    packed = packed_states.applies(model)
+    device = model_device(model)
     result: dict[str, list[str | None]] = {r.name: [None] * len(examples) for r in readouts}
-    for start in range(0, len(order), batch_size):
-        batch = order[start : start + batch_size]
+    for start in range(0, len(groups), batch_size):
+        batch = groups[start : start + batch_size]
+        members = [m for group in batch for m in group.members]
         items = [
             fast.BatchItem(
                 encoded[i].choices,
@@ -165,16 +194,22 @@ def _shared_state_predictions(
                 int(routes[i]),
                 NO_ROUTE,
             )
-            for i in batch
+            for i in members
         ]
         modules = sorted(
             {m for r in readouts for item in items for m in fast.module_names(model.config, r, item) if m}
         )
-        states = ModuleStates(model, modules, [encoded[i].prompt_ids for i in batch], collator.pad_id)
+        if packed:
+            prefixes = packed_states.choice_prefixes(items)
+            states = packed_states.PackedModuleStates(
+                model, modules, batch, collator.pad_id, prefixes, device=device
+            )
+        else:
+            states = ModuleStates(model, modules, [], collator.pad_id, groups=batch, device=device)
         scorer = fast.Scorer(model, states, items)
-        found = scorer_answers(tokenizer, [examples[i] for i in batch], scorer, readouts)
+        found = scorer_answers(tokenizer, [examples[i] for i in members], scorer, readouts)
         for readout in readouts:
-            for row, i in enumerate(batch):
+            for row, i in enumerate(members):
                 result[readout.name][i] = found[readout.name][row]
     return result
 

@@ -42,13 +42,20 @@ def render_static(fig: go.Figure, fmt: str) -> bytes:
         return _renderer().render(fig, fmt, scale=PNG_SCALE if fmt == "png" else 1.0)
 
 
-def deferred_static(fig: go.Figure, fmt: str) -> Callable[[], bytes]:
-    return lambda: render_static(fig, fmt)
+FigureSource = go.Figure | Callable[[], go.Figure]  # a figure, or what builds it when a download asks
 
 
-def html(fig: go.Figure) -> Callable[[], bytes]:  # a single download stands alone: plotly.js embedded
+def resolve(fig: FigureSource) -> go.Figure:
+    return fig if isinstance(fig, go.Figure) else fig()
+
+
+def deferred_static(fig: FigureSource, fmt: str) -> Callable[[], bytes]:
+    return lambda: render_static(resolve(fig), fmt)
+
+
+def html(fig: FigureSource) -> Callable[[], bytes]:  # a single download stands alone: plotly.js embedded
     """Interactive HTML with plotly.js embedded (works offline)."""
-    return lambda: export.figure_files("figure", _item(fig, pd.DataFrame()), ["html"])["figure.html"]
+    return lambda: export.figure_files("figure", _item(resolve(fig), pd.DataFrame()), ["html"])["figure.html"]
 
 
 def csv(data: pd.DataFrame) -> Callable[[], bytes]:

@@ -7,7 +7,9 @@ the figure so that "Export figure set" can zip every figure of the current check
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,11 +35,15 @@ MIME = {
 @dataclass(frozen=True)
 class DrawnFigure:
     """A figure as exported (the paper-size one), its data, and the settings it was drawn with (they go
-    into the figure set's manifest)."""
+    into the figure set's manifest). `source` is the figure or what builds it on first use."""
 
-    figure: go.Figure
+    source: exporting.FigureSource
     data: pd.DataFrame
     settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def figure(self) -> go.Figure:
+        return exporting.resolve(self.source)
 
 
 def slug(text: str) -> str:
@@ -45,7 +51,7 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "figure"
 
 
-def _remember(name: str, fig: go.Figure, data: pd.DataFrame, settings: dict[str, Any]) -> None:
+def _remember(name: str, fig: exporting.FigureSource, data: pd.DataFrame, settings: dict[str, Any]) -> None:
     files = st.session_state.get("studio_checkpoint")
     folder = str(files.folder) if files is not None else ""
     st.session_state.setdefault(FIGURES, {}).setdefault(folder, {})[name] = DrawnFigure(fig, data, settings)
@@ -59,16 +65,18 @@ def show_figure(
     key: str,
     on_select: bool = False,
     height: int | None = None,
-    export: go.Figure | None = None,
+    export: go.Figure | Callable[[], go.Figure] | None = None,
     settings: dict[str, Any] | None = None,
 ) -> Any:
     """Draw a figure with its export controls; return the selection event when `on_select`.
 
     `export`: the figure the exports (and the figure set) hold when it differs from the one drawn, e.g.
-    every token labelled where the screen shows every k-th. `height` is the screen's only: exports keep
-    their paper size. `settings`: what the page drew it with (recorded in the figure set's manifest).
+    every token labelled where the screen shows every k-th; a zero-argument callable builds it only when a
+    download or the figure set asks (once: cached), so a page run does not pay for a figure it never draws.
+    `height` is the screen's only: exports keep their paper size. `settings`: what the page drew it with
+    (recorded in the figure set's manifest).
     """
-    export = fig if export is None else export
+    export = fig if export is None else export if isinstance(export, go.Figure) else functools.cache(export)
     if height is not None:  # the screen's height only: exports keep their paper size
         fig = go.Figure(fig) if fig is export else fig
         fig.update_layout(height=height)
@@ -81,7 +89,7 @@ def show_figure(
     return event
 
 
-def export_controls(fig: go.Figure, data: pd.DataFrame, name: str, *, key: str) -> None:
+def export_controls(fig: exporting.FigureSource, data: pd.DataFrame, name: str, *, key: str) -> None:
     """One row of download buttons: static formats (when Chromium is there), HTML, CSV and JSON data."""
     base = slug(name)
     available, reason = exporting.static_available()

@@ -211,13 +211,13 @@ def test_interventions_reach_the_run_as_intervention_values(model, examples, mon
     from analysis import predict
     from iclm import interventions as model_interventions
 
-    seen, original = [], predict.predict_examples
+    seen, original = [], predict.predict_readouts
 
-    def spy(model, tokenizer, examples, routes, **kwargs):
-        seen.append((routes.clone(), kwargs.get("intervention")))
-        return original(model, tokenizer, examples, routes, **kwargs)
+    def spy(model, tokenizer, examples, routes, readouts, **kwargs):
+        seen.append((routes.clone(), [r.intervention for r in readouts]))
+        return original(model, tokenizer, examples, routes, readouts, **kwargs)
 
-    monkeypatch.setattr(predict, "predict_examples", spy)
+    monkeypatch.setattr(predict, "predict_readouts", spy)
     chosen = [
         InterventionChoice("none"),
         InterventionChoice("force_route", route=1),
@@ -225,9 +225,12 @@ def test_interventions_reach_the_run_as_intervention_values(model, examples, mon
     ]
     chosen.append(InterventionChoice("drop_invariant"))
     table = intervention_table(model, model.tokenizer, examples, chosen)
-    router_routes = seen[0][0]
-    assert all(torch.equal(routes, router_routes) for routes, _ in seen)
-    assert [value for _, value in seen[1:]] == [
+    ((routes, values),) = seen  # one run: every intervention read from the same module passes
+    assert torch.equal(
+        routes, predict.model_routes(model, predict.make_collator(model, model.tokenizer, examples), examples)
+    )
+    assert values == [
+        model_interventions.Intervention(),
         model_interventions.Intervention(force_route=1),
         model_interventions.Intervention(route_shift=1),
         model_interventions.Intervention(drop_module="invariant"),

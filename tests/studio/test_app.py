@@ -421,6 +421,7 @@ def test_custom_prompts_run_in_the_chosen_live_precision(app, precision):
 
 
 def test_long_prompt_attribution_labels_a_subset_on_screen_and_every_token_in_exports(app):
+    from studio import exporting
     from studio.attribution_view import SCREEN_TOKEN_LABELS
     from studio.widgets import FIGURES
 
@@ -434,8 +435,9 @@ def test_long_prompt_attribution_labels_a_subset_on_screen_and_every_token_in_ex
 
     on_screen = json.loads(heatmaps[0].proto.spec)["layout"]["yaxis"]["ticktext"]
     drawn = next(iter(at.session_state[FIGURES].values())).items()
-    (remembered,) = [d.figure for name, d in drawn if name.startswith("attribution_") and "text" not in name]
-    exported = list(remembered.layout.yaxis.ticktext)
+    (source,) = [d.source for name, d in drawn if name.startswith("attribution_") and "text" not in name]
+    assert source.cache_info().currsize == 0  # built only when an export asks, not on every page run
+    exported = list(exporting.resolve(source).layout.yaxis.ticktext)
     assert len(exported) > SCREEN_TOKEN_LABELS >= len(on_screen)
     assert on_screen == exported[:: -(-len(exported) // SCREEN_TOKEN_LABELS)]
     assert any("labelled here" in c.value for c in at.caption)
