@@ -6,6 +6,8 @@ Starts `streamlit run app.py` on a free localhost port against the test checkpoi
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import subprocess
 import time
@@ -274,3 +276,83 @@ def test_a_long_job_never_blocks_another_session_and_cancel_frees_the_cpu(server
     a.get_by_text("Predictions (1 prompts)").wait_for(timeout=60_000)
     no_exception(a)
     no_exception(b)
+
+
+def _lasso_around(page, chart) -> None:
+    """Drag a lasso around the whole plotting area of a plotly chart (the studio's scatter starts in lasso
+    mode): a closed path along the area's border, in small steps as a hand would draw it."""
+    chart.scroll_into_view_if_needed()
+    area = chart.locator(".nsewdrag").first
+    area.wait_for(timeout=60_000)
+    box = area.bounding_box()
+    left, top = box["x"] + 3, box["y"] + 3
+    right, bottom = box["x"] + box["width"] - 3, box["y"] + box["height"] - 3
+    corners = [(left, top), (right, top), (right, bottom), (left, bottom), (left, top + 4)]
+    page.mouse.move(*corners[0])
+    page.mouse.down()
+    for (x0, y0), (x1, y1) in zip(corners, corners[1:], strict=False):
+        for step in range(1, 11):
+            page.mouse.move(x0 + (x1 - x0) * step / 10, y0 + (y1 - y0) * step / 10)
+    page.mouse.up()
+
+
+def test_a_lasso_selection_becomes_a_slice_with_accuracy_and_intervals(server_url, browser):
+    """Router clusters: a lasso around every point lists the selected examples; saved as a slice, it is
+    listed on the Slices page with each module's accuracy, n and 95% interval."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.goto(f"{server_url}/clusters?checkpoint=iclm-tiny", wait_until="domcontentloaded")
+    wait_for_title(page, "Router clusters")
+    no_exception(page)
+    chart = page.locator(".stPlotlyChart").first
+    _lasso_around(page, chart)
+    heading = page.get_by_role("heading", name="Selected examples")
+    heading.wait_for(timeout=60_000)
+    page.wait_for_function(DONE_JS, timeout=60_000)
+    selected = int(heading.inner_text().split("(")[1].rstrip(")"))
+    assert selected >= 2, heading.inner_text()
+    name = page.get_by_label("Slice name")
+    name.fill("lassoed in the browser")
+    name.press("Enter")
+    page.wait_for_function(DONE_JS, timeout=60_000)
+    page.get_by_role("button", name=f"Save {selected} as a slice").click()
+    page.get_by_text(f"Saved lassoed in the browser ({selected} examples)").wait_for(timeout=60_000)
+    page.goto(f"{server_url}/slices?checkpoint=iclm-tiny", wait_until="domcontentloaded")
+    wait_for_title(page, "Slices")
+    no_exception(page)
+    page.get_by_text("Error bars: 95% Wilson intervals").wait_for(timeout=60_000)
+    page.locator(".stPlotlyChart").filter(has_text="lassoed in the browser").wait_for(timeout=60_000)
+    page.wait_for_function(DONE_JS, timeout=60_000)
+    with page.expect_download(timeout=120_000) as download:  # the accuracy figure's data, as exported
+        page.get_by_role("button", name="CSV", exact=True).first.click()
+    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    ours = [r for r in rows if r["slice"] == "lassoed in the browser"]
+    assert {"aggregated", "invariant"} <= {r["module"] for r in ours}, rows[:3]
+    for r in ours:  # every module's accuracy over the selection, with n and a Wilson interval around it
+        assert 0 < int(r["n"]) <= selected, r
+        assert float(r["low"]) <= float(r["accuracy"]) <= float(r["high"]), r
+        assert float(r["high"]) - float(r["low"]) > 0, r
+    page.context.close()
+
+
+def test_the_datapoint_editor_routes_predicts_and_places_an_edited_prompt(server_url, browser):
+    """Predictions & attribution: editing the shown example's prompt routes the edited text, predicts it
+    with every module beside the original and places both on the PCA map."""
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(f"{server_url}/predictions?checkpoint=iclm-tiny", wait_until="domcontentloaded")
+    wait_for_title(page, "Predictions & attribution")
+    no_exception(page)
+    editor = page.get_by_label("Edited prompt")
+    editor.wait_for(timeout=60_000)
+    editor.fill(editor.input_value() + " Reworded: is the light on?")
+    editor.press("Control+Enter")
+    page.get_by_text("Route: domain_").wait_for(timeout=120_000)
+    page.wait_for_function(DONE_JS, timeout=120_000)
+    no_exception(page)
+    route = page.get_by_text("Route: domain_").inner_text()
+    assert "(moved)" in route or "(unchanged)" in route, route
+    page.get_by_text("Squared distances to the codes").wait_for(timeout=10_000)
+    page.locator(".stPlotlyChart").filter(has_text="The original and the edited prompt").wait_for(
+        timeout=60_000
+    )
+    page.context.close()
