@@ -97,7 +97,7 @@ def panel(model, prompt: str, options: dict[str, str], *, key: str) -> None:
         )  # fmt: skip
         st.session_state.setdefault(JOBS, {})[key] = (prompt, job.key)
         with st.spinner(f"{METHODS[method]}…"):
-            job.wait(job_view.INLINE_WAIT_S)  # a quick job comes with this run; a long one shows progress
+            job_view.wait_inline(job)  # a quick job comes with this run; a long one shows progress
     asked = st.session_state.get(JOBS, {}).get(key)
     job = jobs.JOBS.get(asked[1]) if asked is not None and asked[0] == prompt else None
     if job is not None and not job.finished:

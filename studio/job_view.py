@@ -15,7 +15,28 @@ from studio.text import plain
 # a 4 s gradient x input on the shipped checkpoint paid a progress bar, the wait for the next refresh and
 # one more page run on top (bench/app_latency.py: 6.4-8.2 s against 4.9-6.0 s at the previous revision).
 INLINE_WAIT_S = 5.0
+# Once a job has reported a step its ETA decides instead (`wait_inline`): one whose estimated end is
+# within LONG_JOB_S is waited for, up to INLINE_CAP_S (a 5-6 s gradient x input of every readout still
+# comes in one page run, not as a progress bar plus a rerun); one estimated to end later shows its progress
+# and Cancel at once (integrated gradients: after its first step, ~1.5 s, instead of after 5 s). The bound
+# is loose because a first step is often the dearest: gradient x input's first readout runs every
+# module's forward (the others reuse them), so its first ETA is about twice the truth.
+INLINE_CAP_S = 10.0
+LONG_JOB_S = 20.0
 REFRESH_S = 0.5  # the progress fragment's period: how soon the page sees a job end or Cancel take effect
+
+
+def wait_inline(job: Job) -> bool:
+    """Wait for `job` in the page run that started it while it looks short (see INLINE_WAIT_S,
+    INLINE_CAP_S, LONG_JOB_S); whether it ended."""
+
+    def looks_short(waited: float) -> bool:
+        eta = job.eta()
+        if eta is None:
+            return waited < INLINE_WAIT_S
+        return waited < INLINE_CAP_S and waited + eta <= LONG_JOB_S
+
+    return job.wait_while(looks_short)
 
 
 def status_line(job: Job) -> str:
@@ -53,10 +74,11 @@ def outcome(job: Job) -> None:
 
 
 def result_or_none(job: Job, *, key: str, again: Callable[[], object] | None = None):
-    """The job's result for the page that started it: waits up to INLINE_WAIT_S; while it runs, its progress
-    and Cancel, and None; if it ended without a result, one line (and, with `again`, a button that starts
-    it afresh), and None. The page goes on below it (the fragment reruns it when the job ends)."""
-    job.wait(INLINE_WAIT_S)
+    """The job's result for the page that started it: waits while it looks short (`wait_inline`); while
+    it runs, its progress and Cancel, and None; if it ended without a result, one line (and, with `again`, a
+    button that starts it afresh), and None. The page goes on below it (the fragment reruns it when the
+    job ends)."""
+    wait_inline(job)
     if not job.finished:
         follow(job, key=key)
         return None

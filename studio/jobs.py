@@ -227,6 +227,16 @@ class Job:
         with self._lane.stepping_aside():
             return self._ended.wait(seconds)
 
+    def wait_while(self, keep_waiting: Callable[[float], bool], poll_s: float = 0.05) -> bool:
+        """Block while the job runs and `keep_waiting(seconds waited so far)` holds (asked every `poll_s`);
+        whether the job ended. Steps aside as `wait` does."""
+        start = time.monotonic()
+        with self._lane.stepping_aside():
+            while not self._ended.wait(poll_s):
+                if not keep_waiting(time.monotonic() - start):
+                    return False
+        return True
+
     @property
     def finished(self) -> bool:
         return self.status in ("done", "failed", "cancelled")

@@ -53,7 +53,7 @@ if st.button(f"Run on {len(sample)} examples", key="interventions_many", disable
         intervention_table, model, model.tokenizer, sample, interventions,
     )  # fmt: skip
     st.session_state["interventions_job"] = job.key
-    job.wait(job_view.INLINE_WAIT_S)
+    job_view.wait_inline(job)
 job = jobs.JOBS.get(st.session_state.get("interventions_job"))
 if job is not None and not job.finished:
     job_view.follow(job, key="interventions_many")

@@ -177,6 +177,7 @@ def test_a_projection_fit_is_a_job_with_progress_and_cancel(app, monkeypatch, tm
     from studio.projection_worker import WORKER
 
     monkeypatch.setattr(view, "INLINE_WAIT_S", 0.0)
+    monkeypatch.setattr(view, "INLINE_CAP_S", 0.0)  # and no wait on a short estimate
     monkeypatch.setattr(loaders, "projection_cache_dir", lambda: tmp_path / "projections")
     at = ok(app("views/2_router_clusters.py"))
     at.selectbox(key="clusters_method").select("tsne").run()
@@ -559,6 +560,7 @@ def test_a_long_attribution_shows_progress_and_stops_on_cancel(app, monkeypatch)
     from studio.jobs import JOBS
 
     monkeypatch.setattr(view, "INLINE_WAIT_S", 0.0)
+    monkeypatch.setattr(view, "INLINE_CAP_S", 0.0)  # and no wait on a short estimate
     at = ok(app("views/5_predictions.py"))
     at.selectbox(key="pred_attr_method").select("integrated_gradients").run()
     at.number_input(key="pred_attr_steps").set_value(512).run()

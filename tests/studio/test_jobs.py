@@ -232,3 +232,45 @@ def test_a_page_run_holds_job_steps_off_until_it_ends_but_not_while_it_waits_for
     wait_until(lambda: heavy.done > held, 5.0)  # the run is over: the job goes on
     heavy.cancel()
     assert heavy.wait(1.0)
+
+
+def timed_steps(steps: int, seconds: float):
+    """A job of `steps` steps of `seconds` each (sleeping: the wait policy reads only the pace)."""
+
+    def work(progress):
+        for done in range(1, steps + 1):
+            time.sleep(seconds)
+            progress(done, steps)
+        return steps
+
+    return work
+
+
+def test_the_inline_wait_follows_the_jobs_estimate(monkeypatch):
+    """A page waits for a job past INLINE_WAIT_S when its ETA says it ends soon (one page run instead of
+    progress + rerun), and stops waiting after the first step when the ETA says it is long (its progress and
+    Cancel then show at once); a job that reports nothing is waited for INLINE_WAIT_S."""
+    from studio import job_view
+
+    monkeypatch.setattr(job_view, "INLINE_WAIT_S", 2.0)
+    monkeypatch.setattr(job_view, "INLINE_CAP_S", 6.0)
+    monkeypatch.setattr(job_view, "LONG_JOB_S", 8.0)
+    jobs = JobRegistry()
+    short = jobs.submit("short", "5 x 0.5 s", timed_steps(5, 0.5))  # 2.5 s: past 2 s, its ETA within 8 s
+    start = time.monotonic()
+    assert job_view.wait_inline(short) and short.result == 5
+    assert 2.4 < time.monotonic() - start < 6.0
+
+    long = jobs.submit("long", "100 x 0.2 s", timed_steps(100, 0.2))  # ETA ~20 s after its first step
+    start = time.monotonic()
+    assert not job_view.wait_inline(long)
+    assert time.monotonic() - start < 1.5  # gave up at its first step (0.2 s), not at INLINE_WAIT_S
+    assert long.done >= 1
+    long.cancel()
+    assert long.wait(2.0)
+
+    silent = jobs.submit("silent", "no progress", lambda progress: time.sleep(3.0) or 1)
+    start = time.monotonic()
+    assert not job_view.wait_inline(silent)
+    assert 2.0 <= time.monotonic() - start < 2.8
+    assert silent.wait(5.0)
