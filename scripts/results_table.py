@@ -7,7 +7,12 @@ majority lines, and paired McNemar tests of the reference run against each other
 Reads each folder's `eval/results.json` and `eval/predictions.jsonl` (python -m iclm evaluate). Cells are
 accuracy in % with the 95% Wilson interval; `method` picks choice scoring (default: the benchmark's
 multiple-choice accuracy) or greedy exact match. The paired tests compare the reference's `model` readout
-with each other run's `model` readout on the same examples (iclm/evaluation/compare.py).
+with each other run's `model` readout on the same examples (iclm/evaluation/compare.py); `--pair A B`
+adds one more, where A or B may name a readout (`oracle-k4:routed_domain baseline`).
+
+`routed_domain` is derived here for a run whose rows carry an oracle route and every domain module's
+readout: each example's answer from the domain module its true dataset is routed to, alone (no invariant
+module, no aggregation): the "single module given a perfect router" of the paper's claim (c).
 """
 
 from __future__ import annotations
@@ -23,10 +28,28 @@ from iclm.evaluation.compare import paired_comparison  # noqa: E402
 from iclm.evaluation.report import aggregate, load_results  # noqa: E402
 from iclm.evaluation.statistics import difference_interval  # noqa: E402
 
+ROUTED_DOMAIN = "routed_domain"
+
 
 def _predictions(folder: Path) -> list[dict]:
+    """The folder's prediction rows, with the derived `routed_domain` readout where it applies."""
     path = folder / "eval" / "predictions.jsonl"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for row in rows:
+        routed = row["readouts"].get(f"domain_{row.get('oracle_route')}")
+        if row.get("oracle_route") is not None and routed is not None:
+            row["readouts"][ROUTED_DOMAIN] = routed
+    return rows
+
+
+def _side(text: str) -> tuple[str, str]:
+    """ "run" or "run:readout" -> (run, readout)."""
+    run, _, readout = text.partition(":")
+    return run, readout or "model"
+
+
+def _label(run: str, readout: str) -> str:
+    return run if readout == "model" else f"{run}:{readout}"
 
 
 def _cell(entry: dict | None, readout: str, method: str) -> str:
@@ -134,34 +157,51 @@ def main() -> int:
     parser.add_argument("--reference", help="run name (folder name) compared with each other run")
     parser.add_argument("--method", choices=["choice", "greedy"], default="choice")
     parser.add_argument("--json", type=Path, help="also write every number to this JSON file")
+    parser.add_argument(
+        "--pair", nargs=2, action="append", default=[], metavar=("A", "B"),
+        help="one more paired comparison (run names), beside the reference's: e.g. --pair oracle-k4 baseline",
+    )  # fmt: skip
     args = parser.parse_args()
     # aggregated again from the predictions, so that evaluations written before results.json carried
     # intervals get them too (their chance column stays empty: their rows lack num_choices)
     runs = {}
     for folder in args.folders:
         written = load_results(folder / "eval" / "results.json")
-        runs[folder.name] = written | aggregate(_predictions(folder), written["readouts"])
+        rows = _predictions(folder)
+        readouts = list(written["readouts"])
+        if rows and all(ROUTED_DOMAIN in r["readouts"] for r in rows):
+            readouts.append(ROUTED_DOMAIN)
+        runs[folder.name] = written | {"readouts": readouts} | aggregate(rows, readouts)
     reference = args.reference or args.folders[0].name
     if reference not in runs:
         print(f"error: --reference {reference!r} is not one of {sorted(runs)}", file=sys.stderr)
         return 2
+    sides = [_side(text) for pair in args.pair for text in pair]
+    unknown = sorted(
+        {f"{run}:{readout}" for run, readout in sides if readout not in runs.get(run, {}).get("readouts", [])}
+    )
+    if unknown:
+        print(f"error: --pair names {unknown}: not a run and readout of {sorted(runs)}", file=sys.stderr)
+        return 2
     folders = {f.name: f for f in args.folders}
+    pairs = [((reference, "model"), (name, "model")) for name in runs if name != reference]
+    pairs += [(_side(a), _side(b)) for a, b in args.pair if (_side(a), _side(b)) not in pairs]
     paired = {
-        f"{reference} vs {name}": [
+        f"{_label(*a)} vs {_label(*b)}": [
             r.as_dict()
             for r in paired_comparison(
-                _predictions(folders[reference]), _predictions(folders[name]), method=args.method
+                _predictions(folders[a[0]]), _predictions(folders[b[0]]), a[1], b[1], method=args.method
             )
         ]
-        for name in runs
-        if name != reference
+        for a, b in pairs
     }
     models = {run: ["model"] for run in runs}
     print(f"## Accuracy of each run's model readout ({args.method} scoring, %, 95% Wilson interval)\n")
     print(accuracy_table(runs, models, args.method))
-    print(f"## Every readout of {reference}\n")
-    print(accuracy_table({reference: runs[reference]}, {reference: runs[reference]["readouts"]}, args.method))
-    print(f"## Paired McNemar tests, {reference} (A) against each run (B)\n")
+    for run in [reference, *(r for r in runs if r != reference and len(runs[r]["readouts"]) > 1)]:
+        print(f"## Every readout of {run}\n")
+        print(accuracy_table({run: runs[run]}, {run: runs[run]["readouts"]}, args.method))
+    print(f"## Paired McNemar tests, {reference} (A) against each run (B), and each --pair\n")
     print(paired_table(paired))
     print("## o.o.d. against i.i.d., per task and rendering (Newcombe interval of the difference, points)\n")
     print(transfer_table(runs, args.method))
