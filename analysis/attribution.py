@@ -64,8 +64,9 @@ Baseline = Literal["scaled", "pad", "zeros"]
 BASELINES: tuple[str, ...] = ("scaled", "pad", "zeros")
 SCALED = 0.1  # the "scaled" baseline: each prompt embedding at 10% of itself
 #: Integrated gradients' default steps: the smallest of 16/32/64 that keeps the completeness error under 5%
-#: of the explained value on iclm-k2 (worst readout 0.2%, 0.4% and 2.5% on a 5-, 136- and 189-token prompt;
-#: 32 steps: up to 16.6%), measured by bench/ig_completeness.py; docs/studio.md gives the table.
+#: of the explained value on iclm-k2, the 32-step model (worst readout 0.2%, 0.4%, 2.5% on a 5-, 136- and
+#: 189-token prompt; 32 steps: up to 16.6%) and the shipped step-300 one (0.3%, 0.2%, 3.5%; 32 steps: up
+#: to 13.9%), measured by bench/ig_completeness.py; docs/studio.md gives the table.
 DEFAULT_IG_STEPS = 64
 
 
