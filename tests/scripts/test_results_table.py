@@ -7,8 +7,19 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 from iclm.evaluation.report import aggregate, write_outputs
 from tests.helpers.paths import ROOT
+
+
+@pytest.fixture
+def script():
+    """scripts/results_table.py as a module (scripts/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("results_table", ROOT / "scripts/results_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _evaluated(folder: Path, flags: list[bool]) -> Path:
@@ -27,10 +38,7 @@ def _evaluated(folder: Path, flags: list[bool]) -> Path:
     return folder
 
 
-def test_tables_and_json_carry_intervals_baselines_and_paired_tests(tmp_path, monkeypatch, capsys):
-    spec = importlib.util.spec_from_file_location("results_table", ROOT / "scripts/results_table.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+def test_tables_and_json_carry_intervals_baselines_and_paired_tests(script, tmp_path, monkeypatch, capsys):
     a = _evaluated(tmp_path / "iclm", [True] * 9 + [False])
     b = _evaluated(tmp_path / "baseline", [True, False] * 5)
     out = tmp_path / "results.json"
@@ -44,10 +52,7 @@ def test_tables_and_json_carry_intervals_baselines_and_paired_tests(tmp_path, mo
     assert payload["runs"]["iclm"]["datasets"][0]["intervals"]["choice"]["model"]["n"] == 10
 
 
-def test_transfer_table_sets_each_ood_set_against_its_familys_iid_set(tmp_path, monkeypatch, capsys):
-    spec = importlib.util.spec_from_file_location("results_table", ROOT / "scripts/results_table.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+def test_transfer_table_sets_each_ood_set_against_its_familys_iid_set(script, tmp_path, monkeypatch, capsys):
     sets = {  # (dataset, split): outcomes; raven-text has no i.i.d. set here, so no row
         ("acre-text-iid", "iid"): [True] * 56 + [False] * 14,
         ("acre-text-comp", "ood"): [True] * 48 + [False] * 32,
@@ -79,10 +84,7 @@ def test_transfer_table_sets_each_ood_set_against_its_familys_iid_set(tmp_path, 
     assert row["dataset"] == "acre-text-comp" and row["iid"]["n"] == 70 and row["ood"]["correct"] == 48
 
 
-def test_a_pair_adds_a_comparison_between_two_other_runs(tmp_path, monkeypatch, capsys):
-    spec = importlib.util.spec_from_file_location("results_table", ROOT / "scripts/results_table.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+def test_a_pair_adds_a_comparison_between_two_other_runs(script, tmp_path, monkeypatch, capsys):
     a = _evaluated(tmp_path / "iclm", [True] * 9 + [False])
     b = _evaluated(tmp_path / "baseline", [True, False] * 5)
     c = _evaluated(tmp_path / "oracle", [True] * 10)
@@ -99,12 +101,11 @@ def test_a_pair_adds_a_comparison_between_two_other_runs(tmp_path, monkeypatch, 
     assert script.main() == 2
 
 
-def test_the_routed_domain_readout_is_each_examples_oracle_module_alone(tmp_path, monkeypatch, capsys):
+def test_the_routed_domain_readout_is_each_examples_oracle_module_alone(
+    script, tmp_path, monkeypatch, capsys
+):
     """claim (c): `routed_domain` answers each example with the domain module of its oracle route; a pair
     may name it (run:readout)."""
-    spec = importlib.util.spec_from_file_location("results_table", ROOT / "scripts/results_table.py")
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
     rows = []
     for i in range(8):  # route 0 for acre, 1 for raven; domain_0 right on acre only, domain_1 on raven only
         dataset, route = ("acre", 0) if i < 4 else ("raven", 1)
