@@ -59,6 +59,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fp32 (default: the evaluation's numbers) or bf16 autocast (about 2x faster on CPUs with bf16 "
         "math and on GPUs; close scores can then pick another choice)",
     )
+    parser.add_argument(
+        "--journal",
+        help="a folder that keeps every finished batch: a stopped run given the same folder continues where "
+        "it left off (commit it to carry a long collection to another machine)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         overwrite=args.overwrite,
         precision=args.precision,
+        journal=args.journal,
     )
     frame = artifact.examples
     accuracy = frame.groupby(["dataset", "split"])["correct_aggregated"].mean()

@@ -30,6 +30,7 @@ import pandas as pd
 import torch
 
 from analysis import inputs, predict
+from analysis.journal import AnalysisJournal, BatchRecord
 from iclm.file_modes import share_tree
 from iclm.fingerprints import model_hash
 
@@ -137,6 +138,7 @@ def collect(
     progress: bool = True,
     overwrite: bool = False,
     precision: str = "fp32",
+    journal: str | os.PathLike | None = None,
 ) -> Artifact:
     """Run `checkpoint` (a checkpoint folder or a loaded ICLMForCausalLM) over `data` (data files,
     `python -m iclm data mix` folders (their test files) or Examples) once and write the artifact to
@@ -147,7 +149,9 @@ def collect(
     earlier artifact (else ArtifactError, unless `overwrite`); a regular file there is always refused.
     `precision`: "fp32" (default: the numbers `python -m iclm evaluate` gives) or "bf16" (autocast: about 2x
     faster where the hardware has bf16 math, `analysis.precision`; scores carry bf16 rounding, so an answer
-    whose choices score nearly alike can differ from the fp32 evaluation's); saved in the manifest."""
+    whose choices score nearly alike can differ from the fp32 evaluation's); saved in the manifest.
+    `journal`: a folder (`analysis.journal`) keeping every finished batch, so a stopped collection continues
+    where it left off when called again with the same journal, model, examples and settings."""
     from analysis.precision import PRECISIONS
 
     if forced_sample < 0 or batch_size <= 0:
@@ -185,6 +189,7 @@ def collect(
         seed=seed,
         progress=progress,
         precision=precision,
+        journal=journal,
     )
     manifest = _manifest(model, path, sha, entries, len(examples)) | settings
     manifest["domain_names"] = predict.domain_names(model, examples)
@@ -397,10 +402,11 @@ def _run_collection(
     seed,
     progress,
     precision="fp32",
+    journal=None,
 ):
     """-> (examples frame, states {name: array}); one batched pass over the data. Consecutive examples
     sharing a context (an ACRE puzzle's queries) run it once (`iclm.evaluation.groups`); `batch_size`
-    counts contexts."""
+    counts contexts. With `journal` (a folder) finished batches are read back instead of run again."""
     from tqdm.auto import tqdm
 
     from analysis.precision import autocast
@@ -417,17 +423,28 @@ def _run_collection(
     forced = np.sort(np.random.default_rng(seed).choice(n, size=min(forced_sample, n), replace=False))
     forced_rows = set(forced.tolist())
     groups = group_prompts([e.prompt_ids for e in encoded])
+    settings = {"forced_sample": forced_sample, "seed": seed, "batch_size": batch_size}
+    settings |= {"max_new_tokens": max_new_tokens, "max_length": max_length, "precision": precision}
+    log = _open_journal(journal, model, examples, settings)
     routes, preds, states = [], {r.name: [] for r in readouts}, {}
     forced_preds = {k: [] for k in range(num_domains)}
     forced_states = {k: [] for k in range(num_domains)}
     with tqdm(total=n, desc="analyze", unit="example", disable=not progress) as bar:
         for start in range(0, len(groups), batch_size):
             batch = groups[start : start + batch_size]
-            with autocast(predict.model_device(model), precision):
-                got = _batch_pass(
-                    model, tokenizer, examples, encoded, batch, readouts, forced_rows, collator.pad_id
-                )
-            chunk_routes, chunk_states, chunk_preds, chunk_forced = got
+            index, ids = start // batch_size, [examples[m].id for g in batch for m in g.members]
+            kept = log.read(index, ids) if log is not None else None
+            if kept is None:
+                with autocast(predict.model_device(model), precision):
+                    got = _batch_pass(
+                        model, tokenizer, examples, encoded, batch, readouts, forced_rows, collator.pad_id
+                    )
+                kept = BatchRecord(ids, *got)
+                if log is not None:
+                    log.write(index, kept)
+            chunk_routes, chunk_states, chunk_preds, chunk_forced = (
+                kept.routes, kept.states, kept.predictions, kept.forced
+            )  # fmt: skip
             routes.append(chunk_routes)
             for name, value in chunk_states.items():
                 states.setdefault(name, []).append(value)
@@ -446,6 +463,18 @@ def _run_collection(
         )
     frame = _frame(model, examples, torch.cat(routes), preds, forced, forced_preds)
     return frame, arrays
+
+
+def _open_journal(folder, model, examples, settings: dict) -> AnalysisJournal | None:
+    if folder is None:
+        return None
+    from iclm.fingerprints import examples_hash
+
+    header = {"model": model_hash(model), "examples": examples_hash(list(examples)), "n": len(examples)}
+    log = AnalysisJournal.open(folder, header | settings)
+    if log.batches:
+        logger.info("%s: resuming; %d examples already collected", folder, log.done)
+    return log
 
 
 def _frame(model, examples, routes, preds, forced, forced_preds) -> pd.DataFrame:

@@ -7,7 +7,8 @@
 # Each step is resumable: training continues from its newest complete checkpoint (restored first from the
 # committed experiment-state/<run>/ when runs/ is behind: scripts/experiment_state.py), a finished run
 # trains nothing, evaluation continues from its journal (experiment-state/<run>/eval-journal.jsonl: commit it
-# to carry an unfinished evaluation to another machine) and rewrites its own files, analyze reuses a matching artifact. The runs use
+# to carry an unfinished evaluation to another machine) and rewrites its own files; analyze reuses a matching artifact
+# and otherwise continues from its journal folder (experiment-state/<run>/analysis-journal/, committed the same way). The runs use
 # lr_schedule: constant, so the checkpoint of step STEPS is the STEPS-step run (docs/results.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,6 +38,6 @@ for name in "${NAMES[@]}"; do
     --max-length "$MAX_LENGTH" --threads "$THREADS" --journal "experiment-state/$name/eval-journal.jsonl"
   echo "[$(stamp)] analyze $name"
   $PY -m analysis analyze "checkpoints/$name" --data data/experiment --limit "$ANALYZE_LIMIT" \
-    --max-length "$MAX_LENGTH" --no-progress
+    --max-length "$MAX_LENGTH" --no-progress --journal "experiment-state/$name/analysis-journal"
   echo "[$(stamp)] done $name"
 done
