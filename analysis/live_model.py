@@ -15,9 +15,11 @@ def warm_up(model, device: str, precision: str) -> None:
     set-up, which the user's first click would otherwise pay."""
     from analysis.attribution import attribute
     from analysis.precision import autocast
+    from analysis.predict import routes_by_dataset
 
+    domain = 0 if routes_by_dataset(model) else None  # an oracle router needs a dataset: any will do here
     with autocast(device, precision):
-        attribute(model, model.tokenizer, WARM_UP_PROMPT, method="saliency")
+        attribute(model, model.tokenizer, WARM_UP_PROMPT, method="saliency", domain_id=domain)
 
 
 def load_live_model(folder: str, device: str, precision: str = "fp32"):

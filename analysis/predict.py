@@ -87,6 +87,29 @@ def router_domain_ids(model, domain_ids: Tensor) -> Tensor | None:
     return None
 
 
+def routes_by_dataset(model) -> bool:
+    """Whether the model's router is the oracle: it routes a prompt by its true dataset, which a live prompt
+    must then be given (`oracle_domain`)."""
+    return model.config.has_router and model.config.router.kind == "oracle"
+
+
+def oracle_domain(model, dataset: str | None) -> int | None:
+    """The domain id the oracle router gives `dataset` (its index in `config.dataset_names`; a data mix's
+    domain name or a test set's dataset name whose training dataset is a prefix, e.g. "acre-symbolic-comp"
+    -> "acre-symbolic"); None for any other router. ValueError naming the model's datasets when an oracle
+    model gets a prompt of none of them."""
+    if not routes_by_dataset(model):
+        return None
+    names = list(model.config.dataset_names or [])
+    found = [i for i, name in enumerate(names) if dataset == name or str(dataset).startswith(f"{name}-")]
+    if not found:
+        raise ValueError(
+            f"this model routes by the true dataset (an oracle router) and {dataset!r} is none of its "
+            f"datasets: give the prompt one of {names}"
+        )
+    return max(found, key=lambda i: len(names[i]))  # the longest matching name
+
+
 @torch.no_grad()
 def model_routes(model, collator, examples: Sequence, batch_size: int = 8) -> Tensor:
     """The model's own routes (N,) long, computed from the prompts (baseline: all 0)."""

@@ -63,10 +63,11 @@ def _target(options: dict[str, str], key: str):
     return Contrast(first, other) if first and other and first != other else False
 
 
-def panel(model, prompt: str, options: dict[str, str], *, key: str) -> None:
+def panel(model, prompt: str, options: dict[str, str], *, key: str, dataset: str | None = None) -> None:
     """Controls + button; the latest result for `key` stays shown across reruns. `options`: label ->
-    answer text (`answer_options`)."""
+    answer text (`answer_options`); `dataset`: the prompt's, which an oracle router routes by."""
     from analysis.attribution import BASELINES, DEFAULT_IG_STEPS, attribute
+    from analysis.predict import oracle_domain
 
     columns = st.columns([2, 1, 1])
     method = columns[0].selectbox(
@@ -89,11 +90,12 @@ def panel(model, prompt: str, options: dict[str, str], *, key: str) -> None:
     if target is False:
         st.info("Choose or type the answer(s) to explain (a contrast needs two different answers).")
     if st.button("Attribute", key=f"{key}_run", type="primary", disabled=target is False):
-        settings = (method, repr(target), int(steps), baseline)
+        domain = oracle_domain(model, dataset)  # None unless the router is the oracle
+        settings = (method, repr(target), int(steps), baseline, domain)
         job = state.start_live_job(
             ("attribution", id(model), prompt, *settings), f"{METHODS[method]} attribution",
             attribute, model, model.tokenizer, prompt, method=method, target=target, n_steps=int(steps),
-            baseline=baseline, internal_batch_size=LIVE_IG_BATCH,
+            baseline=baseline, internal_batch_size=LIVE_IG_BATCH, domain_id=domain,
         )  # fmt: skip
         st.session_state.setdefault(JOBS, {})[key] = (prompt, job.key)
         with st.spinner(f"{METHODS[method]}…"):

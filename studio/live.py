@@ -21,10 +21,12 @@ def run_prompts(
     (aggregated, invariant, domain_k, aggregated_domain_k).
     """
     from analysis.module_predictions import predict_all_modules
+    from analysis.predict import oracle_domain
 
     rows, states, details = [], {"router_embeddings": [], "router_projected": []}, {}
     for index, example in enumerate(examples):
-        result = predict_all_modules(model, tokenizer, example.prompt, example.choices)
+        domain = oracle_domain(model, example.domain or example.dataset)  # None unless an oracle router
+        result = predict_all_modules(model, tokenizer, example.prompt, example.choices, domain_id=domain)
         details[example.id] = result
         row = {
             "id": example.id,

@@ -1,7 +1,9 @@
-"""Choosing prompts on a page: an artifact example or a typed prompt, and seeded dataset samples."""
+"""Choosing prompts on a page: an artifact example or a typed prompt, and seeded dataset samples; the
+dataset a typed prompt is routed as when the model's router is the oracle."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import streamlit as st
@@ -47,3 +49,28 @@ def sample(pool: list, datasets: list[str], per_dataset: int, seed: int) -> list
         members = [e for e in pool if e.dataset == name]
         out += rng.sample(members, min(per_dataset, len(members)))
     return out
+
+
+def routed_as_picker(model, examples: list, *, key: str) -> list:
+    """`examples`, each one that is of none of the model's datasets given the dataset chosen here, when the
+    model's router is the oracle (it routes a prompt by its true dataset, so a typed prompt needs one);
+    unchanged for every other model (no widget)."""
+    from analysis.predict import oracle_domain, routes_by_dataset
+
+    if not routes_by_dataset(model):
+        return examples
+    names = list(model.config.dataset_names)
+    chosen = st.selectbox(
+        "Route as dataset", names, key=f"{key}_routed_as",
+        help="This model's router is the oracle: it sends a prompt to the domain module of its true "
+        "dataset. Prompts of none of its datasets are routed as the one chosen here.",
+    )  # fmt: skip
+
+    def known(example) -> bool:
+        try:
+            oracle_domain(model, example.domain or example.dataset)
+        except ValueError:
+            return False
+        return True
+
+    return [e if known(e) else dataclasses.replace(e, domain=chosen) for e in examples]

@@ -66,7 +66,7 @@ model = state.live_model(files)
 choices = next((e.choices for e in loaders.examples(files) if e.id == chosen), None)
 prediction = None if pd.isna(row["pred_aggregated"]) else str(row["pred_aggregated"])
 options = attribution_view.answer_options(str(row["gold"]), prediction, choices)
-attribution_view.panel(model, row["prompt"], options, key="pred_attr")
+attribution_view.panel(model, row["prompt"], options, key="pred_attr", dataset=row["dataset"])
 
 st.subheader("Edit this example")
 st.caption(
@@ -108,4 +108,4 @@ edited_prediction = changed.modules.get("aggregated")
 edit_options = attribution_view.answer_options(
     str(row["gold"]), edited_prediction.prediction if edited_prediction else None, choices
 )
-attribution_view.panel(model, edited, edit_options, key="pred_edit_attr")
+attribution_view.panel(model, edited, edit_options, key="pred_edit_attr", dataset=row["dataset"])

@@ -8,7 +8,18 @@ import streamlit as st
 from analysis.accuracy_figures import accuracy_bars
 from analysis.figures import projection_scatter
 from analysis.slices import prompt_accuracy
-from studio import attribution_view, errors, exporting, job_view, loaders, state, uploads, variant, widgets
+from studio import (
+    attribution_view,
+    errors,
+    exporting,
+    job_view,
+    loaders,
+    prompts,
+    state,
+    uploads,
+    variant,
+    widgets,
+)
 from studio.text import plain
 
 MAX_PROMPTS = 64
@@ -48,7 +59,10 @@ if len(examples) > MAX_PROMPTS:
     examples = examples[:MAX_PROMPTS]
 
 model = state.live_model(files)
-signature = (str(files.folder), state.precision(), tuple((e.id, e.prompt, e.choices) for e in examples))
+examples = prompts.routed_as_picker(model, examples, key="prompts")
+signature = (
+    str(files.folder), state.precision(), tuple((e.id, e.prompt, e.choices, e.domain) for e in examples)
+)  # fmt: skip
 if st.session_state.get("prompts_signature") != signature:
     from studio.live import run_prompts
 
@@ -162,4 +176,6 @@ predicted = result.modules.get("aggregated")
 options = attribution_view.answer_options(
     example.answer, predicted.prediction if predicted else None, example.choices
 )
-attribution_view.panel(model, example.prompt, options, key="prompts_attr")
+attribution_view.panel(
+    model, example.prompt, options, key="prompts_attr", dataset=example.domain or example.dataset
+)

@@ -26,6 +26,8 @@ pool = errors.or_none("The analysed examples cannot be used", files.folder, load
 
 st.subheader("One prompt")
 example = prompts.example_picker(pool, key="interventions")
+if example is not None:
+    (example,) = prompts.routed_as_picker(model, [example], key="interventions")
 if example is not None and st.button(
     "Run interventions on this prompt", key="interventions_one", type="primary"
 ):

@@ -84,4 +84,6 @@ for column, side_files, label, key in (
     with column:
         st.markdown(f"**{plain(label)}**")
         model = state.live_model(side_files)
-        attribution_view.panel(model, example.prompt, options, key=key)
+        attribution_view.panel(
+            model, example.prompt, options, key=key, dataset=example.domain or example.dataset
+        )
