@@ -180,6 +180,7 @@ def test_a_projection_fit_is_a_job_with_progress_and_cancel(app, monkeypatch, tm
     monkeypatch.setattr(view, "INLINE_CAP_S", 0.0)  # and no wait on a short estimate
     monkeypatch.setattr(loaders, "projection_cache_dir", lambda: tmp_path / "projections")
     at = ok(app("views/2_router_clusters.py"))
+    settle_jobs(at)  # a job left by an earlier test (on a loaded machine) would restart the worker below
     at.selectbox(key="clusters_method").select("tsne").run()
     ok(at)
     job = next(j for j in JOBS.unfinished() if j.key[0] == "projection")
