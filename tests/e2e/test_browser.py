@@ -48,11 +48,26 @@ def no_exception(page) -> None:
 
 
 SERVERS: dict[str, subprocess.Popen] = {}  # url -> the streamlit process serving it
+BUILT: dict[str, Path] = {}  # "checkpoints" -> the test checkpoints' folder (shared by every test module)
+
+
+@pytest.fixture
+def slices_kept_as_they_were(server_url):
+    """The test checkpoints are built once per process and shared with tests/studio: a slice saved here is
+    taken out again afterwards, so their slice listings see only their own."""
+    path = BUILT["checkpoints"] / "iclm-tiny" / "analysis" / "slices.json"
+    before = path.read_bytes() if path.exists() else None
+    yield
+    if before is None:
+        path.unlink(missing_ok=True)
+    else:
+        path.write_bytes(before)
 
 
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory):
     checkpoints = build_checkpoints(tmp_path_factory.mktemp("studio-browser"))
+    BUILT["checkpoints"] = checkpoints
     port = free_port()
     server = start_server(checkpoints, port)
     SERVERS[f"http://127.0.0.1:{port}"] = server
@@ -296,7 +311,9 @@ def _lasso_around(page, chart) -> None:
     page.mouse.up()
 
 
-def test_a_lasso_selection_becomes_a_slice_with_accuracy_and_intervals(server_url, browser):
+def test_a_lasso_selection_becomes_a_slice_with_accuracy_and_intervals(
+    server_url, browser, slices_kept_as_they_were
+):
     """Router clusters: a lasso around every point lists the selected examples; saved as a slice, it is
     listed on the Slices page with each module's accuracy, n and 95% interval."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
