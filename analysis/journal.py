@@ -19,7 +19,6 @@ line (killed mid-write) is dropped with a warning and that batch runs again.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,10 +26,8 @@ from typing import Any
 
 import torch
 
-from iclm.evaluation.journal import JournalMismatch
-from iclm.json_files import JsonFileError, iter_json_lines
-
-logger = logging.getLogger(__name__)
+from iclm.evaluation.journal import JournalMismatch, check_journal_header, read_journal_lines
+from iclm.json_files import JsonFileError
 
 FORMAT = "iclm-analysis-journal/1"
 INDEX = "journal.jsonl"
@@ -140,12 +137,7 @@ class AnalysisJournal:
 
     def _read(self) -> None:
         index = self.folder / INDEX
-        records = list(iter_json_lines(index, "analysis journal"))
-        if records and isinstance(records[-1][1], JsonFileError) and not index.read_bytes().endswith(b"\n"):
-            logger.warning("%s: the last line was cut (killed mid-write); that batch runs again", index)
-            data = index.read_bytes()
-            index.write_bytes(data[: data.rfind(b"\n") + 1])
-            records = records[:-1]
+        records = read_journal_lines(index, "analysis journal", "that batch runs again")
         if not records:  # only a cut header: start again
             index.write_bytes(b"")
             self._append(self.header)
@@ -161,10 +153,5 @@ class AnalysisJournal:
                 raise JsonFileError(f"{index} line {number}: field 'kind' must be 'batch'")
 
     def _check_header(self, found: dict[str, Any]) -> None:
-        for key in sorted(set(found) | set(self.header)):
-            if found.get(key) != self.header.get(key):
-                raise JournalMismatch(
-                    f"{self.folder / INDEX}: the journal records another collection ({key}: "
-                    f"{found.get(key)!r} there, {self.header.get(key)!r} now); pass a new --journal folder "
-                    "or delete this one"
-                )
+        hint = "pass a new --journal folder or delete this one"
+        check_journal_header(self.folder / INDEX, found, self.header, "collection", hint)

@@ -34,6 +34,30 @@ class JournalMismatch(ValueError):
     """The journal records another evaluation (model, examples or settings); one line naming the field."""
 
 
+def read_journal_lines(path: Path, label: str, redo: str) -> list[tuple[int, Any]]:
+    """(line number, record) of a journal file; a last line cut by a kill (no newline) is dropped from the
+    file with a warning saying `redo` (what runs again). Other bad lines come back as JsonFileError."""
+    records = list(iter_json_lines(path, label))
+    if records and isinstance(records[-1][1], JsonFileError) and not path.read_bytes().endswith(b"\n"):
+        logger.warning("%s: the last line was cut (killed mid-write); %s", path, redo)
+        data = path.read_bytes()
+        path.write_bytes(data[: data.rfind(b"\n") + 1])
+        records = records[:-1]
+    return records
+
+
+def check_journal_header(
+    path: Path, found: dict[str, Any], expected: dict[str, Any], what: str, hint: str
+) -> None:
+    """JournalMismatch naming the first field where the file's header `found` differs from `expected`."""
+    for key in sorted(set(found) | set(expected)):
+        if found.get(key) != expected.get(key):
+            raise JournalMismatch(
+                f"{path}: the journal records another {what} ({key}: {found.get(key)!r} there, "
+                f"{expected.get(key)!r} now); {hint}"
+            )
+
+
 @dataclass
 class EvaluationJournal:
     """An open journal at `path` for the evaluation described by `header` (created if missing).
@@ -82,13 +106,7 @@ class EvaluationJournal:
             os.fsync(handle.fileno())
 
     def _read(self) -> None:
-        records = list(iter_json_lines(self.path, "evaluation journal"))
-        if records and isinstance(records[-1][1], JsonFileError) and not self._ends_with_newline():
-            logger.warning(
-                "%s: the last line was cut (killed mid-write); that batch is scored again", self.path
-            )
-            self._drop_last_line()
-            records = records[:-1]
+        records = read_journal_lines(self.path, "evaluation journal", "that batch is scored again")
         if not records:  # only a cut header: start again
             self.path.write_bytes(b"")
             self._append(self.header)
@@ -110,18 +128,5 @@ class EvaluationJournal:
                 raise JsonFileError(f"{self.path} line {number}: field 'kind' must be 'routes' or 'batch'")
 
     def _check_header(self, found: dict[str, Any]) -> None:
-        for key in sorted(set(found) | set(self.header)):
-            if found.get(key) != self.header.get(key):
-                raise JournalMismatch(
-                    f"{self.path}: the journal records another evaluation ({key}: {found.get(key)!r} there, "
-                    f"{self.header.get(key)!r} now); pass a new --journal path or delete this one"
-                )
-
-    def _ends_with_newline(self) -> bool:
-        with self.path.open("rb") as handle:
-            handle.seek(-1, os.SEEK_END)
-            return handle.read(1) == b"\n"
-
-    def _drop_last_line(self) -> None:
-        data = self.path.read_bytes()
-        self.path.write_bytes(data[: data.rfind(b"\n") + 1])
+        hint = "pass a new --journal path or delete this one"
+        check_journal_header(self.path, found, self.header, "evaluation", hint)

@@ -17,27 +17,6 @@ BASE_COLUMNS = {
 }  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def data_files(tmp_path_factory):
-    """Two small task files: ACRE (choices: choice scoring) and PVR (no choices: greedy)."""
-    from iclm.data.generate import task_spec, write_task_file
-
-    root = tmp_path_factory.mktemp("data")
-    files = []
-    for task, split in (("acre", "iid"), ("pvr", "holdout")):
-        spec = task_spec(task=task, n=5, seed=1, render="symbolic", split=split, part="test")
-        files.append(str(write_task_file(spec, root / f"{spec.dataset}.jsonl")))
-    return files
-
-
-@pytest.fixture
-def checkpoint(tmp_path, make_iclm):
-    model = make_iclm(perturb=True, num_domains=2)
-    folder = tmp_path / "ckpt"
-    model.save_pretrained(str(folder))
-    return folder
-
-
 def test_artifact_files_columns_and_shapes(checkpoint, data_files):
     artifact = collect(str(checkpoint), data_files, forced_sample=4, batch_size=4, progress=False)
     folder = checkpoint / "analysis"

@@ -13,28 +13,6 @@ import analysis.collect as collect_module
 from analysis.collect import collect
 from analysis.journal import INDEX, JournalMismatch
 
-
-@pytest.fixture(scope="module")
-def data_files(tmp_path_factory):
-    """ACRE (queries sharing a context, choice scoring) and PVR (greedy), 5 lines each."""
-    from iclm.data.generate import task_spec, write_task_file
-
-    root = tmp_path_factory.mktemp("data")
-    files = []
-    for task, split in (("acre", "iid"), ("pvr", "holdout")):
-        spec = task_spec(task=task, n=5, seed=1, render="symbolic", split=split, part="test")
-        files.append(str(write_task_file(spec, root / f"{spec.dataset}.jsonl")))
-    return files
-
-
-@pytest.fixture
-def checkpoint(tmp_path, make_iclm):
-    model = make_iclm(perturb=True, num_domains=2)
-    folder = tmp_path / "ckpt"
-    model.save_pretrained(str(folder))
-    return folder
-
-
 SETTINGS = {"forced_sample": 3, "batch_size": 2, "progress": False}
 REAL_BATCH_PASS = collect_module._batch_pass
 
